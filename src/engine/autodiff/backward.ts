@@ -6,7 +6,7 @@
  * reachability) and the loss depends on it (the reverse sweep starts at the loss). So the frozen backbone's
  * weights never get gradients and their matmuls cost one GEMM backwards (for the activation), not two.
  */
-import { Graph } from '../onnx/graph';
+import { Graph, Node } from '../onnx/graph';
 import { DERIVATIVES, NON_DIFFERENTIABLE } from './derivatives';
 
 /**
@@ -45,9 +45,7 @@ export function buildBackward(g: Graph, loss: string, wrt: string[]): string[] {
     if (!node.inputs.some((i) => needsGrad.has(i))) continue;
     const dy = node.outputs.map((o) => (needsGrad.has(o) ? total(o) : undefined));
     if (dy.every((d) => d === undefined)) continue;
-    const rule = DERIVATIVES[node.op];
-    if (!rule) throw new Error(`autodiff: no gradient rule for ${node.op} (add one to derivatives.ts)`);
-    const grads = rule({ g, node, dy, wants: (i) => needsGrad.has(node.inputs[i]) });
+    const grads = differentiateNode(g, node, dy, (i) => needsGrad.has(node.inputs[i]));
     node.inputs.forEach((input, i) => {
       const gi = grads[i];
       if (gi !== undefined && needsGrad.has(input)) add(input, gi);
@@ -60,4 +58,24 @@ export function buildBackward(g: Graph, loss: string, wrt: string[]): string[] {
     // Not reached from the loss (e.g. a memory after the last layer feeding nothing): its gradient is zero.
     return g.mul(w, g.constF(0));
   });
+}
+
+/**
+ * Applies `node`'s gradient rule to the gradients `dy` of its outputs. The forward values the rule reads at run
+ * time go through `x(i)` / `y(k)`: a value the graph builder registered in `g.recompute` (a dropout output, whose
+ * input and one-byte mask the graph keeps anyway) is recomputed here, once per rule, instead of being held from
+ * the forward pass — for every rule alike, so no rule has to remember to ask.
+ */
+export function differentiateNode(g: Graph, node: Node, dy: (string | undefined)[], wants: (inputIndex: number) => boolean): (string | undefined)[] {
+  const rule = DERIVATIVES[node.op];
+  if (!rule) throw new Error(`autodiff: no gradient rule for ${node.op} (add one to derivatives.ts)`);
+  const recomputed = new Map<string, string>();
+  const read = (value: string): string => {
+    const recompute = g.recompute.get(value);
+    if (!recompute) return value;
+    let v = recomputed.get(value);
+    if (v === undefined) recomputed.set(value, (v = recompute()));
+    return v;
+  };
+  return rule({ g, node, dy, wants, x: (i) => read(node.inputs[i]), y: (k) => read(node.outputs[k]) });
 }

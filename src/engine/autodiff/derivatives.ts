@@ -13,9 +13,17 @@ import { Graph, Node, broadcastAxes } from '../onnx/graph';
 
 export interface RuleContext {
   g: Graph;
+  /** The forward node: its attributes, and its value names for build-time shapes (`unbroadcast`, `g.shape`). */
   node: Node;
   dy: (string | undefined)[];
   wants: (inputIndex: number) => boolean;
+  /**
+   * Input i's forward value, for a rule that reads it at run time. The backward pass hands out a recomputed copy
+   * when the graph builder registered one in `g.recompute` (dropout outputs), so no rule keeps such a value alive.
+   */
+  x: (inputIndex: number) => string;
+  /** Output k's forward value, for a rule that reads it at run time (recomputed like `x`). */
+  y: (outputIndex: number) => string;
 }
 
 export type GradRule = (ctx: RuleContext) => (string | undefined)[];
@@ -38,20 +46,20 @@ export const DERIVATIVES: Record<string, GradRule> = {
   ],
 
   // y = a ⊙ b:  da = unb(dy ⊙ b, a), db = unb(dy ⊙ a, b)
-  Mul: ({ g, node, dy, wants }) => {
+  Mul: ({ g, node, dy, wants, x }) => {
     const [a, b] = node.inputs;
     return [
-      wants(0) ? unbroadcast(g, g.mul(dy[0]!, b), a) : undefined,
-      wants(1) ? unbroadcast(g, g.mul(dy[0]!, a), b) : undefined,
+      wants(0) ? unbroadcast(g, g.mul(dy[0]!, x(1)), a) : undefined,
+      wants(1) ? unbroadcast(g, g.mul(dy[0]!, x(0)), b) : undefined,
     ];
   },
 
   // y = a / b:  da = unb(dy / b, a), db = unb(−dy ⊙ y / b, b)
-  Div: ({ g, node, dy, wants }) => {
+  Div: ({ g, node, dy, wants, x, y }) => {
     const [a, b] = node.inputs;
     return [
-      wants(0) ? unbroadcast(g, g.div(dy[0]!, b), a) : undefined,
-      wants(1) ? unbroadcast(g, g.neg(g.div(g.mul(dy[0]!, node.outputs[0]), b)), b) : undefined,
+      wants(0) ? unbroadcast(g, g.div(dy[0]!, x(1)), a) : undefined,
+      wants(1) ? unbroadcast(g, g.neg(g.div(g.mul(dy[0]!, y(0)), x(1))), b) : undefined,
     ];
   },
 
@@ -65,15 +73,15 @@ export const DERIVATIVES: Record<string, GradRule> = {
   Sum: ({ g, node, dy, wants }) => node.inputs.map((x, i) => (wants(i) ? unbroadcast(g, dy[0]!, x) : undefined)),
 
   // y = a·b (batched over leading axes):  da = dy·bᵀ, db = aᵀ·dy (summed over batch axes b lacks)
-  MatMul: ({ g, node, dy, wants }) => {
-    const a = rematerialize(g, node.inputs[0]), b = rematerialize(g, node.inputs[1]);
-    const ra = g.shape(a).length, rb = g.shape(b).length;
+  MatMul: ({ g, node, dy, wants, x }) => {
+    const ra = g.shape(node.inputs[0]).length, rb = g.shape(node.inputs[1]).length;
     const out: (string | undefined)[] = [undefined, undefined];
-    if (wants(0)) out[0] = unbroadcast(g, g.matmul(dy[0]!, swapLast(g, b)), node.inputs[0]);
+    if (wants(0)) out[0] = unbroadcast(g, g.matmul(dy[0]!, swapLast(g, x(1))), node.inputs[0]);
     if (wants(1)) {
+      const a = x(0);
       if (rb === 2 && ra > 2) {
         // b is a weight shared by every row: flatten the batch axes into one GEMM.
-        const k = g.shape(a)[ra - 1], n = g.shape(b)[1];
+        const k = g.shape(a)[ra - 1], n = g.shape(node.inputs[1])[1];
         const a2 = g.reshapeTo(a, [-1, k as number], ['M', k]);
         const d2 = g.reshapeTo(dy[0]!, [-1, n as number], ['M', n]);
         out[1] = g.gemm(a2, d2, undefined, { transA: true });
@@ -86,8 +94,8 @@ export const DERIVATIVES: Record<string, GradRule> = {
 
   // y = α·op(a)·op(b) + c, op = transpose when the flag is set:
   //   da = α·dy·op(b)ᵀ (or α·op(b)·dyᵀ when transA), db = α·op(a)ᵀ·dy (or α·dyᵀ·op(a) when transB), dc = unb(dy, c)
-  Gemm: ({ g, node, dy, wants }) => {
-    const [a, b, c] = node.inputs;
+  Gemm: ({ g, node, dy, wants, x }) => {
+    const c = node.inputs[2];
     const transA = node.attrs.transA === 1, transB = node.attrs.transB === 1;
     const alphaAttr = node.attrs.alpha;
     const alpha = typeof alphaAttr === 'object' && !Array.isArray(alphaAttr) && 'float' in alphaAttr ? alphaAttr.float : 1;
@@ -95,13 +103,13 @@ export const DERIVATIVES: Record<string, GradRule> = {
     return [
       wants(0)
         ? transA
-          ? g.gemm(b, d, undefined, { transA: transB, transB: true, alpha })
-          : g.gemm(d, b, undefined, { transB: !transB, alpha })
+          ? g.gemm(x(1), d, undefined, { transA: transB, transB: true, alpha })
+          : g.gemm(d, x(1), undefined, { transB: !transB, alpha })
         : undefined,
       wants(1)
         ? transB
-          ? g.gemm(d, a, undefined, { transA: true, transB: transA, alpha })
-          : g.gemm(a, d, undefined, { transA: !transA, alpha })
+          ? g.gemm(d, x(0), undefined, { transA: true, transB: transA, alpha })
+          : g.gemm(x(0), d, undefined, { transA: !transA, alpha })
         : undefined,
       c !== undefined && wants(2) ? unbroadcast(g, d, c) : undefined,
     ];
@@ -120,72 +128,72 @@ export const DERIVATIVES: Record<string, GradRule> = {
   Squeeze: ({ g, node, dy }) => [reshapeLike(g, dy[0]!, node.inputs[0])],
 
   // y = softmax(x) along axis:  dx = y ⊙ (dy − Σ_axis(dy ⊙ y))
-  Softmax: ({ g, node, dy }) => {
-    const y = node.outputs[0];
+  Softmax: ({ g, node, dy, y }) => {
     const axis = node.attrs.axis as number;
-    const dot = g.reduceSum(g.mul(dy[0]!, y), [axis], true);
-    return [g.mul(y, g.sub(dy[0]!, dot))];
+    const dot = g.reduceSum(g.mul(dy[0]!, y(0)), [axis], true);
+    return [g.mul(y(0), g.sub(dy[0]!, dot))];
   },
 
   // y = log softmax(x) along axis:  dx = dy − exp(y) ⊙ Σ_axis dy
-  LogSoftmax: ({ g, node, dy }) => {
+  LogSoftmax: ({ g, node, dy, y }) => {
     const axis = node.attrs.axis as number;
-    return [g.sub(dy[0]!, g.mul(g.exp(node.outputs[0]), g.reduceSum(dy[0]!, [axis], true)))];
+    return [g.sub(dy[0]!, g.mul(g.exp(y(0)), g.reduceSum(dy[0]!, [axis], true)))];
   },
 
   // y = tanh(x):  dx = dy ⊙ (1 − y²)
-  Tanh: ({ g, node, dy }) => {
-    const y = node.outputs[0];
-    return [g.mul(dy[0]!, g.sub(g.constF(1), g.mul(y, y)))];
+  Tanh: ({ g, dy, y }) => {
+    const t = y(0);
+    return [g.mul(dy[0]!, g.sub(g.constF(1), g.mul(t, t)))];
   },
 
   // y = max(x, 0):  dx = dy ⊙ [x > 0]
-  Relu: ({ g, node, dy }) => [g.where(g.node('Greater', [node.inputs[0], g.constF(0)], [{ type: 'bool', shape: g.shape(node.inputs[0]) }])[0], dy[0]!, g.constF(0))],
+  Relu: ({ g, dy, x }) => [g.where(g.greater(x(0), g.constF(0)), dy[0]!, g.constF(0))],
 
   // y = σ(x):  dx = dy ⊙ y ⊙ (1 − y)
-  Sigmoid: ({ g, node, dy }) => {
-    const y = node.outputs[0];
-    return [g.mul(dy[0]!, g.mul(y, g.sub(g.constF(1), y)))];
+  Sigmoid: ({ g, dy, y }) => {
+    const s = y(0);
+    return [g.mul(dy[0]!, g.mul(s, g.sub(g.constF(1), s)))];
   },
 
   // y = data[indices] along axis 0 (embedding lookup):  d data = scatter-add of dy at the indices into zeros
-  Gather: ({ g, node, dy, wants }) => {
-    const [data, indices] = node.inputs;
+  Gather: ({ g, node, dy, wants, x }) => {
+    const data = node.inputs[0];
     if (!wants(0)) return [undefined, undefined];
     if ((node.attrs.axis ?? 0) !== 0) throw new Error('Gather: only axis 0 is differentiable here');
-    const zeros = g.node('ConstantOfShape', [g.shapeOf(data)], [{ type: 'float32', shape: g.shape(data) }], { value: { tensorFloat: 0 } })[0];
-    const idx = g.unsqueeze(indices, [-1]);
+    const zeros = g.node('ConstantOfShape', [g.shapeTensor(data)], [{ type: 'float32', shape: g.shape(data) }], { value: { tensorFloat: 0 } })[0];
+    const idx = g.unsqueeze(x(1), [-1]);
     return [g.node('ScatterND', [zeros, idx, dy[0]!], [{ type: 'float32', shape: g.shape(data) }], { reduction: 'add' })[0], undefined];
   },
 
   // y = exp(x):  dx = dy ⊙ y
-  Exp: ({ g, node, dy }) => [g.mul(dy[0]!, node.outputs[0])],
+  Exp: ({ g, dy, y }) => [g.mul(dy[0]!, y(0))],
 
   // y = erf(x):  dx = dy ⊙ 2/√π · exp(−x²)
-  Erf: ({ g, node, dy }) => {
-    const x = node.inputs[0];
-    return [g.mul(dy[0]!, g.mul(g.constF(TWO_OVER_SQRT_PI), g.exp(g.neg(g.mul(x, x)))))];
+  Erf: ({ g, dy, x }) => {
+    const v = x(0);
+    return [g.mul(dy[0]!, g.mul(g.constF(TWO_OVER_SQRT_PI), g.exp(g.neg(g.mul(v, v)))))];
   },
 
   // y = x·Φ(x) (exact GELU):  dx = dy ⊙ (Φ(x) + x·φ(x)),  Φ(x) = ½(1 + erf(x/√2)), φ(x) = exp(−x²/2)/√(2π)
-  Gelu: ({ g, node, dy }) => {
+  Gelu: ({ g, node, dy, x }) => {
     if (node.attrs.approximate !== undefined && node.attrs.approximate !== 'none') throw new Error('Gelu: only the exact form is differentiable here');
-    const x = node.inputs[0];
-    const cdf = g.mul(g.constF(0.5), g.add(g.constF(1), g.erf(g.div(x, g.constF(SQRT_2)))));
-    const pdf = g.mul(g.constF(INV_SQRT_2PI), g.exp(g.mul(g.constF(-0.5), g.mul(x, x))));
-    return [g.mul(dy[0]!, g.add(cdf, g.mul(x, pdf)))];
+    const v = x(0);
+    const cdf = g.mul(g.constF(0.5), g.add(g.constF(1), g.erf(g.div(v, g.constF(SQRT_2)))));
+    const pdf = g.mul(g.constF(INV_SQRT_2PI), g.exp(g.mul(g.constF(-0.5), g.mul(v, v))));
+    return [g.mul(dy[0]!, g.add(cdf, g.mul(v, pdf)))];
   },
 
   // y = x̂ ⊙ γ + β over the last axis, x̂ = (x − μ)·r, r = 1/√(σ² + ε) (μ, r are the node's 2nd and 3rd outputs):
   //   dγ = Σ_rows dy ⊙ x̂,  dβ = Σ_rows dy,  dx = r ⊙ (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)) with g = dy ⊙ γ
-  LayerNormalization: ({ g, node, dy, wants }) => {
-    const [x, gamma, beta] = node.inputs;
-    const [, mean, invStd] = node.outputs;
+  LayerNormalization: ({ g, node, dy, wants, x, y }) => {
+    if (dy[1] !== undefined || dy[2] !== undefined) throw new Error('LayerNormalization: only the normalised output is differentiable here');
+    const [, gamma, beta] = node.inputs;
+    const invStd = y(2);
     const d = dy[0]!;
-    const xhat = g.mul(g.sub(x, mean), invStd);
+    const xhat = g.mul(g.sub(x(0), y(1)), invStd);
     const out: (string | undefined)[] = [undefined, undefined, undefined];
     if (wants(0)) {
-      const gy = g.mul(d, gamma);
+      const gy = g.mul(d, x(1));
       const m1 = g.reduceMean(gy, [-1], true);
       const m2 = g.reduceMean(g.mul(gy, xhat), [-1], true);
       out[0] = g.mul(invStd, g.sub(g.sub(gy, m1), g.mul(xhat, m2)));
@@ -196,13 +204,13 @@ export const DERIVATIVES: Record<string, GradRule> = {
   },
 
   // y = cond ? a : b:  da = unb(cond ? dy : 0, a), db = unb(cond ? 0 : dy, b)
-  Where: ({ g, node, dy, wants }) => {
-    const [cond, a, b] = node.inputs;
+  Where: ({ g, node, dy, wants, x }) => {
+    const [, a, b] = node.inputs;
     const zero = g.constF(0);
     return [
       undefined,
-      wants(1) ? unbroadcast(g, g.where(cond, dy[0]!, zero), a) : undefined,
-      wants(2) ? unbroadcast(g, g.where(cond, zero, dy[0]!), b) : undefined,
+      wants(1) ? unbroadcast(g, g.where(x(0), dy[0]!, zero), a) : undefined,
+      wants(2) ? unbroadcast(g, g.where(x(0), zero, dy[0]!), b) : undefined,
     ];
   },
 
@@ -242,14 +250,6 @@ export const DERIVATIVES: Record<string, GradRule> = {
 
 /** Ops whose outputs carry no gradient (indices, shapes, comparisons). */
 export const NON_DIFFERENTIABLE = new Set(['Shape', 'TopK', 'GreaterOrEqual', 'Greater', 'Less', 'Equal', 'Cast', 'ArgMax', 'ConstantOfShape']);
-
-/**
- * A forward value a backward rule needs, recomputed when that is cheaper to hold than the value: the values the
- * graph builder registered in `g.recompute` (dropout outputs). Other values are returned as they are.
- */
-function rematerialize(g: Graph, value: string): string {
-  return g.recompute.get(value)?.() ?? value;
-}
 
 /** Sums a gradient that was broadcast from `x`'s shape back to that shape. */
 export function unbroadcast(g: Graph, grad: string, x: string): string {

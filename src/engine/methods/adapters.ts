@@ -45,9 +45,7 @@ export function adapterShapes(kind: AdapterKind, config: RobertaConfig): Map<str
 function adapter(b: ModelBuilder, x: string, prefix: string, act: 'relu' | 'swish'): string {
   const { g } = b;
   const down = b.linear(x, `${prefix}.down`);
-  const a = act === 'relu'
-    ? g.node('Relu', [down], [{ prefix: 'adapter_relu', type: 'float32', shape: g.shape(down) }])[0]
-    : g.mul(down, g.node('Sigmoid', [down], [{ prefix: 'adapter_sigmoid', type: 'float32', shape: g.shape(down) }])[0]);
+  const a = act === 'relu' ? g.relu(down, 'adapter_relu') : g.mul(down, g.sigmoid(down, 'adapter_sigmoid'));
   return g.add(x, b.linear(a, `${prefix}.up`), 'adapter_out');
 }
 

@@ -172,10 +172,13 @@ export class Graph {
   mul(a: string, b: string, prefix?: string) { return this.binary('Mul', a, b, undefined, prefix); }
   div(a: string, b: string, prefix?: string) { return this.binary('Div', a, b, undefined, prefix); }
   greaterOrEqual(a: string, b: string) { return this.binary('GreaterOrEqual', a, b, 'bool'); }
+  greater(a: string, b: string) { return this.binary('Greater', a, b, 'bool'); }
   neg(x: string) { return this.unary('Neg', x); }
   exp(x: string) { return this.unary('Exp', x); }
   erf(x: string) { return this.unary('Erf', x); }
   tanh(x: string, prefix?: string) { return this.unary('Tanh', x, {}, prefix); }
+  relu(x: string, prefix?: string) { return this.unary('Relu', x, {}, prefix); }
+  sigmoid(x: string, prefix?: string) { return this.unary('Sigmoid', x, {}, prefix); }
   identity(x: string, prefix?: string) { return this.unary('Identity', x, {}, prefix); }
   gelu(x: string, prefix?: string) { return this.unary('Gelu', x, { approximate: 'none' }, prefix); }
   softmax(x: string, axis = -1, prefix?: string) { return this.unary('Softmax', x, { axis }, prefix); }
