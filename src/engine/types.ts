@@ -27,7 +27,8 @@ export interface RobertaConfig {
   hiddenAct: string;
 }
 
-export type TaskType = 'classification' | 'regression';
+/** `multilabel`: each row's label is a list of class names (possibly empty); sigmoid outputs, one per name. */
+export type TaskType = 'classification' | 'regression' | 'multilabel';
 
 /** SPARTAN memory geometry; paper defaults Np=16, Nc=3, K=8, tau=1.6. */
 export interface MemoryGeometry {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 
 export interface RowRef {
   line: number; // 1-based source line
-  label: string | number;
+  label: string | number | string[];
 }
 
 /** mulberry32: a small seeded PRNG so a split is reproducible for a given seed. */

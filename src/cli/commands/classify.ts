@@ -30,13 +30,13 @@ export function registerClassify(program: Command): void {
           const ms = performance.now() - t0;
           const human = p.score !== undefined
             ? `score ${p.score.toFixed(4)}`
-            : `${p.label}  (${Object.entries(p.probabilities!).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')})`;
+            : `${p.labels ? `[${p.labels.join(', ')}]` : p.label}  (${Object.entries(p.probabilities!).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')})`;
           out.result({ ...p, task: model.metadata.task, milliseconds: ms }, human);
         } else {
           const parsed = readJsonl(o.data);
           const preds = await model.predict(parsed.rows);
           const rows = parsed.rows.map((r, i) => ({ line: r.line, ...preds[i] }));
-          out.result({ predictions: rows, problems: parsed.problems }, rows.map((r) => `${o.data}:${r.line}\t${r.label ?? r.score?.toFixed(4)}`).join('\n'));
+          out.result({ predictions: rows, problems: parsed.problems }, rows.map((r) => `${o.data}:${r.line}\t${r.labels ? JSON.stringify(r.labels) : r.label ?? r.score?.toFixed(4)}`).join('\n'));
         }
       } finally {
         await model.close();

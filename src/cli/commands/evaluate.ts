@@ -2,6 +2,8 @@
 import { Command } from 'commander';
 import { checkDevLabels } from '../../engine/data/jsonl';
 import { TaskModel } from '../../engine/pipeline/taskModel';
+import { evaluationReport } from '../../engine/pipeline/evalReport';
+import { formatEvalReport } from '../reportTables';
 import { SpartanError } from '../../engine/types';
 import { makeOutput } from '../output';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
@@ -10,7 +12,7 @@ import { describeProblems, readRows } from './train';
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description('evaluate a memory on a labelled JSONL file (accuracy, F1, MCC or Pearson/Spearman)')
+    .description('evaluate a memory on a labelled JSONL file: accuracy, F1, MCC, per-label scores, confusion and calibration (ECE); micro/macro F1 for multi-label; Pearson/Spearman for regression')
     .requiredOption('--memory <file>', 'the task memory (.safetensors)')
     .requiredOption('--data <file>', 'labelled rows (JSONL)')
     .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone the memory was trained for', 'embedded')
@@ -23,18 +25,13 @@ export function registerEval(program: Command): void {
       const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
       try {
         const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => out.info(l));
-        if (model.metadata.task === 'classification') {
-          const unknown = checkDevLabels(rows, model.metadata.labels, o.data);
+        if (model.metadata.task !== 'regression') {
+          const unknown = checkDevLabels(rows, model.metadata.labels, o.data, model.metadata.task === 'multilabel');
           if (unknown.length) throw new SpartanError(`${o.data}: labels the memory does not know:\n${describeProblems(unknown)}`);
         }
-        const t0 = performance.now();
-        const ev = await model.evaluate(rows, o.data, o.batchSize);
-        const seconds = (performance.now() - t0) / 1000;
-        if (ev.truncated) out.info(`${ev.truncated} row(s) truncated to ${model.maxLength} tokens`);
-        out.result(
-          { ...ev.metrics, rows: rows.length, truncated: ev.truncated, seconds },
-          `${o.data}: ${rows.length} rows  ${Object.entries(ev.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`,
-        );
+        const report = await evaluationReport(model, rows, o.data, o.batchSize);
+        if (report.truncated) out.info(`${report.truncated} row(s) truncated to ${model.maxLength} tokens`);
+        out.result(report, formatEvalReport(o.data, report));
       } finally {
         await model.close();
       }

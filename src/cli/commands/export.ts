@@ -25,13 +25,13 @@ export function registerExport(program: Command): void {
       try {
         const meta = model.metadata;
         const opts = graphOptions(model.backbone, methodFromMetadata(meta), meta.task, model.numLabels);
-        const bytes = compileStandalone(opts, layerParams(model.backbone, model.tensors));
+        const bytes = compileStandalone(opts, layerParams(model.backbone, model.tensors), model.calibration.temperature);
         fs.mkdirSync(path.dirname(path.resolve(o.onnx)), { recursive: true });
         writeFileAtomic(o.onnx, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
         // Check that the file loads in ONNX Runtime before reporting success.
         const check = await ort.InferenceSession.create(o.onnx);
         await check.release();
-        out.result({ onnx: path.resolve(o.onnx), bytes: bytes.byteLength, inputs: ['input_ids', 'attention_mask'], outputs: meta.task === 'classification' ? ['logits', 'probabilities'] : ['logits'], labels: meta.labels },
+        out.result({ onnx: path.resolve(o.onnx), bytes: bytes.byteLength, inputs: ['input_ids', 'attention_mask'], outputs: meta.task !== 'regression' ? ['logits', 'probabilities'] : ['logits'], labels: meta.labels, temperature: model.calibration.temperature, ...(meta.task === 'multilabel' ? { thresholds: model.calibration.thresholds } : {}) },
           `wrote ${o.onnx} (${(bytes.byteLength / 1e6).toFixed(1)} MB); labels: ${meta.labels.join(', ') || 'regression score'}`);
       } finally {
         await model.close();

@@ -11,6 +11,7 @@ import { train, TrainConfig, TrainEvent } from '../../engine/training/trainer';
 import { SpartanError, TensorMap } from '../../engine/types';
 import { createRng, shuffleInPlace } from '../../engine/util/random';
 import { makeOutput } from '../output';
+import { provenanceOf } from '../../engine/memory/provenance';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
 
 /** Formats the first problems of a file for an error or warning message. */
@@ -78,7 +79,7 @@ export function registerTrain(program: Command): void {
       let devFile: string | undefined = o.dev;
       if (o.dev) {
         devRows = readRows(o.dev, Boolean(o.skipInvalid), (l) => out.info(l));
-        const unknown = task.task === 'classification' ? checkDevLabels(devRows, task.labels, o.dev) : [];
+        const unknown = task.task !== 'regression' ? checkDevLabels(devRows, task.labels, o.dev, task.task === 'multilabel') : [];
         if (unknown.length) throw new SpartanError(`${o.dev}: labels the training file does not have:\n${describeProblems(unknown)}`);
       } else if (o.devShare) {
         const shuffled = shuffleInPlace([...trainRows], createRng(o.seed));
@@ -178,6 +179,8 @@ export function registerTrain(program: Command): void {
           },
           metrics: { ...result.metrics, bestEpoch: result.bestEpoch, trainRows: trainRows.length, devRows: devRows?.length ?? 0, truncated: result.truncated, seconds: result.seconds },
           createdAt: new Date().toISOString(),
+          calibration: result.calibration,
+          provenance: provenanceOf({ dataFile: o.data, trainRows: trainRows.length, dev: devRows ? { name: devFile!, file: o.dev, rows: devRows.length } : undefined, labelCounts: task.labelCounts, argv: process.argv.slice(2) }),
         },
         o.dtype,
       );
@@ -188,6 +191,7 @@ export function registerTrain(program: Command): void {
         steps: result.steps,
         bestEpoch: result.bestEpoch,
         metrics: result.metrics,
+        calibration: result.calibration,
         truncated: result.truncated,
         devTruncated: result.devTruncated,
         task: task.task,

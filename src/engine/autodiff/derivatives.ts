@@ -155,6 +155,9 @@ export const DERIVATIVES: Record<string, GradRule> = {
     return [g.mul(dy[0]!, g.mul(s, g.sub(g.constF(1), s)))];
   },
 
+  // y = softplus(x) = log(1 + exp(x)):  dx = dy ⊙ σ(x)
+  Softplus: ({ g, node, dy }) => [g.mul(dy[0]!, g.node('Sigmoid', [node.inputs[0]], [{ type: 'float32', shape: g.shape(node.inputs[0]) }])[0])],
+
   // y = data[indices] along axis 0 (embedding lookup):  d data = scatter-add of dy at the indices into zeros
   Gather: ({ g, node, dy, wants, x }) => {
     const data = node.inputs[0];

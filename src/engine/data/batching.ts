@@ -10,8 +10,10 @@ import type { Example } from './jsonl';
 export interface EncodedExample {
   /** Token ids including <s> … </s>, already truncated to the max length. */
   ids: Int32Array | number[];
-  /** Class index for classification, the float target for regression. */
+  /** Class index for classification, the float target for regression (0 for multi-label). */
   label: number;
+  /** Multi-label: the indices of the labels the row carries (possibly none). */
+  labelSet?: number[];
   /** 1-based source line, so per-example results can point back at the file. */
   line: number;
 }
@@ -33,6 +35,8 @@ export interface PaddedBatch {
   positionIds: BigInt64Array;
   /** [batch]: class index (as a float) or regression target. */
   labels: Float32Array;
+  /** Multi-label: each row's label indices. */
+  labelSets?: number[][];
 }
 
 export interface BatchOptions {
@@ -65,8 +69,16 @@ export function encodeExamples(
   const examples: EncodedExample[] = [];
   let truncated = 0;
   for (const row of rows) {
-    let label: number;
-    if (task === 'regression') {
+    let label = 0;
+    let labelSet: number[] | undefined;
+    if (task === 'multilabel') {
+      if (!Array.isArray(row.label)) throw new SpartanError(`${file}:${row.line}: label ${JSON.stringify(row.label)} is not a list, but the task is multi-label`);
+      labelSet = row.label.map((name) => {
+        const index = labelIndex.get(name);
+        if (index === undefined) throw new SpartanError(`${file}:${row.line}: label ${JSON.stringify(name)} is not one of the task's labels (${labels.map((l) => JSON.stringify(l)).join(', ')})`);
+        return index;
+      });
+    } else if (task === 'regression') {
       if (typeof row.label !== 'number') throw new SpartanError(`${file}:${row.line}: label ${JSON.stringify(row.label)} is not a number, but the task is regression`);
       label = row.label;
     } else {
@@ -76,7 +88,7 @@ export function encodeExamples(
     }
     const encoded = tokenizer.encode(row.text, row.textPair, maxLength);
     if (encoded.truncated) truncated++;
-    examples.push({ ids: Int32Array.from(encoded.ids), label, line: row.line });
+    examples.push({ ids: Int32Array.from(encoded.ids), label, line: row.line, ...(labelSet ? { labelSet } : {}) });
   }
   return { examples, truncated };
 }
@@ -141,7 +153,8 @@ export function padBatch(examples: EncodedExample[], padId: number, length?: num
     }
     labels[row] = example.label;
   });
-  return { batch, seqLen, inputIds, attentionMask, positionIds, labels };
+  const labelSets = examples[0].labelSet ? examples.map((e) => e.labelSet ?? []) : undefined;
+  return { batch, seqLen, inputIds, attentionMask, positionIds, labels, ...(labelSets ? { labelSets } : {}) };
 }
 
 /** Same as `padBatch(examples, padId, length)`: every row padded to exactly `length`. */

@@ -8,11 +8,13 @@
 import * as fs from 'fs';
 import { SpartanError, TaskType } from '../types';
 
+/** A class name, a finite number (regression) or a list of class names (multi-label, possibly empty). */
+export type Label = string | number | string[];
+
 export interface Example {
   text: string;
   textPair?: string;
-  /** A class name, or a finite number for regression. */
-  label: string | number;
+  label: Label;
   /** 1-based line in the source file. */
   line: number;
 }
@@ -32,11 +34,14 @@ export interface ParsedJsonl {
   problems: RowProblem[];
 }
 
+/** A row that may lack a label (`spartan rank`, `classify --data`). */
+export type TextRow = Omit<Example, 'label'> & { label?: Label };
+
 export interface TaskInfo {
   task: TaskType;
   /** Class names in output order (natural sort); empty for regression. */
   labels: string[];
-  /** Rows per class name; empty for regression. */
+  /** Rows per class name (multi-label: rows that carry it); empty for regression. */
   labelCounts: Record<string, number>;
   /** Whether the examples are text pairs. */
   pair: boolean;
@@ -47,8 +52,17 @@ export interface TaskInfo {
  * Rows with a problem are left out of `rows`.
  */
 export function parseJsonlText(text: string, file: string): ParsedJsonl {
+  return parseRows(text, file, true) as ParsedJsonl;
+}
+
+/** As `parseJsonlText`, but a row without `"label"` is kept (its label undefined) instead of reported. */
+export function parseUnlabelledJsonlText(text: string, file: string): { rows: TextRow[]; problems: RowProblem[] } {
+  return parseRows(text, file, false);
+}
+
+function parseRows(text: string, file: string, requireLabel: boolean): { rows: TextRow[]; problems: RowProblem[] } {
   const problems: RowProblem[] = [];
-  const rows: Example[] = [];
+  const rows: TextRow[] = [];
   const lines = text.replace(/^\uFEFF/, '').split('\n');
   const problem = (line: number, message: string, column?: number): void => {
     problems.push({ file, line, ...(column !== undefined ? { column } : {}), message, severity: 'error' });
@@ -92,8 +106,10 @@ export function parseJsonlText(text: string, file: string): ParsedJsonl {
       ok = false;
     }
     if (!('label' in obj)) {
-      problem(line, 'missing "label"', 1);
-      ok = false;
+      if (requireLabel) {
+        problem(line, 'missing "label"', 1);
+        ok = false;
+      }
     } else {
       const labelProblem = checkLabel(obj.label);
       if (labelProblem) {
@@ -103,13 +119,27 @@ export function parseJsonlText(text: string, file: string): ParsedJsonl {
     }
     if (!ok) return;
 
-    const example: Example = { text: obj.text as string, label: obj.label as string | number, line };
+    const example: TextRow = { text: obj.text as string, line };
+    if ('label' in obj) example.label = obj.label as Label;
     if (typeof obj.text_pair === 'string') example.textPair = obj.text_pair;
     rows.push(example);
   });
 
-  const consistent = dropMinority(
-    rows,
+  // A file is one kind of task: lists of names (multi-label), single names, or numbers. Rows without a label
+  // (unlabelled parsing) take no side.
+  const labelled = rows.filter((r) => r.label !== undefined);
+  const single = dropMinority(
+    labelled,
+    (r) => Array.isArray(r.label),
+    (r, lists, singles) =>
+      Array.isArray(r.label)
+        ? `label ${JSON.stringify(r.label)} is a list (a multi-label row), but ${singles} other rows have a single label (a file is either multi-label, every label a list, or single-label)`
+        : `label ${JSON.stringify(r.label)} is a single label, but ${lists} other rows have a list of labels (a multi-label file needs a list on every row, e.g. ${JSON.stringify([r.label])} or [])`,
+    file,
+    problems,
+  );
+  const sameKind = dropMinority(
+    single,
     (r) => typeof r.label === 'number',
     (r, numbers, strings) =>
       typeof r.label === 'number'
@@ -118,6 +148,8 @@ export function parseJsonlText(text: string, file: string): ParsedJsonl {
     file,
     problems,
   );
+  const kept = new Set(sameKind);
+  const consistent = rows.filter((r) => r.label === undefined || kept.has(r));
   const final = dropMinority(
     consistent,
     (r) => r.textPair === undefined,
@@ -134,6 +166,15 @@ export function parseJsonlText(text: string, file: string): ParsedJsonl {
 
 /** Reads and parses a JSONL file; throws when the file is missing or holds no usable row. */
 export function readJsonl(path: string): ParsedJsonl {
+  return readParsed(path, parseJsonlText);
+}
+
+/** As `readJsonl`, but rows need no label. */
+export function readUnlabelledJsonl(path: string): { rows: TextRow[]; problems: RowProblem[] } {
+  return readParsed(path, parseUnlabelledJsonlText);
+}
+
+function readParsed<T extends { rows: unknown[]; problems: RowProblem[] }>(path: string, parse: (text: string, file: string) => T): T {
   let text: string;
   try {
     text = fs.readFileSync(path, 'utf8');
@@ -141,7 +182,7 @@ export function readJsonl(path: string): ParsedJsonl {
     const code = (e as NodeJS.ErrnoException).code;
     throw new SpartanError(code === 'ENOENT' ? `${path}: file not found` : `${path}: cannot read: ${(e as Error).message}`);
   }
-  const parsed = parseJsonlText(text, path);
+  const parsed = parse(text, path);
   if (parsed.rows.length === 0) {
     const first = parsed.problems[0];
     const why = first ? ` (${parsed.problems.length} lines have problems; first: ${first.file}:${first.line}: ${first.message})` : '';
@@ -156,9 +197,13 @@ export function readJsonl(path: string): ParsedJsonl {
  */
 export function inferTask(rows: Example[], file = 'the training file'): TaskInfo {
   if (rows.length === 0) throw new SpartanError(`${file} has no rows`);
+  if (Array.isArray(rows[0].label)) return inferMultiLabel(rows, file);
   const numeric = typeof rows[0].label === 'number';
   const pair = rows.some((r) => r.textPair !== undefined);
   for (const r of rows) {
+    if (Array.isArray(r.label)) {
+      throw new SpartanError(`${file}:${r.line}: label ${JSON.stringify(r.label)} is a list (multi-label), but line ${rows[0].line} has the single label ${JSON.stringify(rows[0].label)}`);
+    }
     if ((typeof r.label === 'number') !== numeric) {
       throw new SpartanError(`${file}:${r.line}: label ${JSON.stringify(r.label)} mixes string and numeric labels (line ${rows[0].line} has ${JSON.stringify(rows[0].label)})`);
     }
@@ -177,18 +222,41 @@ export function inferTask(rows: Example[], file = 'the training file'): TaskInfo
   return { task: 'classification', labels, labelCounts, pair };
 }
 
+/** Multi-label: the label names are the union of the rows' lists; a row may carry none. */
+function inferMultiLabel(rows: Example[], file: string): TaskInfo {
+  const pair = rows.some((r) => r.textPair !== undefined);
+  const labelCounts: Record<string, number> = Object.create(null);
+  for (const r of rows) {
+    if (!Array.isArray(r.label)) {
+      throw new SpartanError(`${file}:${r.line}: label ${JSON.stringify(r.label)} is a single label, but line ${rows[0].line} has a list of labels (multi-label)`);
+    }
+    if (pair && r.textPair === undefined) {
+      throw new SpartanError(`${file}:${r.line}: this row has no "text_pair", but other rows do (either every row is a text pair or none is)`);
+    }
+    for (const name of r.label) labelCounts[name] = (labelCounts[name] ?? 0) + 1;
+  }
+  const labels = Object.keys(labelCounts).sort(naturalCompare);
+  if (labels.length === 0) throw new SpartanError(`${file}: every row has an empty label list; a multi-label task needs at least one label name`);
+  return { task: 'multilabel', labels, labelCounts: { ...labelCounts }, pair };
+}
+
 /**
  * Problems for dev rows whose label the model cannot score: a class name absent from training, or a label of
  * the wrong kind (`labels` empty means regression).
  */
-export function checkDevLabels(devRows: Example[], labels: string[], devFile: string): RowProblem[] {
+export function checkDevLabels(devRows: Example[], labels: string[], devFile: string, multiLabel = false): RowProblem[] {
   const known = new Set(labels);
   const problems: RowProblem[] = [];
   const add = (line: number, message: string): void => {
     problems.push({ file: devFile, line, message, severity: 'error' });
   };
   for (const r of devRows) {
-    if (labels.length === 0) {
+    if (multiLabel) {
+      if (!Array.isArray(r.label)) add(r.line, `label ${JSON.stringify(r.label)} is not a list, but the training file is a multi-label task (give a list, e.g. ${JSON.stringify(typeof r.label === 'string' ? [r.label] : [])})`);
+      else for (const name of r.label) if (!known.has(name)) add(r.line, `label ${JSON.stringify(name)} does not occur in the training file`);
+    } else if (Array.isArray(r.label)) {
+      add(r.line, `label ${JSON.stringify(r.label)} is a list (multi-label), but the training file has one label per row`);
+    } else if (labels.length === 0) {
       if (typeof r.label !== 'number') add(r.line, `label ${JSON.stringify(r.label)} is not a number, but the training file is a regression task`);
     } else if (typeof r.label !== 'string') {
       add(r.line, `label ${r.label} is a number, but the training labels are strings (${labels.map((l) => JSON.stringify(l)).join(', ')})`);
@@ -229,30 +297,39 @@ export function naturalCompare(a: string, b: string): number {
 }
 
 function checkLabel(label: unknown): string | undefined {
+  if (Array.isArray(label)) {
+    const seen = new Set<string>();
+    for (const name of label) {
+      if (typeof name !== 'string' || name === '') return `a multi-label "label" must be a list of non-empty strings, got ${describe(name)} in it`;
+      if (seen.has(name)) return `label list repeats ${JSON.stringify(name)}`;
+      seen.add(name);
+    }
+    return undefined;
+  }
   if (typeof label === 'string') return label === '' ? '"label" must not be an empty string' : undefined;
   if (typeof label === 'number') {
     // JSON has no NaN/Infinity literals, but 1e999 parses to Infinity.
     return Number.isFinite(label) ? undefined : `"label" must be a finite number, got ${label}`;
   }
-  return `"label" must be a string (a class name) or a number (a regression target), got ${describe(label)}`;
+  return `"label" must be a string (a class name) or a number (a regression target) or a list of class names (multi-label), got ${describe(label)}`;
 }
 
 /**
  * Keeps the majority kind of row and reports the others, so a stray row is flagged rather than the whole
  * file. On a tie the rows for which `isA` is false are kept (string labels; text pairs).
  */
-function dropMinority(
-  rows: Example[],
-  isA: (r: Example) => boolean,
-  message: (r: Example, countA: number, countB: number) => string,
+function dropMinority<R extends TextRow>(
+  rows: R[],
+  isA: (r: R) => boolean,
+  message: (r: R, countA: number, countB: number) => string,
   file: string,
   problems: RowProblem[],
-): Example[] {
+): R[] {
   const countA = rows.filter(isA).length;
   const countB = rows.length - countA;
   if (countA === 0 || countB === 0) return rows;
   const keepA = countA > countB;
-  const kept: Example[] = [];
+  const kept: R[] = [];
   for (const r of rows) {
     if (isA(r) === keepA) {
       kept.push(r);

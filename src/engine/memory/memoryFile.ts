@@ -9,6 +9,7 @@ import { SpartanError, TaskType, TensorMap } from '../types';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors';
 import { writeFileAtomic } from '../io/atomicWrite';
 import type { Backbone } from '../models/backbone';
+import type { Calibration } from '../../protocol/results';
 
 export const MEMORY_FORMAT_VERSION = 1;
 
@@ -22,6 +23,19 @@ export interface MemoryMetadata {
   hyperparameters: Record<string, unknown>;
   metrics: Record<string, unknown>;
   createdAt: string;
+  /** Optional key `calibration`: the softmax/sigmoid temperature (and multi-label thresholds) fitted after training. */
+  calibration?: Calibration;
+  /** Optional key `provenance`: the data files (sha256, rows), label counts and command of the training run. */
+  provenance?: Provenance;
+}
+
+/** Where a memory came from, for its model card. */
+export interface Provenance {
+  data: { file: string; sha256: string; rows: number };
+  dev?: { file: string; sha256?: string; rows: number };
+  labelCounts: Record<string, number>;
+  /** The command line that reproduces it (`spartan train …`). */
+  command: string[];
 }
 
 const REQUIRED_KEYS = [
@@ -72,6 +86,8 @@ export function saveMemory(path: string, tensors: TensorMap, meta: MemoryMetadat
     metrics: JSON.stringify(meta.metrics),
     created_at: meta.createdAt,
   };
+  if (meta.calibration) metadata.calibration = JSON.stringify(meta.calibration);
+  if (meta.provenance) metadata.provenance = JSON.stringify(meta.provenance);
   const bytes = encodeSafetensors(tensors, dtype, metadata);
   writeFileAtomic(path, bytes);
   return bytes.length;
@@ -118,8 +134,8 @@ export function loadMemory(path: string, backbone?: Backbone): { tensors: Tensor
   const missingKeys = REQUIRED_KEYS.filter((k) => m[k] === undefined);
   if (missingKeys.length) throw new SpartanError(`${path}: memory metadata lacks ${missingKeys.join(', ')}`);
 
-  if (m.task !== 'classification' && m.task !== 'regression') {
-    throw new SpartanError(`${path}: metadata task is "${m.task}" but must be "classification" or "regression"`);
+  if (m.task !== 'classification' && m.task !== 'regression' && m.task !== 'multilabel') {
+    throw new SpartanError(`${path}: metadata task is "${m.task}" but must be "classification", "regression" or "multilabel"`);
   }
   const task: TaskType = m.task;
   const labels = parseJsonField(path, 'labels', m.labels);
@@ -146,9 +162,30 @@ export function loadMemory(path: string, backbone?: Backbone): { tensors: Tensor
     metrics,
     createdAt: m.created_at,
   };
+  if (m.calibration !== undefined) metadata.calibration = parseCalibration(path, m.calibration);
+  if (m.provenance !== undefined) {
+    const p = parseJsonField(path, 'provenance', m.provenance);
+    if (!isPlainObject(p)) throw new SpartanError(`${path}: metadata "provenance" must be a JSON object`);
+    metadata.provenance = p as unknown as Provenance;
+  }
 
   if (backbone) checkBackbone(path, tensors, metadata, backbone);
   return { tensors, metadata };
+}
+
+/** The temperature must be a positive finite number, thresholds numbers in [0, 1]: they scale every probability. */
+function parseCalibration(path: string, value: string): Calibration {
+  const c = parseJsonField(path, 'calibration', value);
+  if (!isPlainObject(c) || typeof c.temperature !== 'number' || !(c.temperature > 0) || !Number.isFinite(c.temperature)) {
+    throw new SpartanError(`${path}: metadata "calibration" must be a JSON object with a positive "temperature"`);
+  }
+  if (c.thresholds !== undefined) {
+    const t = c.thresholds;
+    if (!isPlainObject(t) || !Object.values(t).every((v) => typeof v === 'number' && v >= 0 && v <= 1)) {
+      throw new SpartanError(`${path}: metadata "calibration.thresholds" must map label names to numbers in [0, 1]`);
+    }
+  }
+  return c as unknown as Calibration;
 }
 
 function checkBackbone(path: string, tensors: TensorMap, meta: MemoryMetadata, backbone: Backbone): void {

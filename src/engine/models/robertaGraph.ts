@@ -94,9 +94,9 @@ export const BATCH_INPUTS = {
   inputIds: 'input_ids', // int64 [B, T]
   positionIds: 'position_ids', // int64 [B, T]
   attentionBias: 'attention_bias', // float [B, 1, 1, T]: 0 for tokens, a large negative number for padding
-  /** Training only. Classification: one-hot labels divided by B, [B, L]. Regression: targets [B, 1]. */
+  /** Training only. Classification: one-hot labels divided by B, [B, L]. Regression: targets [B, 1]. Multi-label: multi-hot [B, L]. */
   targets: 'targets',
-  /** Training only, regression: 1/B per row, [B, 1] (a weight so the loss is a plain sum). */
+  /** Training only, regression: 1/B per row; multi-label: 1/(B·L); [B, 1] (a weight so the loss is a plain sum). */
   rowWeights: 'row_weights',
 } as const;
 
@@ -201,6 +201,13 @@ export function buildRoberta(opts: GraphOptions): BuiltModel {
       // loss = −Σ_b Σ_l t[b,l]·log softmax(logits)[b,l] with t = one-hot / B: the mean cross-entropy.
       const t = g.input(BATCH_INPUTS.targets, 'float32', ['B', L]);
       built.loss = g.neg(g.reduceSum(g.mul(g.logSoftmax(logits), t), [0, 1], false));
+    } else if (opts.task === 'multilabel') {
+      // Binary cross-entropy with logits: −[t·log σ(z) + (1−t)·log(1−σ(z))] = softplus(z) − t·z, with weights
+      // w = 1/(B·L): the mean over every (row, label), as PyTorch's BCEWithLogitsLoss.
+      const t = g.input(BATCH_INPUTS.targets, 'float32', ['B', L]);
+      const w = g.input(BATCH_INPUTS.rowWeights, 'float32', ['B', 1]);
+      const softplus = g.node('Softplus', [logits], [{ type: 'float32', shape: g.shape(logits) }])[0];
+      built.loss = g.reduceSum(g.mul(g.sub(softplus, g.mul(logits, t)), w), [0, 1], false);
     } else {
       // loss = Σ_b w[b]·(logit[b] − y[b])² with w = 1/B: the mean squared error.
       const t = g.input(BATCH_INPUTS.targets, 'float32', ['B', 1]);

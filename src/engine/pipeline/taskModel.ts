@@ -8,17 +8,21 @@ import { DEFAULT_GEOMETRY } from '../methods/spartan';
 import { MethodName, MethodSpec } from '../methods';
 import { compileInference } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
-import { predictLogits, softmax, argmax } from '../runtime/predict';
+import { predictLogits, argmax } from '../runtime/predict';
 import { loadTokenizer, RobertaTokenizer } from '../tokenizers/robertaTokenizer';
 import { encodeExamples } from '../data/batching';
 import { Example } from '../data/jsonl';
-import { evaluate, Evaluation, graphOptions, layerParams } from '../training/trainer';
+import { evaluate, Evaluation, evaluateMultiLabel, graphOptions, layerParams } from '../training/trainer';
+import { Calibration, sigmoidWithTemperature, softmaxWithTemperature, UNCALIBRATED } from '../training/calibration';
+import type { EncodedExample } from '../data/batching';
 import { MemoryGeometry, SpartanError, TensorMap } from '../types';
 
 export interface Prediction {
-  /** Classification: the most probable label and every label's probability. */
+  /** Classification: the most probable label and every label's (calibrated) probability. */
   label?: string;
   probabilities?: Record<string, number>;
+  /** Multi-label: the labels whose calibrated probability reaches their threshold (`probabilities` holds every label's). */
+  labels?: string[];
   /** Regression: the predicted score. */
   score?: number;
 }
@@ -69,20 +73,47 @@ export class TaskModel {
     return Number((this.metadata.hyperparameters as Record<string, unknown>).maxLength ?? 128);
   }
 
-  async predict(rows: { text: string; textPair?: string }[], batchSize = 32): Promise<Prediction[]> {
+  /** The stored temperature (and multi-label thresholds); T = 1 for memories saved before calibration existed. */
+  get calibration(): Calibration {
+    return this.metadata.calibration ?? { ...UNCALIBRATED };
+  }
+
+  /** Multi-label decision thresholds in label order (0.5 where none was tuned). */
+  get thresholds(): number[] {
+    const t = this.calibration.thresholds;
+    return this.metadata.labels.map((name) => (t && typeof t[name] === 'number' ? t[name] : 0.5));
+  }
+
+  /** Raw logits of each row, in input order. */
+  async logits(rows: { text: string; textPair?: string }[], batchSize = 32, signal?: AbortSignal): Promise<Float32Array[]> {
     const examples = rows.map((r, i) => ({ ids: this.tokenizer.encode(r.text, r.textPair, this.maxLength).ids, label: 0, line: i + 1 }));
-    const logits = await predictLogits(this.session, this.params, examples, { batchSize, padId: this.tokenizer.padId, task: this.metadata.task, numLabels: this.numLabels });
+    return predictLogits(this.session, this.params, examples, { batchSize, padId: this.tokenizer.padId, task: this.metadata.task, numLabels: this.numLabels, signal });
+  }
+
+  /** Calibrated probabilities of one row's logits: softmax(z/T), or σ(z/T) per label for multi-label tasks. */
+  probabilities(logits: ArrayLike<number>, temperature = this.calibration.temperature): number[] {
+    return this.metadata.task === 'multilabel' ? sigmoidWithTemperature(logits, temperature) : softmaxWithTemperature(logits, temperature);
+  }
+
+  async predict(rows: { text: string; textPair?: string }[], batchSize = 32): Promise<Prediction[]> {
+    const logits = await this.logits(rows, batchSize);
+    const names = this.metadata.labels;
+    const thresholds = this.thresholds;
     return logits.map((l) => {
       if (this.metadata.task === 'regression') return { score: l[0] };
-      const p = softmax(l);
-      return { label: this.metadata.labels[argmax(l)], probabilities: Object.fromEntries(this.metadata.labels.map((name, i) => [name, p[i]])) };
+      const p = this.probabilities(l);
+      const probabilities = Object.fromEntries(names.map((name, i) => [name, p[i]]));
+      if (this.metadata.task === 'multilabel') return { labels: names.filter((_, k) => p[k] >= thresholds[k]), probabilities };
+      return { label: names[argmax(l)], probabilities };
     });
   }
 
-  async evaluate(rows: Example[], file: string, batchSize = 32, signal?: AbortSignal): Promise<Evaluation & { truncated: number }> {
+  /** Metrics (multi-label: at the stored temperature and thresholds), predictions, logits and the encoded rows. */
+  async evaluate(rows: Example[], file: string, batchSize = 32, signal?: AbortSignal): Promise<Evaluation & { truncated: number; examples: EncodedExample[] }> {
     const set = encodeExamples(rows, this.tokenizer, this.metadata.task, this.metadata.labels, this.maxLength, file);
-    const ev = await evaluate(this.session, this.params, set.examples, this.metadata.task, this.numLabels, this.tokenizer.padId, batchSize, signal);
-    return { ...ev, truncated: set.truncated };
+    let ev = await evaluate(this.session, this.params, set.examples, this.metadata.task, this.numLabels, this.tokenizer.padId, batchSize, signal);
+    if (this.metadata.task === 'multilabel') ev = evaluateMultiLabel(ev.logits, set.examples, this.numLabels, this.calibration.temperature, this.thresholds);
+    return { ...ev, truncated: set.truncated, examples: set.examples };
   }
 
   async close(): Promise<void> {

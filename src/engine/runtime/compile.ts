@@ -65,9 +65,10 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
 
 /**
  * A self-contained task model: inputs `input_ids` and `attention_mask` (int64 [B, T]), outputs `logits` and,
- * for classification, `probabilities`; every parameter (backbone and memory) stored inside as an initializer.
+ * for classification, `probabilities` = softmax(logits / T) (multi-label: σ(logits / T)) with the memory's
+ * calibration temperature; every parameter (backbone and memory) stored inside as an initializer.
  */
-export function compileStandalone(opts: GraphOptions, params: TensorMap): Uint8Array {
+export function compileStandalone(opts: GraphOptions, params: TensorMap, temperature = 1): Uint8Array {
   const built = buildRoberta({ ...opts, training: false, standaloneInputs: true });
   const g = built.b.g;
   for (const name of opts.parameterShapes.keys()) {
@@ -78,8 +79,11 @@ export function compileStandalone(opts: GraphOptions, params: TensorMap): Uint8A
   }
   g.node('Identity', [built.logits!], [{ name: 'logits', type: 'float32', shape: g.shape(built.logits!) }]);
   g.output('logits');
-  if (opts.task === 'classification') {
-    g.node('Softmax', [built.logits!], [{ name: 'probabilities', type: 'float32', shape: g.shape(built.logits!) }], { axis: -1 });
+  if (opts.task !== 'regression') {
+    const scaled = temperature === 1 ? built.logits! : g.div(built.logits!, g.constF(temperature));
+    const out = { name: 'probabilities', type: 'float32' as const, shape: g.shape(built.logits!) };
+    if (opts.task === 'multilabel') g.node('Sigmoid', [scaled], [out]);
+    else g.node('Softmax', [scaled], [out], { axis: -1 });
     g.output('probabilities');
   }
   return toModelBytes(g, 'spartan_task_model');

@@ -63,7 +63,13 @@ export class GraphSession {
     feeds[BATCH_INPUTS.positionIds] = new ort.Tensor('int64', batch.positionIds, [B, T]);
     feeds[BATCH_INPUTS.attentionBias] = new ort.Tensor('float32', attentionBias(batch.attentionMask), [B, 1, 1, T]);
     if (wanted.has(BATCH_INPUTS.targets)) {
-      if (task === 'classification') {
+      if (task === 'multilabel') {
+        // Multi-hot targets; each (row, label) weighs 1/(B·L), so the loss is the mean binary cross-entropy.
+        const t = new Float32Array(B * numLabels);
+        batch.labelSets?.forEach((set, b) => set.forEach((k) => (t[b * numLabels + k] = 1)));
+        feeds[BATCH_INPUTS.targets] = new ort.Tensor('float32', t, [B, numLabels]);
+        feeds[BATCH_INPUTS.rowWeights] = new ort.Tensor('float32', new Float32Array(B).fill(1 / (B * numLabels)), [B, 1]);
+      } else if (task === 'classification') {
         const t = new Float32Array(B * numLabels);
         for (let b = 0; b < B; b++) t[b * numLabels + batch.labels[b]] = 1 / B;
         feeds[BATCH_INPUTS.targets] = new ort.Tensor('float32', t, [B, numLabels]);

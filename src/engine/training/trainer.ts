@@ -16,6 +16,8 @@ import { SpartanError, TaskType, TensorMap } from '../types';
 import { createRng } from '../util/random';
 import { AdamW, Optimizer, OptimizerName, Sgd, clipGradNorm, linearSchedule } from './optimizer';
 import { classificationMetrics, regressionMetrics } from './metrics';
+import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature, UNCALIBRATED } from './calibration';
+import { multiLabelMetrics } from './errorAnalysis';
 import { GraphOptions } from '../models/robertaGraph';
 
 export interface TrainConfig {
@@ -72,6 +74,8 @@ export interface TrainResult {
   tensors: TensorMap;
   /** Dev metrics of those tensors (empty without a dev set). */
   metrics: Record<string, number>;
+  /** Temperature (and multi-label thresholds) fitted on the dev logits of those tensors; T = 1 without a dev set. */
+  calibration: Calibration;
   bestEpoch: number;
   steps: number;
   seconds: number;
@@ -85,7 +89,7 @@ export function numLabelsOf(task: TaskInfo): number {
 }
 
 export function primaryMetric(task: TaskType, requested?: string): string {
-  return requested ?? (task === 'regression' ? 'pearson' : 'accuracy');
+  return requested ?? (task === 'regression' ? 'pearson' : task === 'multilabel' ? 'micro_f1' : 'accuracy');
 }
 
 /** Parameter shapes every graph of this model may read: backbone, head and method tensors. */
@@ -139,11 +143,16 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
   const trainableParameters = names.reduce((n, k) => n + trained.get(k)!.data.length, 0);
   emit({ event: 'start', steps: totalSteps, epochs, examples: trainSet.examples.length, devExamples: devSet?.examples.length ?? 0, trainableParameters, truncated: trainSet.truncated, devTruncated: devSet?.truncated ?? 0 });
 
-  const result: TrainResult = { tensors: cloneTensors(trained), metrics: {}, bestEpoch: 0, steps: 0, seconds: 0, truncated: trainSet.truncated, devTruncated: devSet?.truncated ?? 0, history: [] };
+  const result: TrainResult = { tensors: cloneTensors(trained), metrics: {}, calibration: { ...UNCALIBRATED }, bestEpoch: 0, steps: 0, seconds: 0, truncated: trainSet.truncated, devTruncated: devSet?.truncated ?? 0, history: [] };
   const inference = devSet ? await GraphSession.create(compileInference(opts), { threads: cfg.threads }) : undefined;
-  const evaluateDev = async () => (await evaluate(inference!, params, devSet!.examples, task.task, numLabels, tokenizer.padId, cfg.batchSize * 2, input.signal, cfg.positiveClass)).metrics;
+  const evaluateDev = () => evaluate(inference!, params, devSet!.examples, task.task, numLabels, tokenizer.padId, cfg.batchSize * 2, input.signal, cfg.positiveClass);
+  const calibrate = (ev: Evaluation) => calibrationOf(task, ev.logits, devSet!.examples, input.devFile ?? 'the dev rows');
   if (totalSteps === 0) {
-    if (devSet) result.metrics = await evaluateDev();
+    if (devSet) {
+      const ev = await evaluateDev();
+      result.metrics = ev.metrics;
+      result.calibration = calibrate(ev);
+    }
     await inference?.release();
     result.seconds = (Date.now() - started) / 1000;
     return result;
@@ -188,7 +197,8 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
       const entry: TrainResult['history'][number] = { epoch, step, loss: epochLoss / Math.max(1, epochBatches) };
       result.history.push(entry);
       if (devSet) {
-        const metrics = await evaluateDev();
+        const ev = await evaluateDev();
+        const metrics = ev.metrics;
         entry.metrics = metrics;
         const value = metrics[metricName];
         if (value === undefined) throw new SpartanError(`unknown metric "${metricName}" (have: ${Object.keys(metrics).join(', ')})`);
@@ -199,6 +209,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
           sinceBest = 0;
           result.tensors = cloneTensors(trained);
           result.metrics = metrics;
+          result.calibration = calibrate(ev);
           result.bestEpoch = epoch;
         } else if (cfg.patience > 0 && ++sinceBest >= cfg.patience) {
           break;
@@ -216,6 +227,20 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
   result.seconds = (Date.now() - started) / 1000;
   emit({ event: 'done', steps: step, seconds: result.seconds });
   return result;
+}
+
+/** Temperature scaling on held-out logits (regression: nothing to calibrate). */
+export function calibrationOf(task: TaskInfo, logits: Float32Array[], examples: EncodedExample[], fittedOn: string): Calibration {
+  if (task.task === 'regression') return { ...UNCALIBRATED };
+  if (task.task === 'multilabel') return calibrateSigmoid(logits, examples.map((e) => multiHot(e, task.labels.length)), task.labels, fittedOn);
+  return calibrateSoftmax(logits, examples.map((e) => e.label), fittedOn);
+}
+
+/** A multi-label row's targets: 1 for each label it carries. */
+export function multiHot(e: EncodedExample, numLabels: number): number[] {
+  const t = new Array<number>(numLabels).fill(0);
+  for (const k of e.labelSet ?? []) t[k] = 1;
+  return t;
 }
 
 /** Initial trained tensors: from `--init`, else fresh method/head tensors and the backbone's LayerNorms. */
@@ -241,8 +266,10 @@ function cloneTensors(m: TensorMap): TensorMap {
 
 export interface Evaluation {
   metrics: Record<string, number>;
-  /** Class index or regression score per example, in input order. */
+  /** Class index or regression score per example, in input order (multi-label: empty, see `predictedSets`). */
   predictions: number[];
+  /** Multi-label: the label indices predicted for each example. */
+  predictedSets?: number[][];
   logits: Float32Array[];
 }
 
@@ -259,10 +286,23 @@ export async function evaluate(
 ): Promise<Evaluation> {
   const logits = await predictLogits(session, params, examples, { batchSize, padId, task, numLabels, signal });
   const gold = examples.map((e) => e.label);
+  if (task === 'multilabel') {
+    // During training: σ(logits) ≥ 0.5; a saved memory's temperature and thresholds apply in TaskModel.
+    return evaluateMultiLabel(logits, examples, numLabels, 1, new Array<number>(numLabels).fill(0.5));
+  }
   if (task === 'regression') {
     const predictions = logits.map((l) => l[0]);
     return { metrics: { ...regressionMetrics(predictions, gold) }, predictions, logits };
   }
   const predictions = logits.map((l) => argmax(l));
   return { metrics: { ...classificationMetrics(predictions, gold, numLabels, positive) }, predictions, logits };
+}
+
+/** Multi-label metrics of logits at a temperature and per-label thresholds; metric names are the labels' indices. */
+export function evaluateMultiLabel(logits: Float32Array[], examples: EncodedExample[], numLabels: number, temperature: number, thresholds: number[]): Evaluation {
+  const names = Array.from({ length: numLabels }, (_, k) => String(k));
+  const predictedSets = logits.map((l) => sigmoidWithTemperature(l, temperature).flatMap((p, k) => (p >= thresholds[k] ? [k] : [])));
+  const asBools = (set: number[]) => names.map((_, k) => set.includes(k));
+  const m = multiLabelMetrics(predictedSets.map(asBools), examples.map((e) => asBools(e.labelSet ?? [])), names);
+  return { metrics: { micro_f1: m.micro_f1, macro_f1: m.macro_f1, subset_accuracy: m.subset_accuracy }, predictions: [], predictedSets, logits };
 }
