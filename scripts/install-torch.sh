@@ -1,6 +1,6 @@
 #!/bin/sh
 # Idempotent installer of the PyTorch reference toolchain (Debian packages only) used by
-# test/reference/spartan_torch.py and test/reference/bench_torch.py.
+# python/spartan_torch (the PyTorch trainer and test oracle) and test/reference/bench_torch.py.
 #   - Debian's system interpreter /usr/bin/python3 with python3-torch (1.13) and python3-numpy;
 #   - libopenblas0-openmp: without it torch falls back to the reference BLAS (about 10x slower).
 # Run as root (or via sudo) on a fresh Debian bookworm machine. Prints one line: torch version + BLAS config.

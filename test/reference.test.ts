@@ -1,5 +1,5 @@
 /**
- * The engine against the PyTorch reference (test/reference/spartan_torch.py, float64): logits and the gradient
+ * The engine against the PyTorch reference (python/spartan_torch, float64): logits and the gradient
  * of every trained tensor, for single-text, pair and regression batches with padding, on a random small RoBERTa
  * and on the real roberta-mini checkpoint.
  *
@@ -27,7 +27,8 @@ import { OUTPUT_LOGITS, compileTraining, gradOutputName } from '../src/engine/ru
 
 const ROOT = repoRoot();
 const CLI = path.join(ROOT, 'bin', 'spartan.js');
-const TORCH = path.join(ROOT, 'test', 'reference', 'spartan_torch.py');
+/** The oracle: `python3 -m spartan_torch grads …` with python/ on PYTHONPATH. */
+const TORCH_ENV = { ...process.env, PYTHONPATH: path.join(ROOT, 'python') };
 const PYTHON = '/usr/bin/python3';
 const TOLERANCE = 1e-4;
 
@@ -143,8 +144,8 @@ async function checkAgainstTorch(backboneDir: string, kind: 'single' | 'pair' | 
     }));
     const h = model.metadata.hyperparameters as Record<string, number>;
     const refOut = path.join(dir, 'ref.safetensors');
-    const refRun = execFileSync(PYTHON, [TORCH, 'grads', '--backbone', backboneDir, '--memory', m0, '--batch', batchFile, '--out', refOut, '--method', method,
-      '--parents', String(h.parents), '--children', String(h.children), '--top-k', String(h.topK), '--temperature', String(h.temperature), '--threads', '2'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const refRun = execFileSync(PYTHON, ['-m', 'spartan_torch', 'grads', '--backbone', backboneDir, '--memory', m0, '--batch', batchFile, '--out', refOut, '--method', method,
+      '--parents', String(h.parents), '--children', String(h.children), '--top-k', String(h.topK), '--temperature', String(h.temperature), '--threads', '2'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: TORCH_ENV });
     const ref = readSafetensors(refOut).tensors;
     // The reference trained exactly the memory file's tensors under the same method.
     const refSummary = JSON.parse(refRun.trim().split('\n').pop()!) as { method: string; trainable: string[] };

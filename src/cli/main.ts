@@ -14,6 +14,7 @@ import { registerServe } from './commands/serve';
 import { registerGlue } from './commands/glue';
 import { registerRoutes } from './commands/routes';
 import { registerBench } from './commands/bench';
+import { registerEncode } from './commands/encode';
 
 const program = new Command();
 program.name('spartan').description('SPARTAN task memories for a frozen RoBERTa, trained on the CPU').version('0.1.0');
@@ -27,6 +28,7 @@ registerServe(program);
 registerGlue(program);
 registerRoutes(program);
 registerBench(program);
+registerEncode(program);
 
 const wantsJson = process.argv.includes('--json');
 

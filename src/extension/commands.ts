@@ -13,7 +13,7 @@ import { DOWNLOADABLE, downloadBackbone, downloadDir, isBackboneDir, resolveBack
 import type { Ctx, TrainingCurve } from './ctx';
 import { siblingDevFile, splitRows, writeRows } from './datasets';
 import { EngineCancelledError, EngineError, evalArgs, exportArgs, trainArgs } from './engineProcess';
-import { defaultTaskName, formatBytes, formatMetrics, formatSeconds, memoryPath, readMemoryInfo, validateTaskName, type MemoryInfo } from './memoryFiles';
+import { defaultTaskName, formatBytes, formatMetrics, formatSeconds, formatTrainedBy, memoryPath, readMemoryInfo, validateTaskName, type MemoryInfo } from './memoryFiles';
 import { BenchmarkPanel } from './benchmarkPanel';
 import { parseRoutingReport, routesArgs, spartanLayers, type RoutingView } from './routing';
 
@@ -104,7 +104,7 @@ async function pickMemory(ctx: Ctx, title: string, opts: { activeFirst?: boolean
       ? { label: `$(error) ${m.name}`, description: 'unreadable', detail: m.error, path: m.path }
       : {
           label: `${m.path === active ? '$(check) ' : ''}${m.name}`,
-          description: `${m.taskType ?? ''}${m.labels.length ? ': ' + m.labels.slice(0, 6).join(', ') : ''}${m.backboneName ? ' · ' + m.backboneName : ''}`,
+          description: `${m.taskType ?? ''}${m.labels.length ? ': ' + m.labels.slice(0, 6).join(', ') : ''}${m.backboneName ? ' · ' + m.backboneName : ''}${m.trainedBy ? ' · ' + formatTrainedBy(m.trainedBy) : ''}`,
           detail: [formatMetrics(m.metrics), formatBytes(m.bytes), m.mtime.toLocaleString()].filter(Boolean).join(' · '),
           path: m.path,
         },

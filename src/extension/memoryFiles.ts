@@ -43,6 +43,36 @@ export interface MemoryInfo {
   backboneName?: string;
   /** Whether the task takes text pairs, when the file says so. */
   pair?: boolean;
+  /** Which trainer wrote the memory, on how many ranks and hosts (metadata `trained_by`, when present). */
+  trainedBy?: TrainedBy;
+}
+
+/** Metadata `trained_by` (JSON), as python/spartan_torch writes it: where a memory was trained. */
+export interface TrainedBy {
+  trainer: string;
+  worldSize?: number;
+  hosts?: string[];
+  device?: string;
+}
+
+function parseTrainedBy(value: unknown): TrainedBy | undefined {
+  if (!value || typeof value !== 'object' || typeof (value as TrainedBy).trainer !== 'string') return undefined;
+  const v = value as Record<string, unknown>;
+  return {
+    trainer: v.trainer as string,
+    ...(typeof v.worldSize === 'number' ? { worldSize: v.worldSize } : {}),
+    ...(Array.isArray(v.hosts) ? { hosts: v.hosts.map(String) } : {}),
+    ...(typeof v.device === 'string' ? { device: v.device } : {}),
+  };
+}
+
+/** `spartan_torch · 4 ranks on node1, node2 · cuda`: where a memory was trained, for the memory picker. */
+export function formatTrainedBy(t: TrainedBy | undefined): string {
+  if (!t) return '';
+  const ranks = t.worldSize && t.worldSize > 1 ? ` · ${t.worldSize} ranks` : '';
+  const hosts = t.hosts?.length ? `${ranks ? ' on' : ' · on'} ${t.hosts.slice(0, 3).join(', ')}${t.hosts.length > 3 ? ` +${t.hosts.length - 3}` : ''}` : '';
+  const device = t.device && t.device !== 'cpu' ? ` · ${t.device}` : '';
+  return `${t.trainer}${ranks}${hosts}${device}`;
 }
 
 /** Reads the JSON header of a safetensors file (8-byte little-endian length + JSON). */
@@ -104,6 +134,7 @@ export function readMemoryInfo(file: string): MemoryInfo {
     hyperparameters: hyper && typeof hyper === 'object' ? hyper : undefined,
     backboneName: metadata.backbone_name,
     pair,
+    trainedBy: parseTrainedBy(tryJson(metadata.trained_by)),
   };
 }
 

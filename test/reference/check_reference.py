@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end check of spartan_torch.py through its CLI: builds a small HF-layout random backbone (names without
+"""End-to-end check of the oracle (python/spartan_torch) through its CLI: builds a small HF-layout random backbone (names without
 the `roberta.` prefix, F16 storage) and a random memory file (memory + head + LayerNorms + one unknown tensor),
 runs `grads` on a padded batch, and compares chosen gradient entries with central finite differences computed
 by re-running `forward` on perturbed memory files (float64 end to end).
@@ -18,16 +18,16 @@ import tempfile
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+PACKAGE_ROOT = os.path.join(os.path.dirname(os.path.dirname(HERE)), "python")
+sys.path.insert(0, PACKAGE_ROOT)
 import spartan_torch as st  # noqa: E402
-
-REF = os.path.join(HERE, "spartan_torch.py")
 
 
 def run(args):
-    r = subprocess.run([sys.executable, REF] + args, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "spartan_torch"] + args, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=PACKAGE_ROOT))
     if r.returncode != 0:
-        raise SystemExit("spartan_torch.py %s failed:\n%s\n%s" % (" ".join(args), r.stdout, r.stderr))
+        raise SystemExit("spartan_torch %s failed:\n%s\n%s" % (" ".join(args), r.stdout, r.stderr))
     return r
 
 
