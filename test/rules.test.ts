@@ -68,6 +68,7 @@ const CASES: Record<string, RuleCase[]> = {
   Tanh: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.tanh(x.x) }],
   Relu: [{ name: 'values away from the kink', inputs: { x: [3, 4] }, build: (g, x) => void g.relu(x.x), draw: awayFromZero }],
   Sigmoid: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.sigmoid(x.x) }],
+  Softplus: [{ name: 'both tails', inputs: { x: [3, 4] }, build: (g, x) => void g.node('Softplus', [x.x], [{ type: 'float32', shape: [3, 4] }]), draw: (u) => 12 * u - 6 }],
   Gather: [{ name: 'embedding lookup with repeated indices', inputs: { data: [5, 3] }, build: (g, x) => void g.gather(x.data, g.constI([1, 3, 1, 0, 4, 1], [2, 3])) }],
   Exp: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.exp(x.x) }],
   Erf: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.erf(x.x) }],

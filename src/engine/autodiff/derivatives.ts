@@ -156,7 +156,7 @@ export const DERIVATIVES: Record<string, GradRule> = {
   },
 
   // y = softplus(x) = log(1 + exp(x)):  dx = dy ⊙ σ(x)
-  Softplus: ({ g, node, dy }) => [g.mul(dy[0]!, g.node('Sigmoid', [node.inputs[0]], [{ type: 'float32', shape: g.shape(node.inputs[0]) }])[0])],
+  Softplus: ({ g, dy, x }) => [g.mul(dy[0]!, g.sigmoid(x(0)))],
 
   // y = data[indices] along axis 0 (embedding lookup):  d data = scatter-add of dy at the indices into zeros
   Gather: ({ g, node, dy, wants, x }) => {
