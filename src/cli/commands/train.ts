@@ -9,7 +9,7 @@ import { METHODS, MethodName, MethodSpec, defaultTrainLayerNorms } from '../../e
 import { methodFromMetadata } from '../../engine/pipeline/taskModel';
 import { train, TrainConfig, TrainEvent } from '../../engine/training/trainer';
 import { SpartanError, TensorMap } from '../../engine/types';
-import { createRng, shuffleInPlace } from '../../engine/util/random';
+import { splitRows } from '../../engine/data/devSplit';
 import { makeOutput } from '../output';
 import { provenanceOf } from '../../engine/memory/provenance';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
@@ -82,11 +82,13 @@ export function registerTrain(program: Command): void {
         const unknown = task.task !== 'regression' ? checkDevLabels(devRows, task.labels, o.dev, task.task === 'multilabel') : [];
         if (unknown.length) throw new SpartanError(`${o.dev}: labels the training file does not have:\n${describeProblems(unknown)}`);
       } else if (o.devShare) {
-        const shuffled = shuffleInPlace([...trainRows], createRng(o.seed));
-        const n = Math.max(1, Math.round(shuffled.length * o.devShare));
-        devRows = shuffled.slice(0, n);
-        trainRows = shuffled.slice(n);
-        devFile = `${o.data} (held-out ${n} rows)`;
+        // The extension's dev share is the same function: one split for "share, seed" everywhere.
+        const split = splitRows(trainRows, o.devShare, o.seed, task.task === 'regression');
+        if (split.dev.length) {
+          devRows = split.dev;
+          trainRows = split.train;
+          devFile = `${o.data} (held-out ${split.dev.length} rows)`;
+        }
       }
 
       let init: TensorMap | undefined;
