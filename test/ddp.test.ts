@@ -244,7 +244,7 @@ test('bad input gets the same file:line messages as spartan train', { skip, time
   const good = path.join(dir, 'good.jsonl');
   writeRows(good, classificationRows());
   const devBad = path.join(dir, 'dev.jsonl');
-  writeRows(devBad, [{ text: 'a', label: 'neg' }, { text: 'b', label: 'unheard-of' }, { text: 'c', label: 7 }]);
+  writeRows(devBad, [{ text: 'a', label: 'neg' }, { text: 'b', label: 'unheard-of' }, { text: 'c', label: 7 }, { text: 'd', label: 'pos' }]);
   const one = path.join(dir, 'one.jsonl');
   writeRows(one, [{ text: 'a', label: 'x' }, { text: 'b', label: 'x' }]);
   const cases = [['--data', bad], ['--data', good, '--dev', devBad], ['--data', one], ['--data', path.join(dir, 'missing.jsonl')]];

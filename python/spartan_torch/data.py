@@ -96,8 +96,8 @@ def read_encoded(path):
         if len(ids) > header["max_length"]:
             raise SpartanError("%s:%d: %d ids exceed the header's max_length %d" % (path, n, len(ids), header["max_length"]))
         label = r.get("label")
-        if isinstance(label, bool) or not isinstance(label, (str, int, float)):
-            raise SpartanError('%s:%d: "label" must be a string or a number' % (path, n))
+        if isinstance(label, bool) or not isinstance(label, (str, int, float, list)):
+            raise SpartanError('%s:%d: "label" must be a string, a number or a list of names' % (path, n))
         rows.append({"line": int(r.get("line", n)), "ids": ids, "label": label, "truncated": bool(r.get("truncated"))})
     if not rows:
         raise SpartanError("%s has no rows" % path)
@@ -168,7 +168,9 @@ def check_dev_labels(rows, labels, dev_file):
 
     for r in rows:
         label = r["label"]
-        if not labels:
+        if isinstance(label, list):
+            add(r["line"], "label %s is a list (multi-label), but the training file has one label per row" % js(label))
+        elif not labels:
             if isinstance(label, str):
                 add(r["line"], "label %s is not a number, but the training file is a regression task" % js(label))
         elif not isinstance(label, str):
@@ -186,8 +188,8 @@ def require_dev_labels(rows, labels, dev_file, what="labels the training file do
 
 
 def js(value):
-    """JSON.stringify of a string or number."""
-    return json.dumps(value, ensure_ascii=False)
+    """JSON.stringify of a string, number or list."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def js_number(x):
@@ -201,7 +203,7 @@ def examples_of(data, task):
     out = []
     for r in data.rows:
         if task["task"] == "regression":
-            if isinstance(r["label"], str):
+            if not isinstance(r["label"], (int, float)):
                 raise SpartanError("%s:%d: label %s is not a number, but the task is regression"
                                    % (data.source, r["line"], js(r["label"])))
             label = float(r["label"])

@@ -13,8 +13,14 @@ from .errors import SpartanError
 
 class Group:
     def __init__(self, device="cpu", backend=None, timeout_minutes=30):
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
+        # A group someone else started (Ray Train's TorchTrainer initialises it before calling the loop) is used
+        # as it is; otherwise the env:// variables say whether there is one to join.
+        self.owned = not (tdist.is_available() and tdist.is_initialized())
+        if self.owned:
+            self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+            self.rank = int(os.environ.get("RANK", "0"))
+        else:
+            self.world_size, self.rank = tdist.get_world_size(), tdist.get_rank()
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.active = self.world_size > 1
         if device == "cuda":
@@ -27,7 +33,9 @@ class Group:
         else:
             raise SpartanError("--device must be cpu or cuda, got %r" % device)
         self.backend = (backend or ("nccl" if device == "cuda" else "gloo")) if self.active else None
-        if self.active:
+        if not self.owned:
+            self.backend = tdist.get_backend()
+        elif self.active:
             missing = [k for k in ("MASTER_ADDR", "MASTER_PORT", "RANK") if k not in os.environ]
             if missing:
                 raise SpartanError("WORLD_SIZE is %d but %s not set: start the ranks with torchrun, srun, or the "
@@ -63,5 +71,5 @@ class Group:
         return list(dict.fromkeys(names))
 
     def close(self):
-        if self.active and tdist.is_initialized():
+        if self.owned and self.active and tdist.is_initialized():
             tdist.destroy_process_group()

@@ -154,6 +154,9 @@ def _prepare(args, backbone_dir, tokenizer_hash, backbone_sha, backbone_name):
     train_data = rows(args.data)
     max_length = train_data.header["max_length"]
     task = train_data.task()
+    if task["task"] not in ("classification", "regression"):
+        raise SpartanError("%s is a %s task; the PyTorch trainer trains classification and regression only (use "
+                           "`spartan train`)" % (args.data, task["task"]))
     dev_data, dev_file = None, args.dev
     if args.dev:
         dev_data = rows(args.dev)
@@ -409,6 +412,9 @@ def eval_command(args):
         raise SpartanError("%s was encoded with --max-length %d but the memory uses %d" % (
             args.data, data.header["max_length"], max_length))
     task = {"task": meta["task"], "labels": meta["labels"]}
+    if task["task"] not in ("classification", "regression"):
+        raise SpartanError("%s is a %s memory; the PyTorch trainer evaluates classification and regression only "
+                           "(use `spartan eval`)" % (args.memory, task["task"]))
     if task["task"] == "classification":
         require_dev_labels(data.rows, task["labels"], args.data, "labels the memory does not know")
     examples = examples_of(data, task)
