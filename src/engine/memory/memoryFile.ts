@@ -122,7 +122,21 @@ function hasHiddenLastDim(name: string): boolean {
 export function loadMemory(path: string, backbone?: Backbone): { tensors: TensorMap; metadata: MemoryMetadata } {
   if (!fs.existsSync(path)) throw new SpartanError(`${path}: memory file not found`);
   const file = readSafetensors(path);
-  const m = file.metadata;
+  const metadata = parseMemoryMetadata(path, file.metadata);
+  const tensors: TensorMap = new Map();
+  for (const [name, t] of file.tensors) tensors.set(name, { shape: t.shape, data: t.data });
+  checkLabels(path, tensors, metadata.task, metadata.labels);
+
+  if (backbone) checkBackbone(path, tensors, metadata, backbone);
+  return { tensors, metadata };
+}
+
+/**
+ * Checks the `__metadata__` strings of a memory file and parses them (format version, keys, task, labels, JSON
+ * values) — the one metadata reader: `loadMemory` uses it, and so does the extension's memory picker on a header
+ * it read without the tensors.
+ */
+export function parseMemoryMetadata(path: string, m: Record<string, string>): MemoryMetadata {
   if (m.format_version === undefined) {
     throw new SpartanError(`${path}: not a Spartan memory file (its safetensors metadata has no format_version)`);
   }
@@ -147,10 +161,6 @@ export function loadMemory(path: string, backbone?: Backbone): { tensors: Tensor
   const metrics = parseJsonField(path, 'metrics', m.metrics);
   if (!isPlainObject(metrics)) throw new SpartanError(`${path}: metadata "metrics" must be a JSON object`);
 
-  const tensors: TensorMap = new Map();
-  for (const [name, t] of file.tensors) tensors.set(name, { shape: t.shape, data: t.data });
-  checkLabels(path, tensors, task, labels);
-
   const metadata: MemoryMetadata = {
     formatVersion: Number(m.format_version),
     method: m.method,
@@ -168,9 +178,7 @@ export function loadMemory(path: string, backbone?: Backbone): { tensors: Tensor
     if (!isPlainObject(p)) throw new SpartanError(`${path}: metadata "provenance" must be a JSON object`);
     metadata.provenance = p as unknown as Provenance;
   }
-
-  if (backbone) checkBackbone(path, tensors, metadata, backbone);
-  return { tensors, metadata };
+  return metadata;
 }
 
 /** The temperature must be a positive finite number, thresholds numbers in [0, 1]: they scale every probability. */
