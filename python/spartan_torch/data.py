@@ -216,11 +216,29 @@ def examples_of(data, task):
     return out
 
 
-def split_dev_share(rows, share, seed):
-    """`--dev-share` as the engine: a seeded shuffle of the rows, the first round(n * share) (at least 1) are dev."""
-    shuffled = shuffle_in_place(list(rows), Rng(seed))
-    n = max(1, int(math.floor(len(shuffled) * share + 0.5)))
-    return shuffled[n:], shuffled[:n]
+def split_dev_share(rows, share, seed, regression):
+    """`--dev-share` as the engine's splitRows (src/engine/data/devSplit.ts): per label (one group for regression),
+    in order of first appearance, a seeded shuffle holds out round(n * share) rows, always leaving one for training;
+    with nothing held out, one random training row moves to dev. Both parts keep the file order."""
+    if not share > 0 or len(rows) < 2:
+        return list(rows), []
+    rng = Rng(seed)
+    groups = {}
+    for r in rows:
+        label = r["label"]
+        key = "" if regression else (js(sorted(label)) if isinstance(label, list) else
+                                     label if isinstance(label, str) else js_number(label))
+        groups.setdefault(key, []).append(r)
+    dev, train = [], []
+    for group in groups.values():
+        idx = shuffle_in_place(list(range(len(group))), rng)
+        n = min(int(math.floor(len(group) * share + 0.5)), len(group) - 1)
+        take = set(idx[:n])
+        for i, r in enumerate(group):
+            (dev if i in take else train).append(r)
+    if not dev:
+        dev.append(train.pop(int(math.floor(rng.next() * len(train)))))
+    return sorted(train, key=lambda r: r["line"]), sorted(dev, key=lambda r: r["line"])
 
 
 def make_batches(lengths, batch_size, shuffle, seed, bucket):

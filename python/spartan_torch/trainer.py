@@ -166,7 +166,7 @@ def _prepare(args, backbone_dir, tokenizer_hash, backbone_sha, backbone_name):
         if task["task"] == "classification":
             require_dev_labels(dev_data.rows, task["labels"], args.dev)
     elif args.dev_share:
-        kept, held = split_dev_share(train_data.rows, args.dev_share, args.seed)
+        kept, held = split_dev_share(train_data.rows, args.dev_share, args.seed, task["task"] == "regression")
         dev_file = "%s (held-out %d rows)" % (args.data, len(held))
         dev_data = EncodedData(args.data, dict(train_data.header, source=dev_file), held)
         train_data = EncodedData(args.data, train_data.header, kept)
