@@ -4,6 +4,7 @@
  * `vscode` import) so the unit tests run it directly.
  */
 import { readSafetensorsHeader } from './memoryFiles';
+import { spartanLayersOf } from '../engine/methods/spartan';
 
 import type { RoutingReport } from '../engine/analysis/routing';
 
@@ -19,16 +20,9 @@ export interface RoutingView extends RoutingReport {
   ranAt: string;
 }
 
-const LAYER_TENSOR = /^roberta\.encoder\.layer\.(\d+)\.spartan\.weight$/;
-
-/** The encoder layers that hold SPARTAN parent keys, from the tensor names of a safetensors header, ascending. */
+/** The encoder layers that hold a SPARTAN memory, from the tensor names of a safetensors header (the engine's names). */
 export function spartanLayersOfHeader(header: Record<string, unknown>): number[] {
-  const layers = new Set<number>();
-  for (const k of Object.keys(header)) {
-    const m = LAYER_TENSOR.exec(k);
-    if (m) layers.add(Number(m[1]));
-  }
-  return [...layers].sort((a, b) => a - b);
+  return spartanLayersOf(Object.keys(header).filter((k) => k !== '__metadata__'));
 }
 
 /** The SPARTAN layers of a memory file (reads the header only). */

@@ -43,15 +43,21 @@ function writeHeader(file: string, header: Record<string, unknown>) {
   fs.writeFileSync(file, Buffer.concat([len, h]));
 }
 
+/** A layer's three SPARTAN tensors: parent keys, child keys, child values. */
+function memoryLayer(i: number, t: object): Record<string, object> {
+  const p = `roberta.encoder.layer.${i}`;
+  return { [`${p}.spartan_experts.weight`]: t, [`${p}.spartan.weight`]: t, [`${p}.spartan_value.weight`]: t };
+}
+
 test('SPARTAN layers come from the tensor names of the memory header', () => {
   const t = { dtype: 'F32', shape: [1], data_offsets: [0, 4] };
   const header = {
     __metadata__: { method: 'spartan' },
-    'roberta.encoder.layer.0.spartan.weight': t,
-    'roberta.encoder.layer.0.spartan_experts.weight': t,
-    'roberta.encoder.layer.10.spartan.weight': t,
-    'roberta.encoder.layer.2.spartan.weight': t,
+    ...memoryLayer(0, t),
+    ...memoryLayer(10, t),
+    ...memoryLayer(2, t),
     'roberta.encoder.layer.1.spartan_value.weight': t, // values alone do not make a layer
+    'roberta.encoder.layer.3.spartan.weight': t, // nor child keys without parent keys
     'classifier.dense.weight': t,
   };
   assert.deepEqual(spartanLayersOfHeader(header), [0, 2, 10]);

@@ -25,6 +25,23 @@ export function spartanNames(layer: number) {
   };
 }
 
+/** Encoder layers are numbered below this (RoBERTa checkpoints have 6 to 48). */
+const MAX_LAYERS = 1024;
+
+/**
+ * The encoder layers that hold a SPARTAN memory — all three of `spartanNames(layer)` — among a file's tensor
+ * names, ascending. The extension's routing command asks this of a memory header it read without the tensors.
+ */
+export function spartanLayersOf(tensorNames: Iterable<string>): number[] {
+  const names = new Set(tensorNames);
+  const layers: number[] = [];
+  for (let i = 0; i < MAX_LAYERS; i++) {
+    const n = spartanNames(i);
+    if (names.has(n.parentKeys) && names.has(n.childKeys) && names.has(n.childValues)) layers.push(i);
+  }
+  return layers;
+}
+
 /** Shapes of every memory tensor, by name. */
 export function spartanShapes(config: RobertaConfig, geo: MemoryGeometry): Map<string, number[]> {
   const d = config.hiddenSize;
