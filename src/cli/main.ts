@@ -14,6 +14,9 @@ import { registerServe } from './commands/serve';
 import { registerGlue } from './commands/glue';
 import { registerRoutes } from './commands/routes';
 import { registerBench } from './commands/bench';
+import { registerAudit } from './commands/audit';
+import { registerRank } from './commands/rank';
+import { registerCard } from './commands/card';
 import { registerEncode } from './commands/encode';
 
 const program = new Command();
@@ -28,6 +31,9 @@ registerServe(program);
 registerGlue(program);
 registerRoutes(program);
 registerBench(program);
+registerAudit(program);
+registerRank(program);
+registerCard(program);
 registerEncode(program);
 
 const wantsJson = process.argv.includes('--json');
