@@ -172,29 +172,32 @@ test('a fresh PyTorch memory starts from the engine\'s initial tensors and carri
   }
 
   // One SGD step of lr 1 on one batch from the engine's initial memory: both trainers save M0 − ∇(mean loss).
-  const m0 = path.join(dir, 'engine-spartan.safetensors');
-  const step = ['--backbone', backbone, '--data', data, '--init', m0, '--optimizer', 'sgd', '--lr', '1', '--steps', '1', '--no-shuffle', '--dropout', '0', '--dtype', 'float32', '--batch-size', '64'];
-  const e1 = path.join(dir, 'engine-step.safetensors'), p1 = path.join(dir, 'torch-step.safetensors');
-  spartan(['train', ...step, '--out', e1]);
-  torchTrain([...step, '--out', p1]);
-  const t0 = readSafetensors(m0).tensors, te = readSafetensors(e1).tensors, tp = readSafetensors(p1).tensors;
   let worst = 0;
-  for (const [name, w0] of t0) {
-    let diff = 0, scale = 0, weights = 0;
-    for (let i = 0; i < w0.data.length; i++) {
-      const ge = w0.data[i] - te.get(name)!.data[i], gp = w0.data[i] - tp.get(name)!.data[i];
-      diff = Math.max(diff, Math.abs(ge - gp));
-      scale = Math.max(scale, Math.abs(ge));
-      weights = Math.max(weights, Math.abs(w0.data[i]));
+  for (const method of ['spartan', 'houlsby']) {
+    const m0 = path.join(dir, `engine-${method}.safetensors`);
+    const step = ['--backbone', backbone, '--data', data, '--init', m0, '--optimizer', 'sgd', '--lr', '1', '--steps', '1', '--no-shuffle', '--dropout', '0', '--dtype', 'float32', '--batch-size', '64'];
+    const e1 = path.join(dir, `engine-step-${method}.safetensors`), p1 = path.join(dir, `torch-step-${method}.safetensors`);
+    spartan(['train', ...step, '--out', e1]);
+    torchTrain([...step, '--out', p1]);
+    const t0 = readSafetensors(m0).tensors, te = readSafetensors(e1).tensors, tp = readSafetensors(p1).tensors;
+    assert.ok(t0.size >= 10, `${method}: ${t0.size} tensors`);
+    for (const [name, w0] of t0) {
+      let diff = 0, scale = 0, weights = 0;
+      for (let i = 0; i < w0.data.length; i++) {
+        const ge = w0.data[i] - te.get(name)!.data[i], gp = w0.data[i] - tp.get(name)!.data[i];
+        diff = Math.max(diff, Math.abs(ge - gp));
+        scale = Math.max(scale, Math.abs(ge));
+        weights = Math.max(weights, Math.abs(w0.data[i]));
+      }
+      // float32 rounding of the subtraction costs up to an ulp of the weights (as in test/reference.test.ts).
+      const err = Math.max(0, diff - 2 * Math.pow(2, -23) * weights) / scale;
+      worst = Math.max(worst, err);
+      assert.ok(err <= 1e-4, `one SGD step: ${method} ${name}: gradients differ by ${err}`);
     }
-    // float32 rounding of the subtraction costs up to an ulp of the weights (as in test/reference.test.ts).
-    const err = Math.max(0, diff - 2 * Math.pow(2, -23) * weights) / scale;
-    worst = Math.max(worst, err);
-    assert.ok(err <= 1e-4, `one SGD step: ${name}: gradients differ by ${err}`);
   }
-  console.log(`# ddp: one SGD step from the same memory, engine vs PyTorch trainer: worst gradient relative difference ${worst.toExponential(2)}`);
+  console.log(`# ddp: one SGD step from the same memory (spartan, houlsby), engine vs PyTorch trainer: worst gradient relative difference ${worst.toExponential(2)}`);
 
-  // --dev-share holds out the same rows in both (the engine's seeded shuffle), and both score them alike.
+  // --dev-share holds out the same rows in both (the engine's stratified seeded split), and both score them alike.
   const share = ['--backbone', backbone, '--data', data, '--steps', '0', '--seed', '9', '--dev-share', '0.3', '--parents', '5', '--top-k', '2'];
   const es = path.join(dir, 'engine-share.safetensors'), ps = path.join(dir, 'torch-share.safetensors');
   spartan(['train', ...share, '--out', es]);
