@@ -45,10 +45,15 @@ const TEXTS = [
 ];
 const PAIRS = ['The film is good.', 'A bad movie', 'Nothing happens for two hours, then something small happens.', 'fun', 'It moved me to tears.', 'Messy.'];
 
-function writeJsonl(file: string, kind: 'single' | 'pair' | 'regression'): void {
+type Kind = 'single' | 'pair' | 'regression' | 'multilabel';
+
+/** Multi-label rows: every label, none, and mixes, so both BCE terms meet positive and negative targets. */
+const LABEL_SETS = [['neg'], ['pos', 'mixed'], [], ['neg', 'pos', 'mixed'], ['mixed'], ['neg', 'pos']];
+
+function writeJsonl(file: string, kind: Kind): void {
   const labels = ['neg', 'pos', 'mixed'];
   const rows = TEXTS.map((text, i) => {
-    const row: Record<string, unknown> = { text, label: kind === 'regression' ? 0.7 * i - 1.3 : labels[i % 3] };
+    const row: Record<string, unknown> = { text, label: kind === 'regression' ? 0.7 * i - 1.3 : kind === 'multilabel' ? LABEL_SETS[i] : labels[i % 3] };
     if (kind === 'pair') row.text_pair = PAIRS[i];
     return JSON.stringify(row);
   });
@@ -113,7 +118,7 @@ function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-async function checkAgainstTorch(backboneDir: string, kind: 'single' | 'pair' | 'regression', geometry: string[], method: Method = 'spartan'): Promise<void> {
+async function checkAgainstTorch(backboneDir: string, kind: Kind, geometry: string[], method: Method = 'spartan'): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-ref-'));
   try {
     const data = path.join(dir, 'data.jsonl');
@@ -139,7 +144,7 @@ async function checkAgainstTorch(backboneDir: string, kind: 'single' | 'pair' | 
       input_ids: rowsOf(batch.inputIds, Number),
       attention_mask: rowsOf(batch.attentionMask, Number),
       position_ids: rowsOf(batch.positionIds, Number),
-      labels: Array.from(batch.labels),
+      labels: batch.labelSets ? batch.labelSets.map((set) => model.metadata.labels.map((_, k) => (set.includes(k) ? 1 : 0))) : Array.from(batch.labels),
       task: model.metadata.task,
     }));
     const h = model.metadata.hyperparameters as Record<string, number>;
@@ -212,7 +217,7 @@ async function checkAgainstTorch(backboneDir: string, kind: 'single' | 'pair' | 
 
 const skip = !torchAvailable ? 'PyTorch (Debian python3-torch) is not installed: run scripts/install-torch.sh' : !cliBuilt ? 'run `npm run build` first' : false;
 
-test('engine = PyTorch reference on a random small RoBERTa (single, pair, regression)', { skip, timeout: 600_000 }, async () => {
+test('engine = PyTorch reference on a random small RoBERTa (single, pair, regression, multi-label)', { skip, timeout: 600_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-tiny-'));
   try {
     const tiny = await loadBackbone('synthetic:tiny@3');
@@ -221,17 +226,19 @@ test('engine = PyTorch reference on a random small RoBERTa (single, pair, regres
     await checkAgainstTorch(dir, 'single', ['--parents', '6', '--children', '2', '--top-k', '3', '--temperature', '0.7']);
     await checkAgainstTorch(dir, 'pair', ['--parents', '4', '--children', '3', '--top-k', '4']);
     await checkAgainstTorch(dir, 'regression', []);
+    await checkAgainstTorch(dir, 'multilabel', ['--parents', '6', '--children', '2', '--top-k', '3']);
     reportWorst('synthetic:tiny@3');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('engine = PyTorch reference on roberta-mini (single, pair, regression)', { skip, timeout: 600_000 }, async () => {
+test('engine = PyTorch reference on roberta-mini (single, pair, regression, multi-label)', { skip, timeout: 600_000 }, async () => {
   const mini = path.join(ROOT, 'models', 'roberta-mini');
   await checkAgainstTorch(mini, 'single', []);
   await checkAgainstTorch(mini, 'pair', []);
   await checkAgainstTorch(mini, 'regression', []);
+  await checkAgainstTorch(mini, 'multilabel', []);
   reportWorst('roberta-mini');
 });
 

@@ -284,6 +284,9 @@ def model_forward(T, cfg, geom, input_ids, attention_mask, position_ids, debug=N
 def loss_fn(logits, labels, task):
     if task == "regression":
         return F.mse_loss(logits[:, 0], labels.to(logits.dtype))
+    if task == "multilabel":
+        # labels: multi-hot [B, L]; the mean over every (row, label), as the engine's softplus(z) - t*z.
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
     return F.cross_entropy(logits, labels.long())
 
 

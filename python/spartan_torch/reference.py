@@ -9,7 +9,8 @@ engine with it), and a self-test (gradcheck against central differences).
   PYTHONPATH=python /usr/bin/python3 -m spartan_torch selftest [--threads 2]
 
 batch.json: {"input_ids": [[...]], "attention_mask": [[...]], "position_ids": [[...]], "labels": [...],
-             "task": "classification" | "regression"}   (token_type_ids are all 0; position ids are used as given)
+             "task": "classification" | "regression" | "multilabel"}   (token_type_ids are all 0; position ids are used
+             as given; multilabel labels are multi-hot rows [[0, 1, ...], ...])
 OUT: safetensors, tensors `logits` [B,L], `loss` [1], `grad.<name>` for every trainable tensor (the names as they
 appear in the memory file), and with --hidden: `hidden.0` (embeddings output), `hidden.<i+1>` (output of layer i,
 after its memory, i.e. the next layer's input), `pre_memory.<i>` (layer i's output LayerNorm, before the memory).
@@ -55,14 +56,17 @@ def cmd_grads(args, with_grads=True):
     b, ids, mask, pos = load_batch(args.batch)
     n_labels = T["classifier.out_proj.weight"].shape[0]
     task = b.get("task") or ("regression" if n_labels == 1 else "classification")
-    if task not in ("classification", "regression"):
-        raise ValueError("task must be classification or regression, got %r" % task)
+    if task not in ("classification", "regression", "multilabel"):
+        raise ValueError("task must be classification, regression or multilabel, got %r" % task)
     if task == "regression" and n_labels != 1:
         raise ValueError("regression needs a head with 1 output, this one has %d" % n_labels)
     if int(ids.max()) >= cfg.vocab_size or int(pos.max()) >= cfg.max_position_embeddings:
         raise ValueError("input id or position id out of range")
-    labels = torch.tensor(b["labels"], dtype=dtype if task == "regression" else torch.long)
-    if labels.shape != (ids.shape[0],):
+    labels = torch.tensor(b["labels"], dtype=torch.long if task == "classification" else dtype)
+    if task == "multilabel":
+        if labels.shape != (ids.shape[0], n_labels) or not bool(((labels == 0) | (labels == 1)).all()):
+            raise ValueError("%s: multilabel labels must be %d rows of %d 0/1 values" % (args.batch, ids.shape[0], n_labels))
+    elif labels.shape != (ids.shape[0],):
         raise ValueError("%s: labels must be a list of %d values" % (args.batch, ids.shape[0]))
     if task == "classification" and (int(labels.min()) < 0 or int(labels.max()) >= n_labels):
         raise ValueError("%s: class labels must be in 0..%d" % (args.batch, n_labels - 1))
