@@ -4,7 +4,8 @@
 // GLIBC_TUNABLES is not in the environment the CLI re-runs itself once with it, forwarding signals and exit status.
 const path = require('path');
 const cli = path.join(__dirname, '..', 'dist', 'cli.js');
-const TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576';
+// The one definition of the tunables, bundled from src/engine/runtime/processEnv.ts by `npm run build`.
+const { GLIBC_TUNABLES: TUNABLES } = require(path.join(__dirname, '..', 'dist', 'processEnv.js'));
 if (process.env.GLIBC_TUNABLES !== undefined || process.platform !== 'linux') {
   require(cli);
 } else {

@@ -72,6 +72,8 @@ test('sibling dev files', () => {
 });
 
 test('formatting', () => {
-  assert.equal(formatBytes(1536), '1.5 KB');
+  assert.equal(formatBytes(1536), '1.5 KiB');
+  assert.equal(formatBytes(512), '512 B');
+  assert.equal(formatBytes(3.5 * 1024 * 1024), '3.5 MiB');
   assert.equal(formatMetrics({ accuracy: 0.875, x: 'y' }), 'accuracy 0.875');
 });

@@ -6,6 +6,7 @@
 import { GLUE_TASKS, glueTaskName } from '../data/glue';
 import { RunRecord } from './results';
 import { mean, summarize, Summary } from './stats';
+import { formatBytes } from '../util/format';
 
 export interface TableColumn {
   task: string;
@@ -117,12 +118,6 @@ export function formatSummary(s: Summary | null | undefined): string {
   if (!s || !Number.isFinite(s.mean)) return '–';
   const m = (100 * s.mean).toFixed(1);
   return s.n > 1 && Number.isFinite(s.std) ? `${m} ± ${(100 * s.std).toFixed(1)}` : m;
-}
-
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes)) return '–';
-  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-  return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
 export function formatCount(n: number): string {
