@@ -127,7 +127,7 @@ def build_parser():
                    help="process-group backend (default: nccl with --device cuda, else gloo)")
     add_common(t)
 
-    e = sub.add_parser("eval", description="Metrics of a memory on a labelled file, as `spartan eval` "
+    e = sub.add_parser("eval", help="metrics of a memory on a labelled file, as `spartan eval`", description="Metrics of a memory on a labelled file, as `spartan eval` "
                                            "(accuracy, F1, MCC or Pearson/Spearman).")
     e.add_argument("--memory", required=True, metavar="FILE", help="the task memory (.safetensors)")
     e.add_argument("--data", required=True, metavar="FILE", help="labelled rows: JSONL, or a `spartan encode` file")
