@@ -5,25 +5,11 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { TrainArgs } from './engineProcess';
+import { TRAINING_DEFAULTS, type TrainingSettings } from './trainingSettings';
+
+export { TRAINING_DEFAULTS, type TrainingSettings };
 
 export const SECTION = 'spartan';
-
-/** The paper's defaults; package.json's `contributes.configuration` repeats them for the Settings UI. */
-export const TRAINING_DEFAULTS = {
-  parents: 16,
-  children: 3,
-  topK: 8,
-  temperature: 1.6,
-  learningRate: 1e-3,
-  batchSize: 16,
-  maxLength: 128,
-  epochs: 3,
-  dropout: 0.1,
-  seed: 42,
-  devShare: 0.1,
-} as const;
-
-export type TrainingSettings = { -readonly [K in keyof typeof TRAINING_DEFAULTS]: number };
 
 export class Config {
   private cfg(): vscode.WorkspaceConfiguration {

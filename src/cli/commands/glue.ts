@@ -15,7 +15,6 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { GLUE_TASKS, glueTaskName, importGlueTask, writeJsonl } from '../../engine/data/glue';
 import { METHODS, MethodName } from '../../engine/methods';
-import { DEFAULT_GEOMETRY } from '../../engine/methods/spartan';
 import { loadBackbone } from '../../engine/models/backbone';
 import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
 import { claimsDir, DEFAULT_LR, GridEvent, GridOptions, gridKeys, learningRates, runGrid } from '../../engine/experiments/grid';
@@ -24,6 +23,8 @@ import { buildTable, formatMarkdown, formatTable, protocolNotes } from '../../en
 import { writeFileAtomic } from '../../engine/io/atomicWrite';
 import { SpartanError } from '../../engine/types';
 import { makeOutput, Output } from '../output';
+import { addTrainingOptions } from '../trainingOptions';
+import { TRAINING_DEFAULTS } from '../../engine/training/defaults';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
 import { describeProblems } from './train';
 
@@ -97,22 +98,12 @@ export function registerGlue(program: Command): void {
     .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone', 'embedded')
     .option('--train-rows <n>', 'train on a fixed subset of n rows per task (the same for every method and seed)', intOption(1))
     .option('--dev-rows <n>', 'evaluate on a fixed subset of n dev rows per task', intOption(1))
-    .option('--epochs <n>', 'epochs (full-data protocol)', intOption(1), 3)
+    .option('--epochs <n>', 'epochs (full-data protocol)', intOption(1), TRAINING_DEFAULTS.epochs)
     .option('--few-shot <n>', 'few-shot protocol: n training rows sampled with each seed', intOption(1))
     .option('--few-shot-steps <n>', 'few-shot protocol: exact optimiser steps', intOption(1), 1000)
     .option('--stratified', 'few-shot rows sampled per class in proportion to the class sizes (classification)');
   for (const m of METHODS) run.option(`--lr-${m} <rate>`, `peak learning rate of ${m}`, floatOption(0, Infinity, false), DEFAULT_LR[m]);
-  run
-    .option('--batch-size <n>', 'examples per step', intOption(1), 16)
-    .option('--max-length <n>', 'tokens per example', intOption(4), 128)
-    .option('--dropout <p>', 'dropout while training', floatOption(0, 0.9), 0.1)
-    .option('--warmup <fraction>', 'share of steps with linear warm-up', floatOption(0, 1), 0.06)
-    .option('--weight-decay <w>', 'AdamW weight decay', floatOption(0), 0)
-    .option('--clip <norm>', 'gradient-norm clipping; 0 disables', floatOption(0), 1)
-    .option('--parents <n>', 'SPARTAN parents per layer (Np)', intOption(1), DEFAULT_GEOMETRY.parents)
-    .option('--children <n>', 'SPARTAN children per parent (Nc)', intOption(1), DEFAULT_GEOMETRY.children)
-    .option('--top-k <n>', 'SPARTAN parents kept per token (K)', intOption(1), DEFAULT_GEOMETRY.topK)
-    .option('--temperature <t>', 'SPARTAN child softmax temperature (τ)', floatOption(0, Infinity, false), DEFAULT_GEOMETRY.temperature)
+  addTrainingOptions(run)
     .option('--out <file>', 'results JSON, rewritten after every run; runs already in it are skipped', 'glue-results.json')
     .option('--markdown <file>', 'also write the table as Markdown')
     .option('--save-dir <folder>', 'save every trained delta as <task>-<method>-seed<seed>.safetensors')

@@ -4,13 +4,14 @@ import { loadBackbone } from '../../engine/models/backbone';
 import { checkDevLabels, Example, inferTask, readJsonl, RowProblem, TaskInfo } from '../../engine/data/jsonl';
 import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
 import { loadMemory, MEMORY_FORMAT_VERSION, saveMemory } from '../../engine/memory/memoryFile';
-import { DEFAULT_GEOMETRY } from '../../engine/methods/spartan';
 import { METHODS, MethodName, MethodSpec, defaultTrainLayerNorms } from '../../engine/methods';
 import { methodFromMetadata } from '../../engine/pipeline/taskModel';
 import { train, TrainConfig, TrainEvent } from '../../engine/training/trainer';
 import { SpartanError, TensorMap } from '../../engine/types';
 import { splitRows } from '../../engine/data/devSplit';
 import { makeOutput } from '../output';
+import { addTrainingOptions } from '../trainingOptions';
+import { TRAINING_DEFAULTS } from '../../engine/training/defaults';
 import { provenanceOf } from '../../engine/memory/provenance';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
 
@@ -33,7 +34,7 @@ export function readRows(file: string, skipInvalid: boolean, warn: (line: string
 }
 
 export function registerTrain(program: Command): void {
-  program
+  const cmd = program
     .command('train')
     .description('fine-tune a task memory on a JSONL file of {"text", "label"[, "text_pair"]} rows')
     .requiredOption('--data <file>', 'training rows (JSONL)')
@@ -42,27 +43,18 @@ export function registerTrain(program: Command): void {
     .option('--dev <file>', 'dev rows (JSONL), evaluated after every epoch; the best epoch is kept')
     .option('--dev-share <fraction>', 'hold out this share of the training rows as the dev set (when no --dev)', floatOption(0, 0.5, false))
     .option('--init <file>', 'start from an existing memory (its geometry and method are used)')
-    .addOption(new Option('--method <name>', 'adaptation method').choices(METHODS).default('spartan'))
-    .option('--parents <n>', 'parent cells per layer (Np)', intOption(1), DEFAULT_GEOMETRY.parents)
-    .option('--children <n>', 'children per parent (Nc)', intOption(1), DEFAULT_GEOMETRY.children)
-    .option('--top-k <n>', 'parents kept per token (K)', intOption(1), DEFAULT_GEOMETRY.topK)
-    .option('--temperature <t>', 'softmax temperature of the children (τ)', floatOption(0, Infinity, false), DEFAULT_GEOMETRY.temperature)
+    .addOption(new Option('--method <name>', 'adaptation method').choices(METHODS).default('spartan'));
+  addTrainingOptions(cmd)
     .option('--train-layer-norms', "train the backbone's LayerNorm parameters (default for spartan, as the authors' code)")
     .option('--no-train-layer-norms', "keep the backbone's LayerNorm parameters frozen (default for adapters and head)")
     .addOption(new Option('--optimizer <name>', 'adamw, or plain sgd (no momentum, decay, clipping or schedule)').choices(['adamw', 'sgd']).default('adamw'))
-    .option('--lr <rate>', 'peak learning rate', floatOption(0, Infinity, false), 1e-3)
-    .option('--weight-decay <w>', 'AdamW weight decay (not on biases and LayerNorms)', floatOption(0), 0)
-    .option('--warmup <fraction>', 'share of steps with linear warm-up (AdamW)', floatOption(0, 1), 0.06)
-    .option('--clip <norm>', 'gradient-norm clipping (AdamW); 0 disables', floatOption(0), 1)
-    .option('--epochs <n>', 'epochs', intOption(1), 3)
+    .option('--lr <rate>', 'peak learning rate', floatOption(0, Infinity, false), TRAINING_DEFAULTS.lr)
+    .option('--epochs <n>', 'epochs', intOption(1), TRAINING_DEFAULTS.epochs)
     .option('--steps <n>', 'total optimiser steps instead of epochs (0 saves the initial memory)', intOption(0))
-    .option('--batch-size <n>', 'examples per step', intOption(1), 16)
-    .option('--max-length <n>', 'tokens per example, longer texts are truncated', intOption(4), 128)
-    .option('--dropout <p>', 'dropout in the backbone and head while training', floatOption(0, 0.9), 0.1)
-    .option('--seed <n>', 'seed of initialisation, shuffling and dropout', intOption(0), 42)
+    .option('--seed <n>', 'seed of initialisation, shuffling and dropout', intOption(0), TRAINING_DEFAULTS.seed)
     .option('--no-shuffle', 'keep the file order (and no length bucketing)')
     .option('--no-bucket', 'no length bucketing (batches still shuffled)')
-    .option('--patience <n>', 'early stopping: evaluations without dev improvement; 0 disables', intOption(0), 3)
+    .option('--patience <n>', 'early stopping: evaluations without dev improvement; 0 disables', intOption(0), TRAINING_DEFAULTS.patience)
     .option('--metric <name>', 'dev metric that picks the best epoch (accuracy, f1, mcc, pearson, spearman)')
     .addOption(new Option('--dtype <type>', 'storage type of the memory file').choices(['float16', 'float32']).default('float16'))
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
