@@ -18,6 +18,8 @@ import { registerAudit } from './commands/audit';
 import { registerRank } from './commands/rank';
 import { registerCard } from './commands/card';
 import { registerEncode } from './commands/encode';
+import { exitWithParent } from './parentWatch';
+import { describeFsError } from '../engine/io/regularFile';
 
 const program = new Command();
 program.name('spartan').description('SPARTAN task memories for a frozen RoBERTa, trained on the CPU').version('0.1.0');
@@ -36,14 +38,17 @@ registerRank(program);
 registerCard(program);
 registerEncode(program);
 
+exitWithParent();
 const wantsJson = process.argv.includes('--json');
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof CommanderError) {
     process.exit(e.exitCode);
   }
-  const userError = e instanceof SpartanError || (e instanceof Error && (e.name === 'AbortError' || (e as { cause?: unknown }).cause instanceof SpartanError));
-  const message = e instanceof Error ? e.message : String(e);
+  // An fs error (EACCES, ENOSPC, EISDIR, …) is about the user's files, not a bug: one line naming the path.
+  const fsError = e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string';
+  const userError = fsError || e instanceof SpartanError || (e instanceof Error && (e.name === 'AbortError' || (e as { cause?: unknown }).cause instanceof SpartanError));
+  const message = fsError ? describeFsError((e as NodeJS.ErrnoException).path ?? (e as NodeJS.ErrnoException).syscall!, e) : e instanceof Error ? e.message : String(e);
   if (wantsJson) process.stdout.write(JSON.stringify({ error: message }) + '\n');
   process.stderr.write(`spartan: ${userError ? message : (e as Error)?.stack ?? message}\n`);
   process.exit(userError ? 1 : 2);

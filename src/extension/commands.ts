@@ -94,7 +94,7 @@ function describeTask(rows: Example[], info: TaskInfo): string {
 }
 
 async function pickMemory(ctx: Ctx, title: string, opts: { activeFirst?: boolean } = {}): Promise<MemoryInfo | undefined> {
-  const all = ctx.listMemories();
+  const all = await ctx.listMemories();
   const active = ctx.activeMemoryPath();
   // the active memory first, so that Enter picks it
   if (opts.activeFirst && active) all.sort((a, b) => Number(b.path === active) - Number(a.path === active));

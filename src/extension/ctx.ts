@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Config } from './config';
-import { EngineEvent, EngineServer, EngineServerDiedError, classifyArgs, runEngine } from './engineProcess';
-import { MemoryInfo, readMemoryInfo, listMemories } from './memoryFiles';
+import { EngineEvent, EngineServer, EngineServerDiedError, classifyArgs, classifyInput, runEngine } from './engineProcess';
+import { MemoryInfo, readMemoryInfo, readMemoryInfoAsync, listMemoriesAsync, newestMemoryFileSync } from './memoryFiles';
 import type { RoutingView } from './routing';
 
 const ACTIVE_MEMORY_KEY = 'spartan.activeMemory';
@@ -67,7 +67,7 @@ export class Ctx implements vscode.Disposable {
   }
 
   /** Runs one CLI command with logging and event fan-out. */
-  async engine<T>(command: string, args: string[], opts: { signal?: AbortSignal; onEvent?: (e: EngineEvent) => void } = {}): Promise<{ result: T; seconds: number }> {
+  async engine<T>(command: string, args: string[], opts: { signal?: AbortSignal; onEvent?: (e: EngineEvent) => void; stdin?: string } = {}): Promise<{ result: T; seconds: number }> {
     this.log.info(`engine: ${args.map((a) => (/\s/.test(a) || a.length > 80 ? JSON.stringify(a.length > 80 ? a.slice(0, 77) + '…' : a) : a)).join(' ')}`);
     const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     const r = await runEngine<T>({
@@ -75,6 +75,7 @@ export class Ctx implements vscode.Disposable {
       args,
       cwd: ws && fs.existsSync(ws) ? ws : undefined,
       signal: opts.signal,
+      stdin: opts.stdin,
       onEvent: (e) => {
         opts.onEvent?.(e);
         this.eventEmitter.fire({ command, event: e });
@@ -116,7 +117,7 @@ export class Ctx implements vscode.Disposable {
       if (!(e instanceof EngineServerDiedError)) throw e;
       this.log.warn(`${e.message}; classifying with a one-shot engine run instead`);
       this.resetServer();
-      return this.engine<T>('classify', classifyArgs(backbone, memory, text, textPair, this.config.threads || undefined));
+      return this.engine<T>('classify', classifyArgs(backbone, memory, this.config.threads || undefined), { stdin: classifyInput(text, textPair) });
     }
   }
 
@@ -126,17 +127,21 @@ export class Ctx implements vscode.Disposable {
     return this.config.memoriesFolder();
   }
 
-  listMemories() {
+  /** The memories folder's files with their headers, read asynchronously (the extension host never blocks). */
+  async listMemories() {
     const f = this.memoriesFolder();
-    return f ? listMemories(f) : [];
+    return f ? listMemoriesAsync(f) : [];
   }
 
-  /** The active memory's path: the one chosen last, else the newest in the memories folder. */
+  /**
+   * The active memory's path: the one chosen last, else the newest regular file in the memories folder. Found with
+   * `stat` alone: this runs at activation and on every status-bar refresh, so it opens no file.
+   */
   activeMemoryPath(): string | undefined {
     const chosen = this.extCtx.workspaceState.get<string>(ACTIVE_MEMORY_KEY);
     if (chosen && fs.existsSync(chosen)) return chosen;
-    const newest = this.listMemories().find((m) => !('error' in m));
-    return newest?.path;
+    const f = this.memoriesFolder();
+    return f ? newestMemoryFileSync(f) : undefined;
   }
 
   activeMemory(): MemoryInfo | undefined {
@@ -175,17 +180,25 @@ export class Ctx implements vscode.Disposable {
     } else {
       const name = path.basename(m, '.safetensors');
       this.statusBar.text = `$(circuit-board) ${name}`;
-      let tip = `Spartan active memory: ${name}\n${m}`;
-      try {
-        const info = readMemoryInfo(m);
-        tip += `\n${info.taskType ?? ''}${info.labels.length ? ': ' + info.labels.join(', ') : ''}`;
-      } catch {
-        /* shown as is */
-      }
+      const tip = `Spartan active memory: ${name}\n${m}`;
       this.statusBar.tooltip = tip + '\nClick to switch.';
+      // The task and labels come from the file's header: read asynchronously (never blocking the extension host,
+      // never from a special file), and not at all in an untrusted workspace, where its files are not opened.
+      if (vscode.workspace.isTrusted) {
+        const refresh = ++this.statusRefresh;
+        void readMemoryInfoAsync(m).then(
+          (info) => {
+            if (refresh !== this.statusRefresh) return; // a newer refresh is under way
+            this.statusBar.tooltip = `${tip}\n${info.taskType ?? ''}${info.labels.length ? ': ' + info.labels.join(', ') : ''}\nClick to switch.`;
+          },
+          () => undefined, // shown without the details
+        );
+      }
     }
     this.statusBar.show();
   }
+
+  private statusRefresh = 0;
 
   // ---- curves and bench report (for the benchmark panel) ----
 

@@ -31,6 +31,8 @@ export interface EngineRunOptions {
   /** Aborting kills the child (SIGTERM, then SIGKILL after `killGraceMs`). */
   signal?: AbortSignal;
   killGraceMs?: number;
+  /** Written to the child's stdin (then closed): how user texts reach the CLI, never through argv (`ps` shows argv). */
+  stdin?: string;
 }
 
 export interface EngineRunResult<T> {
@@ -127,9 +129,15 @@ export function runEngine<T = Record<string, unknown>>(opts: EngineRunOptions): 
     const child = spawn(nodePath, args, {
       cwd: opts.cwd,
       env: { ...withTrainingEnv(), ...opts.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       windowsHide: true,
     });
+    if (opts.stdin !== undefined) {
+      child.stdin!.on('error', () => {
+        /* the child exited early; its exit status and stderr say why */
+      });
+      child.stdin!.end(opts.stdin);
+    }
     let stdout = '';
     let stderrTail = '';
     let stderrError: string | undefined;
@@ -160,12 +168,12 @@ export function runEngine<T = Record<string, unknown>>(opts: EngineRunOptions): 
       }
       if (t) opts.onLog?.(line);
     });
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => {
+    child.stdout!.setEncoding('utf8');
+    child.stderr!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
       stdout += d;
     });
-    child.stderr.on('data', (d: string) => errLines.push(d));
+    child.stderr!.on('data', (d: string) => errLines.push(d));
 
     const onAbort = () => {
       if (child.exitCode !== null || cancelled) return;
@@ -257,12 +265,19 @@ export function trainArgs(a: TrainArgs): string[] {
   return out;
 }
 
-export function classifyArgs(backbone: string, memory: string, text: string, textPair?: string, threads?: number): string[] {
-  // `--flag=value` so that a text starting with '-' is never taken for an option.
-  const out = ['classify', '--backbone', backbone, '--memory', memory, `--text=${text}`];
-  if (textPair !== undefined) out.push(`--text-pair=${textPair}`);
+/**
+ * A one-shot `classify`: the text goes through stdin (`classifyInput`), never argv, where it would be visible to
+ * every user in `ps` and where a long selection crashes onnxruntime-node at start-up.
+ */
+export function classifyArgs(backbone: string, memory: string, threads?: number): string[] {
+  const out = ['classify', '--backbone', backbone, '--memory', memory, '--stdin-json'];
   if (threads) out.push('--threads', String(threads));
   return out;
+}
+
+/** What `classifyArgs`' run reads on stdin. */
+export function classifyInput(text: string, textPair?: string): string {
+  return JSON.stringify(textPair !== undefined ? { text, text_pair: textPair } : { text });
 }
 
 export function evalArgs(backbone: string, memory: string, data: string, threads?: number): string[] {

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readSafetensorsHeaderAsync, readSafetensorsHeaderSync } from '../engine/io/safetensorsHeader';
 
 export const MEMORY_EXT = '.safetensors';
 
@@ -75,23 +76,12 @@ export function formatTrainedBy(t: TrainedBy | undefined): string {
   return `${t.trainer}${ranks}${hosts}${device}`;
 }
 
-/** Reads the JSON header of a safetensors file (8-byte little-endian length + JSON). */
+/**
+ * Reads the JSON header of a safetensors file (8-byte little-endian length + JSON): regular files only, header
+ * bounded (see src/engine/io/safetensorsHeader.ts, which also has the asynchronous form used by listings).
+ */
 export function readSafetensorsHeader(file: string): Record<string, unknown> {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const lenBuf = Buffer.alloc(8);
-    if (fs.readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${file}: not a safetensors file (too short)`);
-    const len = Number(lenBuf.readBigUInt64LE(0));
-    const size = fs.fstatSync(fd).size;
-    if (!(len > 1 && len <= 100_000_000 && 8 + len <= size)) throw new Error(`${file}: not a safetensors file (bad header length)`);
-    const hdr = Buffer.alloc(len);
-    fs.readSync(fd, hdr, 0, len, 8);
-    const v = JSON.parse(hdr.toString('utf8'));
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${file}: not a safetensors file (header is not an object)`);
-    return v;
-  } finally {
-    fs.closeSync(fd);
-  }
+  return readSafetensorsHeaderSync(file);
 }
 
 function tryJson(s: string | undefined): unknown {
@@ -105,7 +95,16 @@ function tryJson(s: string | undefined): unknown {
 
 export function readMemoryInfo(file: string): MemoryInfo {
   const st = fs.statSync(file);
-  const header = readSafetensorsHeader(file);
+  return memoryInfoFromHeader(file, readSafetensorsHeader(file), st.size, st.mtime);
+}
+
+/** As readMemoryInfo, without blocking (the extension host's listings and status bar). */
+export async function readMemoryInfoAsync(file: string): Promise<MemoryInfo> {
+  const { header, size, mtime } = await readSafetensorsHeaderAsync(file);
+  return memoryInfoFromHeader(file, header, size, mtime);
+}
+
+function memoryInfoFromHeader(file: string, header: Record<string, unknown>, bytes: number, mtime: Date): MemoryInfo {
   const raw = (header.__metadata__ ?? {}) as Record<string, unknown>;
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
@@ -125,8 +124,8 @@ export function readMemoryInfo(file: string): MemoryInfo {
   return {
     path: file,
     name: path.basename(file, MEMORY_EXT),
-    bytes: st.size,
-    mtime: st.mtime,
+    bytes,
+    mtime,
     metadata,
     taskType: tt ?? (labels.length ? 'classification' : undefined),
     labels,
@@ -136,6 +135,65 @@ export function readMemoryInfo(file: string): MemoryInfo {
     pair,
     trainedBy: parseTrainedBy(tryJson(metadata.trained_by)),
   };
+}
+
+/** As listMemories, without blocking: the headers are read asynchronously (and never from special files). */
+export async function listMemoriesAsync(folder: string): Promise<(MemoryInfo | { path: string; name: string; error: string })[]> {
+  let names: string[];
+  try {
+    names = (await fs.promises.readdir(folder)).filter((n) => n.endsWith(MEMORY_EXT));
+  } catch {
+    return [];
+  }
+  const out = await Promise.all(
+    names.map(async (n) => {
+      const p = path.join(folder, n);
+      try {
+        return await readMemoryInfoAsync(p);
+      } catch (e) {
+        return { path: p, name: path.basename(n, MEMORY_EXT), error: (e as Error).message };
+      }
+    }),
+  );
+  out.sort((a, b) => ('mtime' in b ? b.mtime.getTime() : 0) - ('mtime' in a ? a.mtime.getTime() : 0));
+  return out;
+}
+
+/**
+ * The newest regular memory file in a folder by mtime, from `stat` alone (no file is opened): what the status bar
+ * needs at activation, cheap and unable to block on a special file.
+ */
+export async function newestMemoryFile(folder: string): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = (await fs.promises.readdir(folder)).filter((n) => n.endsWith(MEMORY_EXT));
+  } catch {
+    return undefined;
+  }
+  let best: { p: string; t: number } | undefined;
+  for (const n of names) {
+    const p = path.join(folder, n);
+    const st = await fs.promises.stat(p).catch(() => undefined);
+    if (st?.isFile() && (!best || st.mtimeMs > best.t)) best = { p, t: st.mtimeMs };
+  }
+  return best?.p;
+}
+
+/** The synchronous form of newestMemoryFile (stat only; never opens a file, so it cannot block on one). */
+export function newestMemoryFileSync(folder: string): string | undefined {
+  let names: string[];
+  try {
+    names = fs.readdirSync(folder).filter((n) => n.endsWith(MEMORY_EXT));
+  } catch {
+    return undefined;
+  }
+  let best: { p: string; t: number } | undefined;
+  for (const n of names) {
+    const p = path.join(folder, n);
+    const st = fs.statSync(p, { throwIfNoEntry: false });
+    if (st?.isFile() && (!best || st.mtimeMs > best.t)) best = { p, t: st.mtimeMs };
+  }
+  return best?.p;
 }
 
 /** Memory files in a folder, newest first; unreadable files are returned with `error`. */

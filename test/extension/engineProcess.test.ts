@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  runEngine, EngineError, EngineCancelledError, EngineServer, EngineServerDiedError, LineSplitter, parseEventLine, parseResult, trainArgs, classifyArgs, EngineEvent,
+  runEngine, EngineError, EngineCancelledError, EngineServer, EngineServerDiedError, LineSplitter, parseEventLine, parseResult, trainArgs, classifyArgs, classifyInput, EngineEvent,
 } from '../../src/extension/engineProcess';
 
 const CLI = path.join(__dirname, 'fixtures', 'fake-cli.js');
@@ -39,7 +39,10 @@ test('trainArgs maps options to flags and skips undefined ones', () => {
   assert.deepEqual(trainArgs({ backbone: 'B', data: 'D', out: 'O', dev: 'V', epochs: 1, lr: 0.001, topK: 8, seed: undefined }), [
     'train', '--backbone', 'B', '--data', 'D', '--out', 'O', '--dev', 'V', '--epochs', '1', '--lr', '0.001', '--top-k', '8',
   ]);
-  assert.deepEqual(classifyArgs('B', 'M', '-x', 'y'), ['classify', '--backbone', 'B', '--memory', 'M', '--text=-x', '--text-pair=y']);
+  // The texts go through stdin, never argv (visible in `ps`; a long one crashes onnxruntime-node at start-up).
+  assert.deepEqual(classifyArgs('B', 'M'), ['classify', '--backbone', 'B', '--memory', 'M', '--stdin-json']);
+  assert.deepEqual(JSON.parse(classifyInput('-x', 'y')), { text: '-x', text_pair: 'y' });
+  assert.deepEqual(JSON.parse(classifyInput('a')), { text: 'a' });
 });
 
 test('train: events on stderr, result on stdout, memory written', async () => {

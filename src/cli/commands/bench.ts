@@ -12,9 +12,12 @@ import { DEFAULT_PROFILES, parseCpuQuotaFlag, parseProfileList } from '../../eng
 import { formatReport, runBench, runBenchWorker, toCsv } from '../../engine/bench/report';
 import { stopAllWorkers } from '../../engine/bench/constraints';
 import { writeFileAtomic } from '../../engine/io/atomicWrite';
+import { checkOutputPath } from '../../engine/io/outputPath';
 import { SpartanError } from '../../engine/types';
 import { makeOutput } from '../output';
-import { intOption, resolveBackboneSpec } from '../options';
+import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
+import { checkSequenceLength } from '../../engine/limits';
+import { backboneConfigOf } from '../../engine/models/backbone';
 
 function parseMethods(value: string): MethodName[] {
   const names = value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -45,12 +48,18 @@ export function registerBench(program: Command): void {
     .option('--json', 'JSON result on stdout, JSON-lines progress on stderr')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
+      if (o.csv !== undefined) checkOutputPath(o.csv, '--csv'); // before an hour of measurements
       const methods = parseMethods(o.methods);
       const profiles = parseProfileList(o.profiles);
       if ((o.cores !== undefined || o.memoryMb !== undefined) && !profiles.includes('custom')) {
         throw new SpartanError('--cores and --memory-mb describe the custom profile: add custom to --profiles');
       }
       if (o.cpuQuota !== undefined) parseCpuQuotaFlag(o.cpuQuota); // fail early on a bad value
+      // A profile is emulated by pinning threads to this machine's CPUs: more cores than it has cannot be measured.
+      if (o.cores !== undefined && o.cores > defaultThreads()) {
+        throw new SpartanError(`--cores ${o.cores}: this machine has ${defaultThreads()} CPU(s) available; the custom profile cannot have more`);
+      }
+      checkSequenceLength(o.seq, backboneConfigOf(resolveBackboneSpec(o.backbone)), '--seq');
       const quick = Boolean(o.quick);
       const signal = new AbortController();
       const stop = () => {
@@ -96,6 +105,9 @@ export function registerBench(program: Command): void {
         out.info(`wrote ${o.csv}`);
       }
       out.result(report, formatReport(report));
+      // A report with failed measurements is not a success (a worker killed by the memory limit, …).
+      const failed = [...new Set(report.profiles.flatMap((p) => [p.baseline, ...p.results].flatMap((m) => Object.entries(m.errors).map(([phase, e]) => `${p.profile} ${m.method} ${phase}: ${e}`))))];
+      if (failed.length) throw new SpartanError(`${failed.length} measurement(s) failed; first: ${failed[0]}`);
     });
 
   // The measurement process of `bench` (hidden): protocol in src/engine/bench/report.ts.

@@ -1,10 +1,12 @@
 /** `spartan classify`: label (or score) of one text, or of every row of a JSONL file. */
 import { Command } from 'commander';
-import { readJsonl } from '../../engine/data/jsonl';
+import { readUnlabelledJsonl } from '../../engine/data/jsonl';
 import { TaskModel } from '../../engine/pipeline/taskModel';
 import { SpartanError } from '../../engine/types';
 import { makeOutput } from '../output';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
+import { readTextInput } from '../textInput';
+import { describeProblems } from './train';
 
 export function registerClassify(program: Command): void {
   program
@@ -12,28 +14,47 @@ export function registerClassify(program: Command): void {
     .description('classify a text (or every row of a JSONL file) with a memory')
     .requiredOption('--memory <file>', 'the task memory (.safetensors)')
     .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone the memory was trained for', 'embedded')
-    .option('--text <text>', 'the text to classify')
+    .option('--text <text>', 'the text to classify (short texts; longer ones with --text-file)')
     .option('--text-pair <text>', 'second text, for pair tasks')
+    .option('--text-file <file>', 'read the text from a file (- = stdin)')
+    .option('--text-pair-file <file>', 'read the second text from a file (- = stdin)')
+    .option('--stdin-json', 'read one JSON object {"text", "text_pair"?} from stdin')
     .option('--data <file>', 'JSONL rows to classify (labels not needed)')
+    .option('--skip-invalid', 'classify the valid rows of a file that has invalid ones (they are reported)')
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
     .option('--json', 'JSON output')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
-      if ((o.text === undefined) === (o.data === undefined)) throw new SpartanError('give exactly one of --text or --data');
+      // Inputs are read and checked before the model is loaded: a bad input costs nothing.
+      const input = await readTextInput(o);
+      if ((input === undefined) === (o.data === undefined)) throw new SpartanError('give exactly one of --text (--text-file, --stdin-json) or --data');
+      const parsed = o.data !== undefined ? readUnlabelledJsonl(o.data) : undefined;
+      if (parsed) {
+        const errors = parsed.problems.filter((p) => p.severity === 'error');
+        if (errors.length && !o.skipInvalid) {
+          throw new SpartanError(`${o.data}: ${errors.length} row(s) with problems (use --skip-invalid to classify the others):\n${describeProblems(errors)}`);
+        }
+        if (parsed.problems.length) out.info(`${o.data}: skipped ${errors.length} row(s):\n${describeProblems(parsed.problems)}`);
+      }
       const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
       try {
         const pairTask = Boolean((model.metadata.hyperparameters as Record<string, unknown>).pair);
-        if (o.text !== undefined) {
-          if (pairTask && o.textPair === undefined) throw new SpartanError(`${o.memory} is a text-pair task: give --text-pair too`);
+        if (parsed) {
+          const pairRows = parsed.rows.some((r) => r.textPair !== undefined);
+          if (pairRows !== pairTask) throw new SpartanError(`${o.data}: its rows are ${pairRows ? 'text pairs' : 'single texts'}, but ${o.memory} is a ${pairTask ? 'text-pair' : 'single-text'} task`);
+        }
+        if (input) {
+          if (pairTask && input.textPair === undefined) throw new SpartanError(`${o.memory} is a text-pair task: give --text-pair too`);
+          if (!pairTask && input.textPair !== undefined) throw new SpartanError(`${o.memory} is a single-text task: --text-pair is not used by it`);
           const t0 = performance.now();
-          const [p] = await model.predict([{ text: o.text, textPair: o.textPair }]);
+          const [p] = await model.predict([input]);
           const ms = performance.now() - t0;
           const human = p.score !== undefined
             ? `score ${p.score.toFixed(4)}`
             : `${p.labels ? `[${p.labels.join(', ')}]` : p.label}  (${Object.entries(p.probabilities!).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')})`;
           out.result({ ...p, task: model.metadata.task, milliseconds: ms }, human);
         } else {
-          const parsed = readJsonl(o.data);
+          if (!parsed) throw new SpartanError('give --data');
           const preds = await model.predict(parsed.rows);
           const rows = parsed.rows.map((r, i) => ({ line: r.line, ...preds[i] }));
           out.result({ predictions: rows, problems: parsed.problems }, rows.map((r) => `${o.data}:${r.line}\t${r.labels ? JSON.stringify(r.labels) : r.label ?? r.score?.toFixed(4)}`).join('\n'));

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { downloadModel } from '../../engine/hub';
 import { loadBackbone } from '../../engine/models/backbone';
 import { makeOutput } from '../output';
+import { intOption } from '../options';
 
 export function registerDownload(program: Command): void {
   program
@@ -12,6 +13,9 @@ export function registerDownload(program: Command): void {
     .option('--repo <id>', 'hub repository', 'FacebookAI/roberta-base')
     .option('--revision <rev>', 'branch, tag or commit', 'main')
     .requiredOption('--dest <dir>', 'destination folder')
+    .option('--timeout <seconds>', 'give up on a server that sends no response (or no data) for this long; retried twice', intOption(1))
+    .option('--allow-unverified', 'accept files the server sends no checksum for (refused by default)')
+    .option('--max-file-mb <n>', 'refuse any file larger than this (default 4096)', intOption(1))
     .option('--json', 'JSON output and progress events')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
@@ -25,6 +29,9 @@ export function registerDownload(program: Command): void {
         dest: o.dest,
         token: process.env.HF_TOKEN,
         signal: abort.signal,
+        ...(o.timeout !== undefined ? { connectTimeoutMs: o.timeout * 1000, idleTimeoutMs: o.timeout * 1000 } : {}),
+        allowUnverified: Boolean(o.allowUnverified),
+        ...(o.maxFileMb !== undefined ? { maxFileBytes: o.maxFileMb * 1024 * 1024 } : {}),
         onProgress: (e) => {
           const now = Date.now();
           if (now - last < 250 && e.received !== e.total) return;

@@ -6,18 +6,42 @@
  *   → {"id": 1, "method": "classify", "params": {"backbone": "embedded", "memory": "m.safetensors", "text": "…", "textPair": "…"}}
  *   ← {"id": 1, "result": {"label": "pos", "probabilities": {…}, "milliseconds": 12.3}}   or   {"id": 1, "error": "…"}
  *   → {"id": 2, "method": "shutdown"}
+ *
+ * Whatever a client sends, the worker answers every line and keeps going: a request that is not a JSON object, has
+ * a bad field, is over the size limit or takes longer than the request timeout gets an error answer naming the
+ * problem. All cached task models share one loaded backbone per backbone spec (a task model adds only its own small
+ * tensors and a session), and at most SERVE_CACHE_ENTRIES stay loaded, least recently used evicted.
  */
 import * as fs from 'fs';
-import * as readline from 'readline';
 import { Command } from 'commander';
+import { Backbone, loadBackbone } from '../../engine/models/backbone';
 import { TaskModel } from '../../engine/pipeline/taskModel';
 import { SpartanError } from '../../engine/types';
+import { MAX_REQUEST_BYTES, SERVE_CACHE_ENTRIES, SERVE_REQUEST_TIMEOUT_MS, mib, textSizeProblem } from '../../engine/limits';
+import { describeNonRegular } from '../../engine/io/regularFile';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
+import { boundedLines } from '../serveLines';
 
-interface Request {
-  id?: unknown;
-  method?: string;
-  params?: Record<string, unknown>;
+type Id = number | string | null;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** The request's id if it is one a client can match (number or string), else null. */
+function idOf(req: unknown): Id {
+  if (!isPlainObject(req)) return null;
+  const id = req.id;
+  return typeof id === 'number' || typeof id === 'string' ? id : null;
+}
+
+/** Rejects after `ms` unless `work` settles first (the work itself cannot be cancelled; its answer is dropped). */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SpartanError(`request timed out after ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 export function registerServe(program: Command): void {
@@ -25,52 +49,88 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('answer JSON-lines classify requests on stdin (used by the VS Code extension)')
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
+    .option('--request-timeout <ms>', 'answer a request that takes longer with an error', intOption(1), SERVE_REQUEST_TIMEOUT_MS)
     .option('--json', 'accepted for symmetry; output is always JSON lines')
     .action(async (o) => {
-      const cache = new Map<string, TaskModel>();
+      const backbones = new Map<string, Promise<Backbone>>();
+      const cache = new Map<string, TaskModel>(); // insertion order = least recently used first
+      const backboneFor = (spec: string): Promise<Backbone> => {
+        let b = backbones.get(spec);
+        if (!b) {
+          b = loadBackbone(spec);
+          b.catch(() => backbones.delete(spec)); // a failed load is retried by the next request
+          backbones.set(spec, b);
+        }
+        return b;
+      };
       const modelFor = async (params: Record<string, unknown>): Promise<TaskModel> => {
-        const memory = String(params.memory ?? '');
-        if (!memory) throw new SpartanError('params.memory is required');
-        const backbone = resolveBackboneSpec(params.backbone as string | undefined);
+        if (typeof params.memory !== 'string' || params.memory === '') throw new SpartanError('params.memory must be the path of a memory file');
+        if (params.backbone !== undefined && typeof params.backbone !== 'string') throw new SpartanError('params.backbone must be a string');
+        const memory = params.memory;
+        const spec = resolveBackboneSpec(params.backbone as string | undefined);
         const stat = fs.statSync(memory, { throwIfNoEntry: false });
         if (!stat) throw new SpartanError(`${memory}: memory file not found`);
-        const key = `${backbone}\0${memory}\0${stat.mtimeMs}`;
+        if (!stat.isFile()) throw new SpartanError(`${memory}: ${describeNonRegular(stat)}`);
+        const key = `${spec}\0${memory}\0${stat.mtimeMs}\0${stat.size}`;
         let model = cache.get(key);
-        if (!model) {
-          for (const [k, m] of cache) if (k.split('\0')[1] === memory) { cache.delete(k); await m.close(); }
-          model = await TaskModel.load({ backbone, memory, threads: o.threads });
+        if (model) {
+          cache.delete(key);
           cache.set(key, model);
+          return model;
+        }
+        for (const [k, m] of cache) if (k.split('\0')[1] === memory) { cache.delete(k); await m.close(); }
+        model = await TaskModel.load({ backbone: await backboneFor(spec), memory, threads: o.threads });
+        cache.set(key, model);
+        while (cache.size > SERVE_CACHE_ENTRIES) {
+          const [oldest, m] = cache.entries().next().value as [string, TaskModel];
+          cache.delete(oldest);
+          await m.close();
         }
         return model;
       };
+      const classify = async (params: Record<string, unknown>) => {
+        if (typeof params.text !== 'string') throw new SpartanError('params.text must be a string');
+        if (params.textPair !== undefined && typeof params.textPair !== 'string') throw new SpartanError('params.textPair must be a string');
+        for (const key of ['text', 'textPair']) {
+          const problem = typeof params[key] === 'string' ? textSizeProblem(params[key] as string, `params.${key}`) : undefined;
+          if (problem) throw new SpartanError(problem);
+        }
+        const model = await modelFor(params);
+        const pair = Boolean(model.metadata.hyperparameters.pair);
+        if (pair && typeof params.textPair !== 'string') throw new SpartanError(`${params.memory} is a text-pair task: give params.textPair`);
+        if (!pair && params.textPair !== undefined) throw new SpartanError(`${params.memory} is a single-text task: params.textPair is not used by it`);
+        const t0 = performance.now();
+        const [p] = await model.predict([{ text: params.text, textPair: params.textPair as string | undefined }]);
+        return { ...p, task: model.metadata.task, milliseconds: performance.now() - t0 };
+      };
+
       const reply = (value: Record<string, unknown>) => process.stdout.write(JSON.stringify(value) + '\n');
-      const lines = readline.createInterface({ input: process.stdin });
+      const lines = boundedLines(process.stdin, MAX_REQUEST_BYTES, (bytes) =>
+        reply({ id: null, error: `request line is ${mib(bytes)}; the limit is ${mib(MAX_REQUEST_BYTES)}` }),
+      );
       // Requests are answered one at a time, in order: ONNX Runtime runs on this thread anyway.
       for await (const line of lines) {
         if (!line.trim()) continue;
-        let req: Request;
+        let req: unknown;
         try {
           req = JSON.parse(line);
         } catch (e) {
           reply({ id: null, error: `invalid JSON request: ${(e as Error).message}` });
           continue;
         }
+        const id = idOf(req);
         try {
+          if (!isPlainObject(req)) throw new SpartanError('a request must be a JSON object like {"id": 1, "method": "classify", "params": {…}}');
           if (req.method === 'shutdown') {
-            reply({ id: req.id, result: { ok: true } });
+            reply({ id, result: { ok: true } });
             break;
           }
-          if (req.method !== 'classify') throw new SpartanError(`unknown method ${JSON.stringify(req.method)}`);
-          const params = req.params ?? {};
-          const model = await modelFor(params);
-          if (typeof params.text !== 'string') throw new SpartanError('params.text must be a string');
-          const pair = Boolean((model.metadata.hyperparameters as Record<string, unknown>).pair);
-          if (pair && typeof params.textPair !== 'string') throw new SpartanError(`${params.memory} is a text-pair task: give params.textPair`);
-          const t0 = performance.now();
-          const [p] = await model.predict([{ text: params.text, textPair: params.textPair as string | undefined }]);
-          reply({ id: req.id, result: { ...p, task: model.metadata.task, milliseconds: performance.now() - t0 } });
+          if (req.method !== 'classify') throw new SpartanError(`unknown method ${JSON.stringify(req.method)}: use "classify" or "shutdown"`);
+          const params = req.params === undefined ? {} : req.params;
+          if (!isPlainObject(params)) throw new SpartanError('params must be a JSON object');
+          reply({ id, result: await withTimeout(classify(params), o.requestTimeout) });
         } catch (e) {
-          reply({ id: req.id, error: e instanceof Error ? e.message : String(e) });
+          reply({ id, error: e instanceof Error ? e.message : String(e) });
         }
       }
       for (const m of cache.values()) await m.close();

@@ -1,5 +1,10 @@
 /** `spartan train`: fine-tune a memory (or another method's delta) on a JSONL file and save it atomically. */
+import * as os from 'os';
+import * as path from 'path';
 import { Command, Option } from 'commander';
+import { checkOutputPath } from '../../engine/io/outputPath';
+import { checkSequenceLength } from '../../engine/limits';
+import { parentGone } from '../parentWatch';
 import { loadBackbone } from '../../engine/models/backbone';
 import { checkDevLabels, Example, inferTask, readJsonl, RowProblem, TaskInfo } from '../../engine/data/jsonl';
 import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
@@ -33,6 +38,26 @@ export function readRows(file: string, skipInvalid: boolean, warn: (line: string
   return parsed.rows;
 }
 
+/**
+ * Saves with `save(file)`; when that fails after a training run (a disk filled up meanwhile), the result is not
+ * thrown away: it is saved to the temp folder and the one-line error says where.
+ */
+function saveOrRescue(file: string, save: (file: string) => number): number {
+  try {
+    return save(file);
+  } catch (e) {
+    const rescue = path.join(os.tmpdir(), `spartan-unsaved-${process.pid}-${Date.now()}.safetensors`);
+    let where = '';
+    try {
+      save(rescue);
+      where = `; the trained memory was saved to ${rescue} instead`;
+    } catch {
+      where = '; the trained memory could not be saved anywhere';
+    }
+    throw new SpartanError(`${(e as Error).message}${where}`);
+  }
+}
+
 export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
@@ -62,7 +87,10 @@ export function registerTrain(program: Command): void {
     .option('--json', 'JSON result on stdout, JSON-lines progress on stderr')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
+      // Before any work: an output that cannot be written must not cost a training run.
+      checkOutputPath(o.out, '--out');
       const backbone = await loadBackbone(resolveBackboneSpec(o.backbone));
+      checkSequenceLength(o.maxLength, backbone.config, '--max-length');
       const tokenizer = loadTokenizer(backbone.tokenizerDir);
 
       let trainRows = readRows(o.data, Boolean(o.skipInvalid), (l) => out.info(l));
@@ -71,6 +99,9 @@ export function registerTrain(program: Command): void {
       let devFile: string | undefined = o.dev;
       if (o.dev) {
         devRows = readRows(o.dev, Boolean(o.skipInvalid), (l) => out.info(l));
+        if (devRows.some((r) => r.textPair !== undefined) !== task.pair) {
+          throw new SpartanError(`${o.dev}: its rows are ${task.pair ? 'single texts' : 'text pairs'}, but ${o.data}'s are ${task.pair ? 'text pairs' : 'single texts'}`);
+        }
         const unknown = task.task !== 'regression' ? checkDevLabels(devRows, task.labels, o.dev, task.task === 'multilabel') : [];
         if (unknown.length) throw new SpartanError(`${o.dev}: labels the training file does not have:\n${describeProblems(unknown)}`);
       } else if (o.devShare) {
@@ -143,8 +174,10 @@ export function registerTrain(program: Command): void {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
 
-      const bytes = saveMemory(
-        o.out,
+      // A SIGTERM/SIGINT during the last step, or a caller that is gone, means: do not replace the memory.
+      if (abort.signal.aborted || parentGone()) throw new SpartanError('training interrupted; the previous memory file (if any) is untouched');
+      const bytes = saveOrRescue(o.out, (file) => saveMemory(
+        file,
         result.tensors,
         {
           formatVersion: MEMORY_FORMAT_VERSION,
@@ -177,7 +210,7 @@ export function registerTrain(program: Command): void {
           provenance: provenanceOf({ dataFile: o.data, trainRows: trainRows.length, dev: devRows ? { name: devFile!, file: o.dev, rows: devRows.length } : undefined, labelCounts: task.labelCounts, argv: process.argv.slice(2) }),
         },
         o.dtype,
-      );
+      ));
       const summary = {
         memory: o.out,
         bytes,

@@ -7,6 +7,8 @@
  */
 import * as fs from 'fs';
 import { SpartanError, TaskType } from '../types';
+import { MAX_JSONL_BYTES, textSizeProblem } from '../limits';
+import { readRegularFileSync } from '../io/regularFile';
 
 /** A class name, a finite number (regression) or a list of class names (multi-label, possibly empty). */
 export type Label = string | number | string[];
@@ -105,6 +107,13 @@ function parseRows(text: string, file: string, requireLabel: boolean): { rows: T
       problem(line, `"text_pair" must be a string, got ${describe(obj.text_pair)}`, columnOf('text_pair'));
       ok = false;
     }
+    for (const key of ['text', 'text_pair']) {
+      const tooLong = typeof obj[key] === 'string' ? textSizeProblem(obj[key] as string, `"${key}"`) : undefined;
+      if (tooLong) {
+        problem(line, tooLong, columnOf(key));
+        ok = false;
+      }
+    }
     if (!('label' in obj)) {
       if (requireLabel) {
         problem(line, 'missing "label"', 1);
@@ -174,21 +183,71 @@ export function readUnlabelledJsonl(path: string): { rows: TextRow[]; problems: 
   return readParsed(path, parseUnlabelledJsonlText);
 }
 
-function readParsed<T extends { rows: unknown[]; problems: RowProblem[] }>(path: string, parse: (text: string, file: string) => T): T {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new SpartanError(code === 'ENOENT' ? `${path}: file not found` : `${path}: cannot read: ${(e as Error).message}`);
-  }
+function readParsed<T extends { rows: { line: number }[]; problems: RowProblem[] }>(path: string, parse: (text: string, file: string) => T): T {
+  // A regular file of bounded size (a FIFO, directory or /dev/zero is refused by name before reading).
+  const bytes = readRegularFileSync(path, MAX_JSONL_BYTES);
+  const text = bytes.toString('utf8');
   const parsed = parse(text, path);
+  // Invalid UTF-8 decodes to U+FFFD and would be trained on as if the user had written it: report those lines.
+  if (text.includes('\uFFFD')) {
+    const bad = invalidUtf8Lines(bytes);
+    if (bad.size) {
+      parsed.rows = parsed.rows.filter((r) => !bad.has(r.line)) as T['rows'];
+      for (const [line, column] of bad) {
+        parsed.problems.push({ file: path, line, column, message: `invalid UTF-8 (byte ${column} of the line); save the file as UTF-8`, severity: 'error' });
+      }
+      parsed.problems.sort((a, b) => a.line - b.line);
+    }
+  }
   if (parsed.rows.length === 0) {
     const first = parsed.problems[0];
     const why = first ? ` (${parsed.problems.length} lines have problems; first: ${first.file}:${first.line}: ${first.message})` : '';
     throw new SpartanError(`${path} has no rows${why}`);
   }
   return parsed;
+}
+
+/** 1-based lines of `bytes` that are not valid UTF-8, with the 1-based byte column of the first bad byte. */
+export function invalidUtf8Lines(bytes: Buffer): Map<number, number> {
+  const bad = new Map<number, number>();
+  const fatal = new TextDecoder('utf-8', { fatal: true });
+  let start = 0;
+  for (let line = 1; start <= bytes.length; line++) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end < 0) end = bytes.length;
+    const chunk = bytes.subarray(start, end);
+    try {
+      fatal.decode(chunk);
+    } catch {
+      // Find the first bad byte: the longest prefix that decodes (streaming mode allows an incomplete tail).
+      let lo = 0;
+      let hi = chunk.length;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        try {
+          new TextDecoder('utf-8', { fatal: true }).decode(chunk.subarray(0, mid), { stream: true });
+          lo = mid;
+        } catch {
+          hi = mid - 1;
+        }
+      }
+      // `lo` bytes decode when an incomplete sequence may end them: back up to that sequence's lead byte.
+      let k = lo;
+      let complete = true;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(chunk.subarray(0, lo));
+      } catch {
+        complete = false;
+      }
+      if (!complete) {
+        while (k > 0 && (chunk[k - 1] & 0xc0) === 0x80) k--;
+        if (k > 0 && chunk[k - 1] >= 0xc0) k--;
+      }
+      bad.set(line, k + 1);
+    }
+    start = end + 1;
+  }
+  return bad;
 }
 
 /**
@@ -213,13 +272,14 @@ export function inferTask(rows: Example[], file = 'the training file'): TaskInfo
   }
   if (numeric) return { task: 'regression', labels: [], labelCounts: {}, pair };
 
-  const labelCounts: Record<string, number> = {};
+  // Keyed by user data: no prototype, so labels named "__proto__" or "constructor" are counted like any other.
+  const labelCounts: Record<string, number> = Object.create(null);
   for (const r of rows) labelCounts[r.label as string] = (labelCounts[r.label as string] ?? 0) + 1;
   const labels = Object.keys(labelCounts).sort(naturalCompare);
   if (labels.length < 2) {
     throw new SpartanError(`${file}: every row has the label ${JSON.stringify(labels[0])}; classification needs at least two distinct labels`);
   }
-  return { task: 'classification', labels, labelCounts, pair };
+  return { task: 'classification', labels, labelCounts: { ...labelCounts }, pair };
 }
 
 /** Multi-label: the label names are the union of the rows' lists; a row may carry none. */

@@ -6,6 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SpartanError } from '../types';
+import { describeFsError } from '../io/regularFile';
 import { checkFileName, checkRepoId, resolveEndpoint, resolveUrl } from './endpoint';
 import { fetchFile, sizeOf } from './fetch-file';
 import { DownloadManifest, ManifestFile, readManifest, writeManifest } from './manifest';
@@ -53,6 +54,13 @@ export interface DownloadOptions {
   retries?: number;
   /** First backoff delay in ms (then x3 per retry); default 500. */
   retryDelayMs?: number;
+  /** Longest wait for response headers / between body chunks; defaults DOWNLOAD_CONNECT_TIMEOUT_MS / DOWNLOAD_IDLE_TIMEOUT_MS. */
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** Largest file accepted; default DOWNLOAD_MAX_FILE_BYTES. */
+  maxFileBytes?: number;
+  /** Accept files the server sends no checksum for (default: refused, since they cannot be verified). */
+  allowUnverified?: boolean;
 }
 
 export interface DownloadedFile {
@@ -79,6 +87,8 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
   const optional = new Set(opts.optionalFiles ?? DEFAULT_OPTIONAL_FILES);
   const base = resolveEndpoint(opts.baseUrl);
   const dir = resolve(opts.dest);
+  const destStat = await fsp.stat(dir).catch(() => undefined);
+  if (destStat && !destStat.isDirectory()) throw new SpartanError(`${opts.dest}: exists and is not a folder; give a folder (new or existing) as the destination`);
 
   // Files recorded by an earlier call for the same repo and revision are reused while they are still there with
   // the recorded size; a complete destination therefore costs no request at all.
@@ -108,7 +118,11 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
     }
     if (!known && optional.has(name) && skipped.has(name)) continue;
 
-    await fsp.mkdir(dir, { recursive: true });
+    try {
+      await fsp.mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw new SpartanError(describeFsError(opts.dest, e, 'cannot be created'));
+    }
     const url = resolveUrl(base, opts.repo, revision, name);
     const got = await fetchFile(
       {
@@ -120,6 +134,10 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
         retries: opts.retries ?? 2,
         retryDelayMs: opts.retryDelayMs ?? 500,
         onProgress: opts.onProgress,
+        connectTimeoutMs: opts.connectTimeoutMs,
+        idleTimeoutMs: opts.idleTimeoutMs,
+        maxFileBytes: opts.maxFileBytes,
+        allowUnverified: opts.allowUnverified,
       },
       name,
       url,

@@ -5,9 +5,10 @@
  * existing part is re-hashed before new bytes are appended.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { constants as fsc, promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SpartanError } from '../types';
+import { DOWNLOAD_CONNECT_TIMEOUT_MS, DOWNLOAD_IDLE_TIMEOUT_MS, DOWNLOAD_MAX_FILE_BYTES, mib } from '../limits';
 import { gitBlobSha1File, hashFileInto, isGitSha1Hex, isSha256Hex } from './hash';
 import { OpenedResponse, RetryableError, networkCode, openFollowingRedirects, retryAfterMs, sleep } from './http';
 
@@ -20,6 +21,13 @@ export interface FetchFileContext {
   retries: number;
   retryDelayMs: number;
   onProgress?: (e: { file: string; received: number; total?: number }) => void;
+  /** Longest wait for a response's headers, and for the next body chunk; defaults in engine/limits.ts. */
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  /** No file larger than this is accepted (announced or received). */
+  maxFileBytes?: number;
+  /** Accept a file the server gave no checksum for (no X-Linked-Etag sha256, no hub git-blob ETag). */
+  allowUnverified?: boolean;
 }
 
 export interface FetchedFile {
@@ -75,11 +83,60 @@ async function attemptOnce(
   target: string,
   part: string,
 ): Promise<FetchedFile | undefined> {
+  await refuseLinks(target, part);
   const have = await sizeOf(part);
+  // One controller per attempt: the caller's cancel, the wait for headers and the silence between chunks all end it.
+  const attempt = new AbortController();
+  const onCancel = () => attempt.abort(ctx.signal?.reason);
+  ctx.signal?.addEventListener('abort', onCancel, { once: true });
+  let timedOut: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (ms: number, why: string) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = why;
+      attempt.abort();
+    }, ms);
+  };
+  const host = new URL(url).host;
+  try {
+    arm(ctx.connectTimeoutMs ?? DOWNLOAD_CONNECT_TIMEOUT_MS, `${host} sent no response within ${(ctx.connectTimeoutMs ?? DOWNLOAD_CONNECT_TIMEOUT_MS) / 1000} s`);
+    return await attemptBody(ctx, name, url, optional, target, part, have, attempt.signal, arm);
+  } catch (e) {
+    if (timedOut && !ctx.signal?.aborted) throw new RetryableError(`${timedOut} while downloading ${name}`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    ctx.signal?.removeEventListener('abort', onCancel);
+  }
+}
+
+/** A symlink where the download writes would make it write (or append) wherever the link points: refused. */
+async function refuseLinks(target: string, part: string): Promise<void> {
+  for (const p of [part, target]) {
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (st?.isSymbolicLink()) throw new SpartanError(`${p} is a symbolic link; refusing to download through it (remove it and run again)`);
+    if (st && !st.isFile()) throw new SpartanError(`${p} exists and is not a regular file; refusing to download over it`);
+  }
+}
+
+async function attemptBody(
+  ctx: FetchFileContext,
+  name: string,
+  url: string,
+  optional: boolean,
+  target: string,
+  part: string,
+  have: number,
+  signal: AbortSignal,
+  arm: (ms: number, why: string) => void,
+): Promise<FetchedFile | undefined> {
+  const maxBytes = ctx.maxFileBytes ?? DOWNLOAD_MAX_FILE_BYTES;
+  const idleMs = ctx.idleTimeoutMs ?? DOWNLOAD_IDLE_TIMEOUT_MS;
   const opened = await openFollowingRedirects(url, {
     range: have > 0 ? `bytes=${have}-` : undefined,
     token: ctx.token,
-    signal: ctx.signal,
+    signal,
   });
   const { res, hub } = opened;
   const where = opened.finalUrl.href === url ? url : `${url} (redirected to ${opened.finalUrl.host})`;
@@ -128,11 +185,25 @@ async function attemptOnce(
     if (len && /^\d+$/.test(len)) total = Number(len);
   }
 
+  if (total !== undefined && total > maxBytes) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new SpartanError(`${where} announces ${mib(total)} for ${name}; the limit for one file is ${mib(maxBytes)}`);
+  }
   const hash = createHash('sha256');
   if (start > 0) await hashFileInto(hash, part); // the sha256 must cover the bytes from the earlier attempt too
   let received = start;
   ctx.onProgress?.({ file: name, received, total });
-  const fh = await fsp.open(part, start > 0 ? 'a' : 'w');
+  // O_NOFOLLOW: a symlink placed at the .part path between the check above and here is not written through.
+  const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_NOFOLLOW | (start > 0 ? fsc.O_APPEND : fsc.O_TRUNC);
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(part, flags, 0o644);
+  } catch (e) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new SpartanError(`${part}: cannot be written (${networkCode(e)})`);
+  }
+  const silence = `${opened.finalUrl.host} sent nothing for ${idleMs / 1000} s`;
+  arm(idleMs, silence);
   let writeError: unknown; // a disk error (ENOSPC, ...) or a throwing onProgress: not a network error, no retry
   try {
     if (res.body) {
@@ -146,6 +217,16 @@ async function attemptOnce(
         }
         hash.update(chunk);
         received += chunk.length;
+        arm(idleMs, silence);
+        if (received > maxBytes || (total !== undefined && received > total)) {
+          // An endless or oversized body: stop now, not after the disk is full.
+          writeError = new SpartanError(
+            received > maxBytes
+              ? `${where} sent more than ${mib(maxBytes)} for ${name}, the limit for one file; the partial file was removed`
+              : `${where} sent more than the ${total} bytes announced for ${name}; the partial file was removed`,
+          );
+          throw writeError;
+        }
         try {
           ctx.onProgress?.({ file: name, received, total });
         } catch (pe) {
@@ -156,11 +237,16 @@ async function attemptOnce(
     }
   } catch (e) {
     if (ctx.signal?.aborted) throw e;
+    if (writeError instanceof SpartanError) {
+      await fh.close().catch(() => undefined);
+      await fsp.rm(part, { force: true });
+      throw writeError;
+    }
     if (writeError) throw new SpartanError(`downloading ${name} into ${part} failed: ${networkCode(writeError)}`);
     // The connection dropped mid-body: what arrived is on disk; the retry asks for the rest.
     throw new RetryableError(`the connection to ${opened.finalUrl.host} dropped after ${received} bytes of ${name} (${networkCode(e)})`);
   } finally {
-    await fh.close();
+    await fh.close().catch(() => undefined);
   }
 
   if (total !== undefined && received < total) {
@@ -172,6 +258,7 @@ async function attemptOnce(
   }
   return verifyAndPlace(ctx, name, url, target, part, received, hash.digest('hex'), opened, start > 0);
 }
+
 
 /**
  * 416 (range not satisfiable) after a resume request: either the part already holds the whole file (a previous run
@@ -220,6 +307,14 @@ async function verifyAndPlace(
         `git blob id mismatch for ${name} from ${url}: expected ${hub.etag} (ETag), got ${blob}; the download was discarded`,
       );
     }
+  } else if (!ctx.allowUnverified) {
+    // Nothing to check the bytes against (no X-Linked-Etag, no hub ETag): a corrupted or substituted file would be
+    // reported as downloaded. Refused unless the caller accepts unverified files.
+    await fsp.rm(part, { force: true });
+    throw new SpartanError(
+      `${name} from ${url}${opened.finalUrl.href === url ? '' : ` (redirected to ${opened.finalUrl.host})`} came without a checksum ` +
+        '(no X-Linked-Etag sha256 nor a git ETag from the hub), so it cannot be verified; the download was discarded (allow it with --allow-unverified)',
+    );
   }
   await fsp.rename(part, target);
   return { name, bytes, sha256, commit: hub.commit };
@@ -233,7 +328,7 @@ function parseContentRange(v: string | null): { start: number; total?: number } 
 
 export async function sizeOf(path: string): Promise<number> {
   try {
-    return (await fsp.stat(path)).size;
+    return (await fsp.lstat(path)).size;
   } catch {
     return 0;
   }

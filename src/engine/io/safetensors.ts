@@ -7,6 +7,7 @@
  * downloads (truncated transfers, Git LFS pointers, hand edits) and "Unexpected end of JSON" helps nobody.
  */
 import * as fs from 'node:fs';
+import { openRegularFileSync } from './regularFile';
 import { SpartanError, FloatTensor } from '../types';
 import { bfloat16ToFloat32, float16ToFloat32, float32ToFloat16 } from './float16';
 
@@ -198,17 +199,9 @@ export function parseSafetensors(buf: Buffer, path: string, options: ReadSafeten
  * float32 size in memory, not twice that).
  */
 export function readSafetensors(path: string, options: ReadSafetensorsOptions = {}): SafetensorsFile {
-  let fd: number;
+  // Regular files only: a directory, FIFO or device is refused by name before any read (see regularFile.ts).
+  const { fd, size } = openRegularFileSync(path);
   try {
-    fd = fs.openSync(path, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') fail(path, 'file not found');
-    if (code === 'EISDIR') fail(path, 'is a directory, not a safetensors file');
-    fail(path, `cannot be opened (${(e as Error).message})`);
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
     const readExact = (start: number, length: number): Buffer => {
       const out = Buffer.allocUnsafe(length);
       let done = 0;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { SpartanError, TaskType, TensorMap } from '../types';
 import { encodeSafetensors, readSafetensors } from '../io/safetensors';
 import { writeFileAtomic } from '../io/atomicWrite';
+import { checkFinite, checkMemoryTensors } from './memoryMethod';
 import type { Backbone } from '../models/backbone';
 import type { Calibration } from '../../protocol/results';
 
@@ -127,7 +128,13 @@ export function loadMemory(path: string, backbone?: Backbone): { tensors: Tensor
   for (const [name, t] of file.tensors) tensors.set(name, { shape: t.shape, data: t.data });
   checkLabels(path, tensors, metadata.task, metadata.labels);
 
-  if (backbone) checkBackbone(path, tensors, metadata, backbone);
+  if (backbone) {
+    checkBackbone(path, tensors, metadata, backbone);
+    // Past the backbone's identity: the method, its geometry, every tensor's shape and finiteness, the max length.
+    checkMemoryTensors(path, tensors, metadata, backbone.config, new Map([...backbone.weights].map(([n, t]) => [n, t.shape])));
+  } else {
+    checkFinite(path, tensors);
+  }
   return { tensors, metadata };
 }
 
@@ -155,6 +162,11 @@ export function parseMemoryMetadata(path: string, m: Record<string, string>): Me
   const labels = parseJsonField(path, 'labels', m.labels);
   if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) {
     throw new SpartanError(`${path}: metadata "labels" must be a JSON array of strings`);
+  }
+  const seen = new Set<string>();
+  for (const l of labels as string[]) {
+    if (seen.has(l)) throw new SpartanError(`${path}: metadata "labels" lists ${JSON.stringify(l)} twice`);
+    seen.add(l);
   }
   const hyperparameters = parseJsonField(path, 'hyperparameters', m.hyperparameters);
   if (!isPlainObject(hyperparameters)) throw new SpartanError(`${path}: metadata "hyperparameters" must be a JSON object`);

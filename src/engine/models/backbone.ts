@@ -176,6 +176,22 @@ function listSome(items: string[], max = 10): string {
   return items.length > max ? `${shown}, … (${items.length} in all)` : shown;
 }
 
+/**
+ * The geometry of a backbone spec without loading its weights (synthetic: the named geometry; a folder: its
+ * config.json), for checks that must come before expensive work (`bench --seq` against the positions).
+ */
+export function backboneConfigOf(spec: string): RobertaConfig {
+  if (spec.startsWith('synthetic:')) return { ...SYNTHETIC_GEOMETRIES[parseSyntheticSpec(spec).name] };
+  const configPath = path.join(path.resolve(spec), 'config.json');
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+  } catch (e) {
+    throw new SpartanError(`${configPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found; a backbone directory needs config.json' : `cannot be read as JSON (${(e as Error).message})`}`);
+  }
+  return parseRobertaConfig(json, configPath);
+}
+
 async function loadDirectory(spec: string): Promise<Backbone> {
   const dir = path.resolve(spec);
   let stat: fs.Stats;

@@ -4,8 +4,7 @@
  */
 import { Backbone, loadBackbone } from '../models/backbone';
 import { loadMemory, MemoryMetadata } from '../memory/memoryFile';
-import { DEFAULT_GEOMETRY } from '../methods/spartan';
-import { MethodName, MethodSpec } from '../methods';
+import { methodFromMetadata, maxLengthOf } from '../memory/memoryMethod';
 import { compileInference } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { predictLogits, argmax } from '../runtime/predict';
@@ -15,7 +14,7 @@ import { Example } from '../data/jsonl';
 import { evaluate, Evaluation, evaluateMultiLabel, graphOptions, layerParams } from '../training/trainer';
 import { Calibration, sigmoidWithTemperature, softmaxWithTemperature, UNCALIBRATED } from '../training/calibration';
 import type { EncodedExample } from '../data/batching';
-import { MemoryGeometry, SpartanError, TensorMap } from '../types';
+import { SpartanError, TensorMap } from '../types';
 
 export interface Prediction {
   /** Classification: the most probable label and every label's (calibrated) probability. */
@@ -27,17 +26,8 @@ export interface Prediction {
   score?: number;
 }
 
-/** The method description stored in a memory's hyper-parameters. */
-export function methodFromMetadata(meta: MemoryMetadata): MethodSpec {
-  const h = meta.hyperparameters as Record<string, unknown>;
-  const geometry: MemoryGeometry = {
-    parents: Number(h.parents ?? DEFAULT_GEOMETRY.parents),
-    children: Number(h.children ?? DEFAULT_GEOMETRY.children),
-    topK: Number(h.topK ?? DEFAULT_GEOMETRY.topK),
-    temperature: Number(h.temperature ?? DEFAULT_GEOMETRY.temperature),
-  };
-  return { name: meta.method as MethodName, geometry, trainLayerNorms: Boolean(h.trainLayerNorms ?? true) };
-}
+// Kept importable from here: the CLI and the tests read a memory's method through the task model's module.
+export { methodFromMetadata } from '../memory/memoryMethod';
 
 export class TaskModel {
   private constructor(
@@ -55,7 +45,7 @@ export class TaskModel {
     if (metadata.tokenizerHash && backbone.tokenizerHash && metadata.tokenizerHash !== backbone.tokenizerHash) {
       throw new SpartanError(`${opts.memory} was trained with a different tokenizer than ${backbone.id}'s`);
     }
-    const method = methodFromMetadata(metadata);
+    const method = methodFromMetadata(metadata, opts.memory);
     const numLabels = metadata.task === 'regression' ? 1 : metadata.labels.length;
     const graph = compileInference(graphOptions(backbone, method, metadata.task, numLabels));
     for (const name of graph.parameterInputs) {
@@ -70,7 +60,7 @@ export class TaskModel {
   }
 
   get maxLength(): number {
-    return Number((this.metadata.hyperparameters as Record<string, unknown>).maxLength ?? 128);
+    return maxLengthOf(this.metadata);
   }
 
   /** The stored temperature (and multi-label thresholds); T = 1 for memories saved before calibration existed. */

@@ -169,10 +169,14 @@ function wrap(tokenizer: Tokenizer, config: Record<string, unknown>, dir: string
   const bosId = specialId('bos_token', SPECIALS.bos);
   const eosId = specialId('eos_token', SPECIALS.eos);
   let maxId = -1;
-  for (const id of tokenizer.get_vocab(true).values()) maxId = Math.max(maxId, id);
+  let maxTokenChars = 1;
+  for (const [token, id] of tokenizer.get_vocab(true)) {
+    maxId = Math.max(maxId, id);
+    if (typeof token === 'string') maxTokenChars = Math.max(maxTokenChars, token.length);
+  }
   const vocabSize = maxId + 1;
 
-  const piece = (text: string): number[] => tokenizer.encode(text, { add_special_tokens: false }).ids;
+  const piece = (text: string, budget: number): number[] => tokenizer.encode(cutForBudget(text, budget, maxTokenChars), { add_special_tokens: false }).ids;
 
   return {
     padId,
@@ -188,8 +192,8 @@ function wrap(tokenizer: Tokenizer, config: Record<string, unknown>, dir: string
       if (!Number.isInteger(maxLength) || maxLength < minimum) {
         throw new SpartanError(`max length ${maxLength} is too small: need at least ${minimum} tokens for ${pair ? 'a text pair' : 'a text'}`);
       }
-      const a = piece(text);
-      const b = pair ? piece(textPair) : undefined;
+      const a = piece(text, maxLength - specials);
+      const b = pair ? piece(textPair, maxLength - specials) : undefined;
       const [k1, k2] = truncatedLengths(a.length, b?.length, maxLength - specials);
       const truncated = k1 < a.length || (b !== undefined && k2 < b.length);
       const ids = [bosId, ...a.slice(0, k1), eosId];
@@ -197,6 +201,27 @@ function wrap(tokenizer: Tokenizer, config: Record<string, unknown>, dir: string
       return { ids, truncated };
     },
   };
+}
+
+/**
+ * A prefix of `text` that tokenizes to the same first `budget` + 1 (or more) tokens as the whole text, so a
+ * 50 MB row costs what its first tokens cost instead of a whole-text BPE pass. Why it is exact: a byte-level
+ * token spans at most `maxTokenChars` bytes, hence at most that many characters, so `(budget + 1) * maxTokenChars`
+ * characters hold more than `budget` tokens; and the prefix ends where a non-space is followed by a space, which
+ * is a boundary of the GPT-2 pre-tokenizer, so no token before it changes. (Only a pair whose halves are both cut
+ * and whose budget is odd can differ: LongestFirst gives the odd token to the longer half, and a cut half's full
+ * length is not known. A "word" running past twice the limit without a space is cut mid-word.)
+ */
+export function cutForBudget(text: string, budget: number, maxTokenChars: number): string {
+  const limit = (budget + 1) * maxTokenChars;
+  if (text.length <= limit) return text;
+  const end = Math.min(text.length, 2 * limit);
+  for (let i = limit; i < end; i++) {
+    if (/\s/.test(text[i]) && !/\s/.test(text[i - 1])) return text.slice(0, i);
+  }
+  // No boundary: cut at the limit anyway (still more than `budget` tokens), never inside a surrogate pair.
+  const code = text.charCodeAt(limit - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? limit - 1 : limit);
 }
 
 /** tokenizer_config.json stores special tokens either as strings or as AddedToken objects `{content: ...}`. */
