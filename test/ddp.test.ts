@@ -76,6 +76,7 @@ async function freePort(): Promise<number> {
 /** `world` ranks on this machine, started with the env:// variables as torchrun sets them (Debian's torchrun 1.13 fails on Python 3.11). */
 async function torchTrainRanks(world: number, args: string[]): Promise<void> {
   const port = await freePort();
+  const children: ReturnType<typeof spawn>[] = [];
   const runs = Array.from({ length: world }, (_, rank) => new Promise<{ rank: number; code: number | null; stderr: string }>((resolve) => {
     const child = spawn(PYTHON, ['-m', 'spartan_torch', 'train', '--threads', '1', ...args], {
       env: { ...PY_ENV, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), RANK: String(rank), WORLD_SIZE: String(world), LOCAL_RANK: String(rank), LOCAL_WORLD_SIZE: String(world) },
@@ -83,7 +84,12 @@ async function torchTrainRanks(world: number, args: string[]): Promise<void> {
     });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ rank, code, stderr }));
+    children.push(child);
+    child.on('close', (code) => {
+      // A rank that fails leaves the others waiting in a collective: stop them rather than hang the suite.
+      if (code !== 0) for (const c of children) if (c !== child && c.exitCode === null) c.kill('SIGTERM');
+      resolve({ rank, code, stderr });
+    });
   }));
   const results = await Promise.all(runs);
   for (const r of results) assert.equal(r.code, 0, `rank ${r.rank} of ${world} failed:\n${r.stderr}`);

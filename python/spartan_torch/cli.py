@@ -4,6 +4,7 @@ oracle's commands (reference.py)."""
 import argparse
 import json
 import os
+import signal
 import sys
 
 from .errors import SpartanError
@@ -148,6 +149,14 @@ def main(argv=None):
     if args.command is None:
         build_parser().print_help()
         return 2
+    def interrupted(signum, frame):
+        raise SpartanError("training interrupted; the previous memory file (if any) is untouched"
+                           if args.command == "train" else "interrupted")
+
+    # Ctrl-C, and the SIGTERM a scheduler sends on preemption or time-out: a message, not a traceback; the memory
+    # is only ever replaced by a completed atomic write.
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         if args.command == "train":
             from .trainer import train
