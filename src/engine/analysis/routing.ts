@@ -69,7 +69,7 @@ export function compileRouting(backbone: Backbone, method: MethodSpec, task: Tas
   g.node('Identity', [gates], [{ name: OUTPUT_GATES, type: 'float32', shape: g.shape(gates) }]);
   g.output(OUTPUT_GATES);
   // Logits too: the graph is otherwise the one `classify` runs, and the output keeps the head's inputs used.
-  g.node('Identity', [built.logits!], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits!) }]);
+  g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
   g.output(OUTPUT_LOGITS);
   const inputs = g.inputs.map((v) => v.name);
   return {

@@ -33,13 +33,10 @@ export interface GraphOptions {
   /** Shapes of every parameter the graph may use (backbone, head and method tensors), by canonical name. */
   parameterShapes: Map<string, number[]>;
   hooks?: MethodHooks;
-  /** Build the classification head and the logits output (false: the last hidden state is the output). */
-  head: boolean;
   /** Training adds dropout (if > 0) and the loss. */
   training: boolean;
+  /** Dropout probability (the keep-masks are graph inputs, drawn by the runtime: see `ModelBuilder.dropout`). */
   dropout: number;
-  /** Seed of the Dropout nodes' generators. */
-  seed?: number;
   /**
    * Standalone inputs (exported models): `input_ids` and `attention_mask` (int64) as Hugging Face exports take
    * them, with the position ids and the additive mask computed inside the graph.
@@ -102,8 +99,8 @@ export const BATCH_INPUTS = {
 
 export interface BuiltModel {
   b: ModelBuilder;
-  /** [B, L] logits (when the head is built). */
-  logits?: string;
+  /** [B, L] logits. */
+  logits: string;
   /** Scalar mean loss (training). */
   loss?: string;
   /** Last hidden state [N, d]. */
@@ -185,15 +182,12 @@ export function buildRoberta(opts: GraphOptions): BuiltModel {
     if (opts.hooks?.layerOutput) x = opts.hooks.layerOutput(b, i, x);
   }
 
-  const built: BuiltModel = { b, hidden: x };
-  if (!opts.head) return built;
-
   // RobertaClassificationHead on <s>: dropout, dense, tanh, dropout, out_proj.
   const x3 = g.reshape(x, shapeBTd, ['B', 'T', d]);
   const first = g.reshapeTo(g.slice(x3, [0], [1], [1], ['B', 1, d]), [-1, d], ['B', d]);
   const dense = g.tanh(b.linear(b.dropout(first), 'classifier.dense'));
   const logits = g.identity(b.linear(b.dropout(dense), 'classifier.out_proj'), 'logits');
-  built.logits = logits;
+  const built: BuiltModel = { b, hidden: x, logits };
 
   if (opts.training) {
     const L = opts.numLabels;

@@ -21,7 +21,6 @@ export interface CompiledGraph {
 
 export const OUTPUT_LOGITS = 'logits_out';
 export const OUTPUT_LOSS = 'loss_out';
-export const OUTPUT_HIDDEN = 'hidden_out';
 export const gradOutputName = (param: string) => `grad.${param}`;
 
 function describe(b: ReturnType<typeof buildRoberta>['b'], opts: GraphOptions): Omit<CompiledGraph, 'bytes'> {
@@ -34,13 +33,12 @@ function describe(b: ReturnType<typeof buildRoberta>['b'], opts: GraphOptions): 
   };
 }
 
-/** Inference: outputs `logits_out` [B, L] (or `hidden_out` [N, d] without a head). */
+/** Inference: outputs `logits_out` [B, L]. */
 export function compileInference(opts: GraphOptions): CompiledGraph {
   const built = buildRoberta({ ...opts, training: false });
   const g = built.b.g;
-  if (built.logits) g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
-  else g.node('Identity', [built.hidden], [{ name: OUTPUT_HIDDEN, type: 'float32', shape: g.shape(built.hidden) }]);
-  g.output(built.logits ? OUTPUT_LOGITS : OUTPUT_HIDDEN);
+  g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
+  g.output(OUTPUT_LOGITS);
   return { bytes: toModelBytes(g, 'spartan_inference'), ...describe(built.b, opts) };
 }
 
@@ -52,7 +50,7 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
   for (const name of trainable) b.param(name);
   const grads = buildBackward(g, built.loss!, trainable);
   g.node('Identity', [built.loss!], [{ name: OUTPUT_LOSS, type: 'float32', shape: [] }]);
-  g.node('Identity', [built.logits!], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits!) }]);
+  g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
   g.output(OUTPUT_LOSS);
   g.output(OUTPUT_LOGITS);
   trainable.forEach((name, i) => {
@@ -77,11 +75,11 @@ export function compileStandalone(opts: GraphOptions, params: TensorMap, tempera
     if (!t) throw new Error(`export: parameter ${name} is missing`);
     g.bindInput(name, t.data);
   }
-  g.node('Identity', [built.logits!], [{ name: 'logits', type: 'float32', shape: g.shape(built.logits!) }]);
+  g.node('Identity', [built.logits], [{ name: 'logits', type: 'float32', shape: g.shape(built.logits) }]);
   g.output('logits');
   if (opts.task !== 'regression') {
-    const scaled = temperature === 1 ? built.logits! : g.div(built.logits!, g.constF(temperature));
-    const out = { name: 'probabilities', type: 'float32' as const, shape: g.shape(built.logits!) };
+    const scaled = temperature === 1 ? built.logits : g.div(built.logits, g.constF(temperature));
+    const out = { name: 'probabilities', type: 'float32' as const, shape: g.shape(built.logits) };
     if (opts.task === 'multilabel') g.node('Sigmoid', [scaled], [out]);
     else g.node('Softmax', [scaled], [out], { axis: -1 });
     g.output('probabilities');

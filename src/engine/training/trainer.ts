@@ -101,17 +101,15 @@ export function parameterShapesOf(backbone: Backbone, method: MethodSpec, numLab
   return shapes;
 }
 
-export function graphOptions(backbone: Backbone, method: MethodSpec, task: TaskType, numLabels: number, dropout = 0, seed = 0): GraphOptions {
+export function graphOptions(backbone: Backbone, method: MethodSpec, task: TaskType, numLabels: number, dropout = 0): GraphOptions {
   return {
     config: backbone.config,
     task,
     numLabels,
     parameterShapes: parameterShapesOf(backbone, method, numLabels),
     hooks: methodHooks(method),
-    head: true,
     training: false,
     dropout,
-    seed,
   };
 }
 
@@ -135,7 +133,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
   const names = trainableNames(cfg.method, backbone.config, numLabels, backbone.weights.keys());
   const trained = startingTensors(input, cfg, names, numLabels);
   const params = layerParams(backbone, trained);
-  const opts = graphOptions(backbone, cfg.method, task.task, numLabels, cfg.dropout, cfg.seed);
+  const opts = graphOptions(backbone, cfg.method, task.task, numLabels, cfg.dropout);
 
   const stepsPerEpoch = Math.ceil(trainSet.examples.length / cfg.batchSize);
   const totalSteps = cfg.steps ?? cfg.epochs * stepsPerEpoch;
