@@ -5,6 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSafetensorsHeaderAsync, readSafetensorsHeaderSync } from '../engine/io/safetensorsHeader';
+import { parseMemoryMetadata } from '../engine/memory/memoryFile';
+import type { TaskType } from '../engine/types';
 
 export const MEMORY_EXT = '.safetensors';
 
@@ -35,14 +37,15 @@ export interface MemoryInfo {
   name: string;
   bytes: number;
   mtime: Date;
-  /** `__metadata__` values (strings) with the JSON-valued ones parsed where possible. */
+  /** The raw `__metadata__` strings (keys beyond the engine's, such as `trained_by`, are read from here). */
   metadata: Record<string, string>;
-  taskType?: 'classification' | 'regression';
+  taskType: TaskType;
   labels: string[];
+  /** The numeric metrics the trainer recorded. */
   metrics?: Record<string, number>;
-  hyperparameters?: Record<string, unknown>;
-  backboneName?: string;
-  /** Whether the task takes text pairs, when the file says so. */
+  hyperparameters: Record<string, unknown>;
+  backboneName: string;
+  /** Whether the task takes text pairs (hyperparameter `pair`), when the file says so. */
   pair?: boolean;
   /** Which trainer wrote the memory, on how many ranks and hosts (metadata `trained_by`, when present). */
   trainedBy?: TrainedBy;
@@ -108,31 +111,23 @@ function memoryInfoFromHeader(file: string, header: Record<string, unknown>, byt
   const raw = (header.__metadata__ ?? {}) as Record<string, unknown>;
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  const labelsV = tryJson(metadata.labels);
-  const labels = Array.isArray(labelsV) ? labelsV.map(String) : [];
-  const hyper = tryJson(metadata.hyperparameters) as Record<string, unknown> | undefined;
-  const metricsV = tryJson(metadata.metrics) as Record<string, unknown> | undefined;
+  // The engine's metadata checks, as loadMemory applies them: a file it would refuse is listed with that error.
+  const meta = parseMemoryMetadata(file, metadata);
   const metrics: Record<string, number> = {};
-  if (metricsV && typeof metricsV === 'object') for (const [k, v] of Object.entries(metricsV)) if (typeof v === 'number') metrics[k] = v;
-  // `task` holds the task type in format 1; accept `task_type` too.
-  const tt = [metadata.task_type, metadata.task, hyper?.task as string | undefined].find((t) => t === 'classification' || t === 'regression') as
-    | 'classification'
-    | 'regression'
-    | undefined;
-  const pairRaw: unknown = metadata.pair ?? (hyper && (hyper.pair ?? hyper.textPair ?? hyper.text_pair));
-  const pair = pairRaw === undefined ? undefined : pairRaw === true || pairRaw === 'true' || pairRaw === '1';
+  for (const [k, v] of Object.entries(meta.metrics)) if (typeof v === 'number') metrics[k] = v;
+  const pair = meta.hyperparameters.pair;
   return {
     path: file,
     name: path.basename(file, MEMORY_EXT),
     bytes,
     mtime,
     metadata,
-    taskType: tt ?? (labels.length ? 'classification' : undefined),
-    labels,
+    taskType: meta.task,
+    labels: meta.labels,
     metrics: Object.keys(metrics).length ? metrics : undefined,
-    hyperparameters: hyper && typeof hyper === 'object' ? hyper : undefined,
-    backboneName: metadata.backbone_name,
-    pair,
+    hyperparameters: meta.hyperparameters,
+    backboneName: meta.backbone.name,
+    pair: typeof pair === 'boolean' ? pair : undefined,
     trainedBy: parseTrainedBy(tryJson(metadata.trained_by)),
   };
 }

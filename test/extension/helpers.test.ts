@@ -27,18 +27,25 @@ function writeSafetensors(file: string, meta: Record<string, string>) {
 
 test('memory metadata is read from the safetensors header', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-mem-'));
-  writeSafetensors(path.join(dir, 'a.safetensors'), {
-    task: 'classification', labels: '["neg","pos"]', metrics: '{"accuracy":0.9}', hyperparameters: '{"pair":true}', backbone_name: 'roberta-mini',
-  });
+  const meta = {
+    format_version: '1', method: 'spartan', backbone_name: 'roberta-mini', backbone_sha256: 'a'.repeat(64), tokenizer_hash: 'b'.repeat(64),
+    task: 'classification', labels: '["neg","pos"]', metrics: '{"accuracy":0.9,"note":"x"}', hyperparameters: '{"pair":true}', created_at: '2026-12-02T00:00:00Z',
+  };
+  writeSafetensors(path.join(dir, 'a.safetensors'), meta);
   fs.writeFileSync(path.join(dir, 'broken.safetensors'), 'nope');
+  // The engine's checks apply: a metadata key the format requires is missing.
+  const { tokenizer_hash: _, ...incomplete } = meta;
+  writeSafetensors(path.join(dir, 'incomplete.safetensors'), incomplete);
   const info = readMemoryInfo(path.join(dir, 'a.safetensors'));
   assert.equal(info.taskType, 'classification');
   assert.deepEqual(info.labels, ['neg', 'pos']);
   assert.deepEqual(info.metrics, { accuracy: 0.9 });
   assert.equal(info.pair, true);
+  assert.equal(info.backboneName, 'roberta-mini');
+  assert.throws(() => readMemoryInfo(path.join(dir, 'incomplete.safetensors')), /lacks tokenizer_hash/);
   const all = listMemories(dir);
-  assert.equal(all.length, 2);
-  assert.ok(all.some((m) => 'error' in m));
+  assert.equal(all.length, 3);
+  assert.equal(all.filter((m) => 'error' in m).length, 2);
   assert.deepEqual(listMemories(path.join(dir, 'none')), []);
 });
 
