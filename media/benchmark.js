@@ -9,8 +9,10 @@
   const SVG = 'http://www.w3.org/2000/svg';
   // eslint-disable-next-line no-undef
   const HM = /** @type {any} */ (window).SpartanHeatmap;
-  /** @type {{curves: any[], bench: any, live: {steps: number[][], evals: any[], totalSteps?: number} | null, routing: any, routingView: 'counts' | 'gate'}} */
-  let state = Object.assign({ curves: [], bench: null, live: null, routing: null, routingView: 'counts' }, vscode.getState() || {});
+  // eslint-disable-next-line no-undef
+  const EV = /** @type {any} */ (window).SpartanEvaluation;
+  /** @type {{curves: any[], bench: any, live: {steps: number[][], evals: any[], totalSteps?: number} | null, routing: any, routingView: 'counts' | 'gate', evaluation: any}} */
+  let state = Object.assign({ curves: [], bench: null, live: null, routing: null, routingView: 'counts', evaluation: null }, vscode.getState() || {});
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -289,10 +291,12 @@
     const nc = renderCurves(document.querySelector('#curves .content'));
     const nb = renderBench(document.querySelector('#bench .content'));
     const nr = renderRouting(document.getElementById('routing'));
-    vscode.postMessage({ type: 'rendered', charts: document.querySelectorAll('svg.chart').length, curves: nc, benchRows: nb.rows, routing: nr, heatCells: document.querySelectorAll('svg.heatmap rect.heat-cell:not(.legend-cell)').length });
+    const ne = EV ? EV.render(document.getElementById('evaluation'), state.evaluation, { el, svg }, (m) => vscode.postMessage(m)) : null;
+    vscode.postMessage({ type: 'rendered', charts: document.querySelectorAll('svg.chart').length, curves: nc, benchRows: nb.rows, routing: nr, evaluation: ne, heatCells: document.querySelectorAll('svg.heatmap:not(.confusion) rect.heat-cell:not(.legend-cell)').length });
   }
 
   let pending = false;
+  /** @type {string | false} the id of the section to scroll to after the next render */
   let reveal = false;
   function scheduleRender() {
     if (pending) return;
@@ -301,8 +305,8 @@
       pending = false;
       render();
       if (reveal) {
+        const sec = document.getElementById(reveal);
         reveal = false;
-        const sec = document.getElementById('routing');
         if (sec && !sec.hidden) sec.scrollIntoView({ block: 'start' });
       }
     });
@@ -311,8 +315,8 @@
   window.addEventListener('message', (ev) => {
     const m = ev.data || {};
     if (m.type === 'update') {
-      state = { curves: m.curves || [], bench: m.bench || null, live: null, routing: m.routing || null, routingView: state.routingView || 'counts' };
-      if (m.reveal === 'routing') reveal = true;
+      state = { curves: m.curves || [], bench: m.bench || null, live: null, routing: m.routing || null, routingView: state.routingView || 'counts', evaluation: m.evaluation || null };
+      if (m.reveal === 'routing' || m.reveal === 'evaluation') reveal = m.reveal;
     } else if (m.type === 'event' && m.command === 'train') {
       const e = m.event || {};
       if (e.event === 'start') state.live = { steps: [], evals: [], totalSteps: e.steps };

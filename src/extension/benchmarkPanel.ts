@@ -7,6 +7,10 @@
 import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Ctx } from './ctx';
+import { latestEvaluation } from './evaluationView';
+
+/** A section the panel scrolls to once drawn. */
+export type PanelReveal = 'routing' | 'evaluation';
 
 export const VIEW_TYPE = 'spartan.benchmark';
 
@@ -16,6 +20,8 @@ export interface PanelRenderInfo {
   benchRows: number;
   /** The routing heat map drawn: its layer, labels × parents and cell count, and which value it shows. */
   routing?: { layer: number; labels: number; parents: number; cells: number; view: 'counts' | 'gate' };
+  /** The evaluation drawn: confusion cells, non-empty reliability bins, per-label rows; rows listed by the last cell clicked. */
+  evaluation?: { confusionCells: number; reliabilityBins: number; perLabel: number; listedRows?: number };
   at: string;
 }
 
@@ -26,7 +32,7 @@ export class BenchmarkPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
   /** Opens (or reveals) the panel; `reveal: 'routing'` scrolls it to the routing heat map once drawn. */
-  static show(ctx: Ctx, reveal?: 'routing'): BenchmarkPanel {
+  static show(ctx: Ctx, reveal?: PanelReveal): BenchmarkPanel {
     if (BenchmarkPanel.current) {
       BenchmarkPanel.current.panel.reveal();
       BenchmarkPanel.current.post(reveal);
@@ -39,7 +45,7 @@ export class BenchmarkPanel implements vscode.Disposable {
   }
 
   /** A reveal asked for before the page was ready (sent with the first update). */
-  private pendingReveal: 'routing' | undefined;
+  private pendingReveal: PanelReveal | undefined;
 
   static options(ctx: Ctx): vscode.WebviewOptions & vscode.WebviewPanelOptions {
     return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(ctx.extCtx.extensionUri, 'media')] };
@@ -64,8 +70,8 @@ export class BenchmarkPanel implements vscode.Disposable {
     );
   }
 
-  post(reveal?: 'routing'): void {
-    void this.panel.webview.postMessage({ type: 'update', curves: this.ctx.curves(), bench: this.ctx.benchReport() ?? null, routing: this.ctx.routing() ?? null, reveal });
+  post(reveal?: PanelReveal): void {
+    void this.panel.webview.postMessage({ type: 'update', curves: this.ctx.curves(), bench: this.ctx.benchReport() ?? null, routing: this.ctx.routing() ?? null, evaluation: latestEvaluation() ?? null, reveal });
   }
 
   private async onMessage(m: { type?: string; [k: string]: unknown }): Promise<void> {
@@ -81,8 +87,22 @@ export class BenchmarkPanel implements vscode.Disposable {
           curves: Number(m.curves) || 0,
           benchRows: Number(m.benchRows) || 0,
           routing: r && typeof r === 'object' ? { layer: Number(r.layer), labels: Number(r.labels), parents: Number(r.parents), cells: Number(m.heatCells) || 0, view: r.view === 'gate' ? 'gate' : 'counts' } : undefined,
+          evaluation: evaluationDrawn(m.evaluation),
           at: new Date().toISOString(),
         };
+        break;
+      }
+      case 'listedRows':
+        if (BenchmarkPanel.lastRender?.evaluation) BenchmarkPanel.lastRender.evaluation.listedRows = Number(m.count) || 0;
+        break;
+      case 'openRow': {
+        // A confusion cell's row: open the evaluated file at that line (only the file the panel was given).
+        const ev = latestEvaluation();
+        const line = Number(m.line);
+        if (!ev || m.file !== ev.data || !Number.isInteger(line) || line < 1) break;
+        const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(ev.data));
+        const range = doc.lineAt(Math.min(line, doc.lineCount) - 1).range;
+        await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, selection: new vscode.Selection(range.start, range.end), preview: false });
         break;
       }
       case 'showRouting':
@@ -133,8 +153,10 @@ export class BenchmarkPanel implements vscode.Disposable {
   <section id="curves"><h2>Training curves</h2><div class="content"></div></section>
   <section id="bench"><h2>Throughput</h2><div class="content"></div></section>
   <section id="routing" hidden><h2>Parent routing</h2><div class="content"></div></section>
+  <section id="evaluation" hidden><h2>Evaluation</h2><div class="content"></div></section>
 </main>
 <script nonce="${nonce}" src="${media('heatmap.js')}"></script>
+<script nonce="${nonce}" src="${media('evaluation.js')}"></script>
 <script nonce="${nonce}" src="${media('benchmark.js')}"></script>
 </body>
 </html>`;
@@ -149,4 +171,11 @@ export class BenchmarkPanel implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
     this.panel.dispose();
   }
+}
+
+/** The page's report of the evaluation section, checked field by field (it comes from the webview). */
+function evaluationDrawn(v: unknown): PanelRenderInfo['evaluation'] {
+  if (!v || typeof v !== 'object') return undefined;
+  const o = v as Record<string, unknown>;
+  return { confusionCells: Number(o.confusionCells) || 0, reliabilityBins: Number(o.reliabilityBins) || 0, perLabel: Number(o.perLabel) || 0 };
 }

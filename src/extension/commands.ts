@@ -16,12 +16,14 @@ import { EngineCancelledError, EngineError, evalArgs, exportArgs, trainArgs } fr
 import { defaultTaskName, formatBytes, formatMetrics, formatSeconds, formatTrainedBy, memoryPath, readMemoryInfo, validateTaskName, type MemoryInfo } from './memoryFiles';
 import { BenchmarkPanel } from './benchmarkPanel';
 import { parseRoutingReport, routesArgs, spartanLayers, type RoutingView } from './routing';
+import { evaluateForPanel, showEvaluation } from './trustCommands';
+import type { EvalResult } from '../protocol/results';
 
 export type Cmd = (...args: any[]) => unknown;
 
 // ---------------------------------------------------------------- helpers
 
-function requireTrust(what: string): boolean {
+export function requireTrust(what: string): boolean {
   if (vscode.workspace.isTrusted) return true;
   void vscode.window
     .showWarningMessage(`Spartan does not ${what} in an untrusted workspace: it would run its engine on files and settings from this workspace.`, 'Manage Workspace Trust')
@@ -29,7 +31,7 @@ function requireTrust(what: string): boolean {
   return false;
 }
 
-function showEngineError(ctx: Ctx, what: string, e: unknown): void {
+export function showEngineError(ctx: Ctx, what: string, e: unknown): void {
   if (e instanceof EngineCancelledError) return;
   const msg = e instanceof Error ? e.message : String(e);
   ctx.log.error(`${what} failed: ${msg}`);
@@ -37,17 +39,17 @@ function showEngineError(ctx: Ctx, what: string, e: unknown): void {
   void vscode.window.showErrorMessage(`Spartan: ${what} failed: ${msg}`, 'Show Log').then((p) => p && ctx.log.show());
 }
 
-function asUri(arg: unknown): vscode.Uri | undefined {
+export function asUri(arg: unknown): vscode.Uri | undefined {
   return arg instanceof vscode.Uri ? arg : undefined;
 }
 
-function asOptions<T extends object>(...args: unknown[]): T {
+export function asOptions<T extends object>(...args: unknown[]): T {
   for (const a of args) if (a && typeof a === 'object' && !(a instanceof vscode.Uri) && !Array.isArray(a)) return a as T;
   return {} as T;
 }
 
 /** Asks for a `.jsonl` file of the workspace; the active editor's file comes first. */
-async function pickJsonl(title: string): Promise<vscode.Uri | undefined> {
+export async function pickJsonl(title: string): Promise<vscode.Uri | undefined> {
   const files = await vscode.workspace.findFiles('**/*.jsonl', '{**/node_modules/**,**/.git/**,**/.spartan/**}', 2000);
   const active = vscode.window.activeTextEditor?.document.uri;
   if (files.length === 0) {
@@ -69,7 +71,7 @@ async function pickJsonl(title: string): Promise<vscode.Uri | undefined> {
 }
 
 /** The file's text: the editor's buffer when open (saved first if dirty, since the engine reads the disk). */
-async function readForEngine(uri: vscode.Uri): Promise<string> {
+export async function readForEngine(uri: vscode.Uri): Promise<string> {
   const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
   if (doc?.isDirty) await doc.save();
   return Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8');
@@ -136,7 +138,7 @@ function readMemoryOrReport(ctx: Ctx, file: string): MemoryInfo | undefined {
 }
 
 /** The active memory, or the user's pick when there is none; an unreadable memory is reported, not thrown. */
-async function memoryForUse(ctx: Ctx, explicit?: string): Promise<MemoryInfo | undefined> {
+export async function memoryForUse(ctx: Ctx, explicit?: string): Promise<MemoryInfo | undefined> {
   if (explicit) return readMemoryOrReport(ctx, explicit);
   const m = ctx.activeMemory();
   if (m) return m;
@@ -286,6 +288,8 @@ export function fineTune(ctx: Ctx): Cmd {
       const settings = ctx.config.training;
       let trainFile = file;
       let devFile = siblingDevFile(file);
+      /** When the dev rows are a held-out share in a temp file: their lines in `file`, for the panel. */
+      let devLines: number[] | undefined;
       let trainRows = rows;
       if (devFile) {
         ctx.log.info(`dev file: ${devFile}`);
@@ -295,6 +299,7 @@ export function fineTune(ctx: Ctx): Cmd {
         trainRows = split.train;
         trainFile = writeRows(text, split.train, tmp, 'train.jsonl');
         devFile = writeRows(text, split.dev, tmp, 'dev.jsonl');
+        devLines = split.dev.map((r) => r.line);
         ctx.log.info(`dev: ${split.dev.length} rows held out (${Math.round(settings.devShare * 100)} %, seed ${settings.seed}); training on ${split.train.length}`);
       } else if (errors.length) {
         trainFile = writeRows(text, rows, tmp, 'train.jsonl');
@@ -304,6 +309,8 @@ export function fineTune(ctx: Ctx): Cmd {
       if (!result) return undefined;
       await ctx.rememberPair(out, info.pair);
       await ctx.setActiveMemory(out);
+      // The confusion matrix and reliability diagram of the new memory on its dev rows, for the panel.
+      if (devFile) await evaluateForPanel(ctx, backbone, out, task, devFile, devLines ? file : devFile, devLines);
       const parts = [formatMetrics(result.metrics), formatBytes(result.bytes), formatSeconds(result.seconds)].filter(Boolean);
       const trunc = result.truncated ? ` ${result.truncated} examples were cut to ${settings.maxLength} tokens.` : '';
       ctx.log.info(`memory '${task}' saved to ${out}: ${parts.join(' · ')}.${trunc}`);
@@ -520,6 +527,7 @@ export function evaluate(ctx: Ctx): Cmd {
       const msg = `'${mem.name}' on ${base}: ${formatMetrics(r.result) || JSON.stringify(r.result)} (${formatSeconds(r.seconds)})`;
       ctx.log.info(`evaluation ${msg}`);
       void vscode.window.showInformationMessage(msg);
+      showEvaluation(ctx, mem.name, uri.fsPath, r.result as unknown as EvalResult);
       return r.result;
     } catch (e) {
       showEngineError(ctx, 'evaluation', e);

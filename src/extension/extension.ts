@@ -8,6 +8,7 @@ import { BenchmarkPanel, VIEW_TYPE } from './benchmarkPanel';
 import * as commands from './commands';
 import { Ctx, EngineEventRecord } from './ctx';
 import { JsonlDiagnostics } from './diagnostics';
+import { SuspectLabels, findSuspectLabels, suggestRowsToLabel } from './trustCommands';
 
 /** What `activate` returns: for other extensions and the end-to-end tests. */
 export interface SpartanApi {
@@ -17,6 +18,8 @@ export interface SpartanApi {
   isTraining(): boolean;
   benchmarkPanelRender(): typeof BenchmarkPanel.lastRender;
   diagnostics(uri: vscode.Uri): readonly vscode.Diagnostic[];
+  /** The suspect-label diagnostics *Find Suspect Labels* left on a file. */
+  suspectDiagnostics(uri: vscode.Uri): readonly vscode.Diagnostic[];
 }
 
 let ctx: Ctx | undefined;
@@ -36,6 +39,10 @@ export function activate(context: vscode.ExtensionContext): SpartanApi {
   register('spartan.downloadBackbone', commands.downloadBackboneCmd);
   register('spartan.export', commands.exportModel);
   register('spartan.showRouting', commands.showRouting);
+  const suspects = new SuspectLabels();
+  context.subscriptions.push(suspects);
+  register('spartan.findSuspectLabels', (x) => findSuspectLabels(x, suspects));
+  register('spartan.suggestRowsToLabel', suggestRowsToLabel);
 
   const diagnostics = new JsonlDiagnostics(c);
   context.subscriptions.push(diagnostics);
@@ -67,6 +74,7 @@ export function activate(context: vscode.ExtensionContext): SpartanApi {
     isTraining: () => c.training !== undefined,
     benchmarkPanelRender: () => BenchmarkPanel.lastRender,
     diagnostics: (uri) => diagnostics.collection.get(uri) ?? [],
+    suspectDiagnostics: (uri) => suspects.collection.get(uri) ?? [],
   };
 }
 
