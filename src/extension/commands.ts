@@ -82,10 +82,10 @@ function memoriesFolderOrGlobal(ctx: Ctx): string {
 }
 
 function describeTask(rows: Example[], info: TaskInfo): string {
-  const kind = info.task === 'regression' ? 'regression' : `classification, ${info.labels.length} labels`;
+  const kind = info.task === 'regression' ? 'regression' : `${info.task === 'multilabel' ? 'multi-label classification' : 'classification'}, ${info.labels.length} labels`;
   const pair = info.pair ? ', text pairs' : '';
   let counts = '';
-  if (info.task === 'classification') {
+  if (info.task !== 'regression') {
     const shown = info.labels.slice(0, 8).map((l) => `${l} ${info.labelCounts[l]}`);
     counts = ` · ${shown.join(', ')}${info.labels.length > 8 ? `, … (${info.labels.length - 8} more)` : ''}`;
   } else {
@@ -413,7 +413,7 @@ export interface ClassifyOptions {
   quiet?: boolean;
 }
 
-export type ClassifyResult = { label: string; probabilities: Record<string, number> } | { score: number };
+export type ClassifyResult = { label: string; probabilities: Record<string, number> } | { labels: string[]; probabilities: Record<string, number> } | { score: number };
 
 export function classifySelection(ctx: Ctx): Cmd {
   return async (arg?: unknown): Promise<(ClassifyResult & { seconds: number; memory: string }) | undefined> => {
@@ -451,6 +451,10 @@ export function classifySelection(ctx: Ctx): Cmd {
       let msg: string;
       if ('score' in res && typeof res.score === 'number') {
         msg = `${mem.name}: score ${res.score.toFixed(3)}`;
+      } else if ('labels' in res && Array.isArray(res.labels)) {
+        // Multi-label: the labels above their thresholds, then every label's probability.
+        const probs = Object.entries(res.probabilities ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([l, p]) => `${l} ${(100 * p).toFixed(1)} %`);
+        msg = `${mem.name}: ${res.labels.length ? res.labels.join(', ') : 'no label'} · ${probs.join(' · ')}`;
       } else if ('label' in res) {
         const probs = Object.entries(res.probabilities ?? {}).sort((a, b) => b[1] - a[1]);
         const top = res.probabilities?.[res.label];
