@@ -136,3 +136,38 @@ test('JSONL: multi-label rows, and a single-label row in a multi-label file (and
   assert.deepEqual(u.rows.map((r) => r.line), [1, 2]);
   assert.deepEqual(u.problems.map((p) => p.line), [3]);
 });
+
+test('audit ranking: self-confidence order, confident-learning flags against per-class thresholds; stratified folds', async () => {
+  const { rankSuspects, stratifiedFolds } = await import('../src/engine/analysis/audit');
+  // Class thresholds: mean p(a) over rows labelled a = (0.9 + 0.8 + 0.1) / 3 = 0.6; mean p(b) over b rows = 0.675.
+  const probs = [[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.3, 0.7], [0.35, 0.65]];
+  const given = [0, 0, 0, 1, 1];
+  const { rows, thresholds } = rankSuspects(probs, given, ['a', 'b'], [1, 2, 3, 4, 5]);
+  assert.ok(Math.abs(thresholds[0] - 0.6) < 1e-12 && Math.abs(thresholds[1] - 0.675) < 1e-12, `${thresholds}`);
+  assert.deepEqual(rows.map((r) => r.line), [3, 5, 4, 2, 1]);
+  assert.deepEqual(rows[0], { line: 3, label: 'a', predicted: 'b', p_label: 0.1, p_predicted: 0.9, issue: true });
+  // Line 5 (b, p(b) 0.65 < 0.675, p(a) 0.35 < 0.6) reaches no threshold: low, but not flagged.
+  assert.equal(rows[1].issue, false);
+  assert.equal(rows.filter((r) => r.issue).length, 1);
+
+  const labels = [...Array(10).fill('x'), ...Array(6).fill('y'), 'z'];
+  const folds = stratifiedFolds(labels, 4, 1);
+  const sizes = [0, 1, 2, 3].map((f) => folds.filter((v) => v === f).length);
+  assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `fold sizes ${sizes}`);
+  for (const name of ['x', 'y']) {
+    const per = [0, 1, 2, 3].map((f) => labels.filter((l, i) => l === name && folds[i] === f).length);
+    assert.ok(Math.max(...per) - Math.min(...per) <= 1, `${name} per fold ${per}`);
+  }
+  assert.deepEqual(stratifiedFolds(labels, 4, 1), folds, 'seeded');
+});
+
+test('uncertainty: margin of the top two, entropy in nats; multi-label distance to the thresholds', async () => {
+  const { uncertaintyOf, orderByUncertainty } = await import('../src/engine/analysis/uncertainty');
+  const u = uncertaintyOf([0.5, 0.3, 0.2]);
+  assert.ok(Math.abs(u.margin - 0.2) < 1e-12);
+  assert.ok(Math.abs(u.entropy - -(0.5 * Math.log(0.5) + 0.3 * Math.log(0.3) + 0.2 * Math.log(0.2))) < 1e-12);
+  const m = uncertaintyOf([0.9, 0.45], [0.5, 0.4]);
+  assert.ok(Math.abs(m.margin - 0.05) < 1e-12);
+  const ordered = orderByUncertainty([{ line: 1, margin: 0.5, entropy: 0.1 }, { line: 2, margin: 0.1, entropy: 0.2 }, { line: 3, margin: 0.1, entropy: 0.6 }]);
+  assert.deepEqual(ordered.map((r) => r.line), [3, 2, 1]);
+});
