@@ -530,8 +530,7 @@ export function evaluate(ctx: Ctx): Cmd {
       );
       const msg = `'${mem.name}' on ${base}: ${formatMetrics(r.result) || JSON.stringify(r.result)} (${formatSeconds(r.seconds)})`;
       ctx.log.info(`evaluation ${msg}`);
-      void vscode.window.showInformationMessage(msg);
-      showEvaluation(ctx, mem.name, uri.fsPath, r.result as unknown as EvalResult);
+      showEvaluation(ctx, mem.name, uri.fsPath, r.result as unknown as EvalResult, msg);
       return r.result;
     } catch (e) {
       showEngineError(ctx, 'evaluation', e);

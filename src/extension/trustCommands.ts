@@ -238,8 +238,21 @@ export async function evaluateForPanel(ctx: Ctx, backbone: string, memory: strin
   }
 }
 
-/** Keeps an evaluation for the panel and shows it there. */
-export function showEvaluation(ctx: Ctx, memoryName: string, data: string, result: EvalResult): void {
+/**
+ * Keeps an evaluation for the panel and tells the user `message`: an open panel redraws at once; otherwise the
+ * message offers to open it (the panel does not steal the editor's place uninvited).
+ */
+export function showEvaluation(ctx: Ctx, memoryName: string, data: string, result: EvalResult, message: string): void {
   setEvaluation(memoryName, data, result);
-  if (result.task !== 'regression') BenchmarkPanel.show(ctx, 'evaluation').post('evaluation');
+  if (result.task === 'regression') {
+    void vscode.window.showInformationMessage(message);
+  } else if (BenchmarkPanel.current) {
+    BenchmarkPanel.current.post('evaluation');
+    void vscode.window.showInformationMessage(message);
+  } else {
+    void vscode.window.showInformationMessage(message, SHOW_EVALUATION).then((p) => p && BenchmarkPanel.show(ctx, 'evaluation'));
+  }
 }
+
+/** The button of the evaluation message that opens the panel at its evaluation section. */
+export const SHOW_EVALUATION = 'Show Confusion Matrix';
