@@ -340,28 +340,27 @@ async function runTraining(ctx: Ctx, task: string, out: string, args: string[], 
         let lastLogged = 0;
         let lastEval = '';
         try {
-          const r = await ctx.engine<{ memory: string; bytes: number; seconds: number; metrics?: Record<string, number>; truncated?: number }>('train', args, {
+          const r = await ctx.runCommand('train', args, {
             signal: abort.signal,
             onEvent: (e) => {
               if (e.event === 'start') {
-                steps = Number(e.steps) || 0;
+                steps = e.steps;
                 curve.totalSteps = steps;
-                ctx.log.info(`training: ${e.examples ?? examples} examples, ${e.epochs ?? '?'} epochs, ${steps} steps`);
+                ctx.log.info(`training: ${e.examples} examples, ${e.epochs} epochs, ${steps} steps`);
               } else if (e.event === 'step') {
-                const step = Number(e.step);
-                const loss = Number(e.loss);
-                if (e.steps) steps = Number(e.steps);
+                const { step, loss } = e;
+                if (e.steps) steps = e.steps;
                 if (Number.isFinite(step) && Number.isFinite(loss)) curve.steps.push([step, loss]);
                 const inc = steps ? (100 * (step - lastStep)) / steps : undefined;
                 lastStep = step;
                 progress.report({ increment: inc, message: `step ${step}/${steps || '?'} · loss ${Number.isFinite(loss) ? loss.toFixed(4) : '?'}${lastEval}` });
                 if (step === 1 || step === steps || step - lastLogged >= Math.max(1, Math.floor(steps / 50))) {
                   lastLogged = step;
-                  ctx.log.info(`step ${step}/${steps} loss ${Number.isFinite(loss) ? loss.toFixed(4) : e.loss}${typeof e.lr === 'number' ? ` lr ${e.lr.toPrecision(3)}` : ''}`);
+                  ctx.log.info(`step ${step}/${steps} loss ${Number.isFinite(loss) ? loss.toFixed(4) : loss} lr ${e.lr.toPrecision(3)}`);
                 } else ctx.log.trace(`step ${step}/${steps} loss ${loss}`);
               } else if (e.event === 'eval') {
-                const metrics = (e.metrics ?? {}) as Record<string, number>;
-                curve.evals.push({ step: lastStep, epoch: Number(e.epoch) || 0, metrics });
+                const { metrics } = e;
+                curve.evals.push({ step: lastStep, epoch: e.epoch, metrics });
                 lastEval = ` · dev ${formatMetrics(metrics)}`;
                 ctx.log.info(`epoch ${e.epoch} dev: ${formatMetrics(metrics)}`);
                 progress.report({ message: `epoch ${e.epoch} · dev ${formatMetrics(metrics)}` });
@@ -373,7 +372,7 @@ async function runTraining(ctx: Ctx, task: string, out: string, args: string[], 
           curve.seconds = r.seconds;
           await ctx.addCurve(curve);
           const res = r.result;
-          return { memory: res.memory ?? out, bytes: res.bytes ?? fs.statSync(out).size, seconds: res.seconds ?? r.seconds, metrics: res.metrics ?? {}, truncated: res.truncated };
+          return { memory: res.memory, bytes: res.bytes, seconds: res.seconds, metrics: res.metrics, truncated: res.truncated };
         } catch (e) {
           if (e instanceof EngineCancelledError) {
             ctx.log.info(`fine-tuning '${task}' cancelled${fs.existsSync(out) ? '; the previous memory is unchanged' : ''}`);
@@ -499,7 +498,7 @@ export function selectMemory(ctx: Ctx): Cmd {
 // ---------------------------------------------------------------- evaluate
 
 export function evaluate(ctx: Ctx): Cmd {
-  return async (arg?: unknown, second?: unknown): Promise<Record<string, number> | undefined> => {
+  return async (arg?: unknown, second?: unknown): Promise<EvalResult | undefined> => {
     if (!requireTrust('evaluate')) return undefined;
     const opts = asOptions<{ memory?: string }>(arg, second);
     const uri = asUri(arg) ?? (await pickJsonl('Evaluate the active Spartan memory on…'));
@@ -517,20 +516,15 @@ export function evaluate(ctx: Ctx): Cmd {
     try {
       const r = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Evaluating '${mem.name}' on ${base}`, cancellable: true },
-        (progress, token) => {
+        (_progress, token) => {
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
-          return ctx.engine<Record<string, number>>('eval', evalArgs(backbone, mem!.path, uri.fsPath, ctx.config.threads || undefined), {
-            signal: abort.signal,
-            onEvent: (e) => {
-              if (e.event === 'step' && e.steps) progress.report({ message: `batch ${e.step}/${e.steps}` });
-            },
-          });
+          return ctx.runCommand('eval', evalArgs(backbone, mem!.path, uri.fsPath, ctx.config.threads || undefined), { signal: abort.signal });
         },
       );
       const msg = `'${mem.name}' on ${base}: ${formatMetrics(r.result) || JSON.stringify(r.result)} (${formatSeconds(r.seconds)})`;
       ctx.log.info(`evaluation ${msg}`);
-      showEvaluation(ctx, mem.name, uri.fsPath, r.result as unknown as EvalResult, msg);
+      showEvaluation(ctx, mem.name, uri.fsPath, r.result, msg);
       return r.result;
     } catch (e) {
       showEngineError(ctx, 'evaluation', e);
@@ -561,9 +555,9 @@ export function exportModel(ctx: Ctx): Cmd {
     if (!backbone) return undefined;
     try {
       const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting '${mem.name}' to ONNX` }, () =>
-        ctx.engine<{ onnx?: string; bytes?: number }>('export', exportArgs(backbone, mem.path, out!)),
+        ctx.runCommand('export', exportArgs(backbone, mem.path, out!)),
       );
-      const bytes = r.result.bytes ?? (fs.existsSync(out) ? fs.statSync(out).size : 0);
+      const { bytes } = r.result;
       ctx.log.info(`exported ${mem.path} to ${out} (${formatBytes(bytes)})`);
       void vscode.window.showInformationMessage(`Exported '${mem.name}' to ${vscode.workspace.asRelativePath(out)} (${formatBytes(bytes)}).`, 'Reveal').then((p) => p && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(out!)));
       return { onnx: out, bytes };
@@ -653,7 +647,7 @@ export function runBenchmark(ctx: Ctx): Cmd {
       const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: mode === 'quick' ? 'Spartan benchmark (quick)' : 'Spartan benchmark', cancellable: true }, (progress, token) => {
         const abort = new AbortController();
         token.onCancellationRequested(() => abort.abort());
-        return ctx.engine<Record<string, unknown>>('bench', args, {
+        return ctx.runCommand('bench', args, {
           signal: abort.signal,
           onEvent: (e) => {
             const what = [e.stage, e.profile, e.method, e.phase, e.rep !== undefined ? `rep ${e.rep}/${e.reps ?? '?'}` : ''].filter((x) => x !== undefined && x !== '').join(' · ');
@@ -662,7 +656,7 @@ export function runBenchmark(ctx: Ctx): Cmd {
         });
       });
       await ctx.setBenchReport({ ranAt: new Date().toISOString(), ...r.result });
-      const rows = Array.isArray(r.result.rows) ? r.result.rows.length : 0;
+      const rows = r.result.rows.length;
       ctx.log.info(`benchmark (${mode}) finished in ${formatSeconds(r.seconds)}: ${rows} rows`);
       return r.result;
     } catch (e) {
@@ -761,7 +755,7 @@ export function showRouting(ctx: Ctx): Cmd {
         (_progress, token) => {
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
-          return ctx.engine<unknown>('routes', routesArgs(backbone, mem!.path, uri.fsPath, layer!, ctx.config.threads || undefined), { signal: abort.signal });
+          return ctx.runCommand('routes', routesArgs(backbone, mem!.path, uri.fsPath, layer!, ctx.config.threads || undefined), { signal: abort.signal });
         },
       );
       const report = parseRoutingReport(r.result);

@@ -9,6 +9,7 @@ import { Config } from './config';
 import { EngineEvent, EngineServer, EngineServerDiedError, classifyArgs, classifyInput, runEngine } from './engineProcess';
 import { MemoryInfo, readMemoryInfo, readMemoryInfoAsync, listMemoriesAsync, newestMemoryFileSync } from './memoryFiles';
 import type { RoutingView } from './routing';
+import type { CommandName, EventOf, ResultOf } from '../protocol/commands';
 
 const ACTIVE_MEMORY_KEY = 'spartan.activeMemory';
 const PAIR_KEY = 'spartan.memoryPairs';
@@ -64,6 +65,19 @@ export class Ctx implements vscode.Disposable {
 
   get embeddedBackbone(): string {
     return path.join(this.extCtx.extensionPath, 'models', 'roberta-mini');
+  }
+
+  /**
+   * Runs one CLI command, typed by the protocol (src/protocol/commands.ts): its result and events have the shapes
+   * the CLI declares for that command. The one place where the JSON the child printed is taken as that type.
+   */
+  async runCommand<C extends CommandName>(
+    command: C,
+    args: string[],
+    opts: { signal?: AbortSignal; onEvent?: (e: EventOf<C>) => void; stdin?: string } = {},
+  ): Promise<{ result: ResultOf<C>; seconds: number }> {
+    const onEvent = opts.onEvent as ((e: EngineEvent) => void) | undefined;
+    return this.engine<ResultOf<C>>(command, args, { ...opts, onEvent });
   }
 
   /** Runs one CLI command with logging and event fan-out. */

@@ -224,7 +224,7 @@ export function formatSeconds(s: number): string {
 /** `accuracy 0.875 · f1 0.871` — metric names as the engine writes them, 3 decimals. */
 export const QUALITY_METRICS = ['accuracy', 'f1', 'mcc', 'pearson', 'spearman'];
 
-export function formatMetrics(m: Record<string, unknown> | undefined): string {
+export function formatMetrics(m: object | undefined): string {
   if (!m) return '';
   const known = Object.keys(m).some((k) => QUALITY_METRICS.includes(k));
   return Object.entries(m)

@@ -86,7 +86,7 @@ export function registerTrain(program: Command): void {
     .option('--skip-invalid', 'train on the valid rows of a file that has invalid ones (they are reported)')
     .option('--json', 'JSON result on stdout, JSON-lines progress on stderr')
     .action(async (o) => {
-      const out = makeOutput(Boolean(o.json));
+      const out = makeOutput<'train'>(Boolean(o.json));
       // Before any work: an output that cannot be written must not cost a training run.
       checkOutputPath(o.out, '--out');
       const backbone = await loadBackbone(resolveBackboneSpec(o.backbone));

@@ -16,15 +16,9 @@ import { Calibration, sigmoidWithTemperature, softmaxWithTemperature, UNCALIBRAT
 import type { EncodedExample } from '../data/batching';
 import { SpartanError, TensorMap } from '../types';
 
-export interface Prediction {
-  /** Classification: the most probable label and every label's (calibrated) probability. */
-  label?: string;
-  probabilities?: Record<string, number>;
-  /** Multi-label: the labels whose calibrated probability reaches their threshold (`probabilities` holds every label's). */
-  labels?: string[];
-  /** Regression: the predicted score. */
-  score?: number;
-}
+// What `classify` and the serve worker answer: part of the CLI's protocol.
+import type { Prediction } from '../../protocol/commands';
+export type { Prediction };
 
 // Kept importable from here: the CLI and the tests read a memory's method through the task model's module.
 export { methodFromMetadata } from '../memory/memoryMethod';

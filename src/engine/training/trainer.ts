@@ -49,11 +49,9 @@ export interface TrainConfig {
   positiveClass?: number;
 }
 
-export type TrainEvent =
-  | { event: 'start'; steps: number; epochs: number; examples: number; devExamples: number; trainableParameters: number; truncated: number; devTruncated: number }
-  | { event: 'step'; step: number; steps: number; epoch: number; loss: number; lr: number; gradNorm: number; examplesPerSecond: number }
-  | { event: 'eval'; epoch: number; step: number; metrics: Record<string, number>; best: boolean }
-  | { event: 'done'; steps: number; seconds: number };
+// The trainer's progress events are part of the CLI's protocol (what `train --json` prints).
+import type { TrainEvent } from '../../protocol/commands';
+export type { TrainEvent };
 
 export interface TrainInput {
   backbone: Backbone;
