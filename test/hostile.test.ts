@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSafetensors } from '../src/engine/io/safetensors';
 import { inferTask, parseJsonlText } from '../src/engine/data/jsonl';
+import { multiLabelMetrics, perLabelScores } from '../src/engine/training/errorAnalysis';
 import { MAX_ARGV_TEXT_BYTES, MAX_JSONL_BYTES, MAX_TEXT_BYTES } from '../src/engine/limits';
 import { TINY, deadPid, guard, jsonl, labelled, makeMemory, refused, result, run, scratch, skip, tamper, tempFilesOf } from './hostile/harness';
 
@@ -93,6 +94,14 @@ test('2: --text-file over the size limit, and a text file that is a directory', 
   refused(classify(earlier, ['--text-file', '-'], 'b'.repeat(MAX_TEXT_BYTES + 10)), ['--text-file -', 'limit']);
 });
 
+test('2: absurd --threads and a memory geometry that cannot fit are refused before work', { skip }, () => {
+  const g = guard(earlier);
+  refused(run(['train', '--backbone', TINY, '--data', trainData, '--out', earlier, '--json', '--threads', '100000'], { threads: false }), ['--threads 100000 is more than 256']);
+  refused(train(['--out', earlier, '--parents', '100000', '--children', '100']), ['--parents 100000', '--children 100', 'the limit is 100,000,000']);
+  refused(run(['classify', '--backbone', TINY, '--memory', earlier, '--text', 'x', '--threads', '5000', '--json'], { threads: false }), ['--threads 5000']);
+  g.unchanged();
+});
+
 // ---- 3. texts on the command line ----
 
 test('3: a long --text is refused with a pointer to --text-file, not a crash', { skip }, () => {
@@ -127,6 +136,11 @@ test('4: labels "__proto__", "constructor", "toString" are labels like any other
     const task = inferTask(parseJsonlText(jsonl(labelled(6, names)), 'f.jsonl').rows, 'f.jsonl');
     assert.deepEqual(task.labels, [...names].sort());
     assert.deepEqual(Object.entries(task.labelCounts).sort(), names.map((n) => [n, 3]).sort());
+    // Per-label scores (eval's report) keep such labels as keys too.
+    const perLabel = perLabelScores({ labels: names, matrix: [[2, 1], [0, 3]] } as Parameters<typeof perLabelScores>[0]);
+    assert.deepEqual(Object.keys(perLabel).sort(), [...names].sort());
+    assert.equal(perLabel[names[0]].support, 3);
+    assert.deepEqual(Object.keys(multiLabelMetrics([[true, false]], [[true, true]], names).per_label).sort(), [...names].sort());
   }
   const data = write('proto.jsonl', jsonl(labelled(8, ['__proto__', 'normal'])));
   const out = path.join(dir, 'proto.safetensors');
@@ -214,6 +228,18 @@ test('6: export and bench outputs are checked before their work', { skip }, () =
   g.unchanged();
 });
 
+test('6: an output that is one of the inputs is refused (the data or the memory would be replaced)', { skip }, () => {
+  const g = guard(earlier);
+  const data = guard(trainData);
+  refused(train(['--out', trainData]), ['--out', 'same file as --data']);
+  const dev = path.join(dir, 'dev-as-out.jsonl');
+  fs.copyFileSync(trainData, dev);
+  refused(train(['--out', dev, '--dev', dev]), ['same file as --dev']);
+  refused(run(['export', '--backbone', TINY, '--memory', earlier, '--onnx', earlier, '--json']), ['--onnx', 'same file as --memory']);
+  data.unchanged();
+  g.unchanged();
+});
+
 // ---- 7. memory files: method, geometry, finiteness ----
 
 test('7: damaged or hand-edited memories are refused naming the file and the problem', { skip }, () => {
@@ -229,12 +255,34 @@ test('7: damaged or hand-edited memories are refused naming the file and the pro
     ['extra-tensor', { tensors: (t) => t.set('classifier.extra.weight', { shape: [2], data: new Float32Array(2) }) }, ['classifier.extra.weight does not belong']],
     ['missing-tensor', { tensors: (t) => t.delete('roberta.encoder.layer.0.spartan_value.weight') }, ['spartan_value.weight is missing']],
   ];
-  for (const [name, edit, names] of cases) {
-    const bad = tamper(earlier, path.join(dir, `bad-${name}.safetensors`), edit);
-    const g = guard(bad);
-    refused(classify(bad, ['--text', 'hi']), [`bad-${name}.safetensors`, ...names]);
-    g.unchanged();
-  }
+  // The first cases through `classify` (exit status, message); all of them through one serve worker, which loads
+  // memories the same way (TaskModel.load) and answers each with a one-line error.
+  const bads = cases.map(([name, edit]) => tamper(earlier, path.join(dir, `bad-${name}.safetensors`), edit));
+  const guards = bads.map(guard);
+  for (let i = 0; i < 3; i++) refused(classify(bads[i], ['--text', 'hi']), [`bad-${cases[i][0]}.safetensors`, ...cases[i][2]]);
+  const requests = bads.map((memory, id) => JSON.stringify({ id, method: 'classify', params: { backbone: TINY, memory, text: 'hi' } }));
+  const r = run(['serve'], { input: requests.join('\n') + '\n' });
+  assert.equal(r.status, 0, r.stderr);
+  const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(answers.length, cases.length);
+  cases.forEach(([name, , names], i) => {
+    assert.equal(answers[i].id, i);
+    assert.ok(!answers[i].error.includes('\n'), 'one line');
+    for (const n of [`bad-${name}.safetensors`, ...names]) assert.ok(answers[i].error.includes(n), `${name}: ${answers[i].error} does not name ${n}`);
+  });
+  guards.forEach((g) => g.unchanged());
+});
+
+test('7: a stored max length too small to hold a text, and a backbone whose config.json is a FIFO', { skip }, () => {
+  const bad = tamper(earlier, path.join(dir, 'maxlen2.safetensors'), {
+    metadata: (m) => (m.hyperparameters = JSON.stringify({ ...JSON.parse(m.hyperparameters), maxLength: 2 })),
+  });
+  refused(classify(bad, ['--text', 'hi']), ['maxlen2.safetensors', 'max length is 2']);
+  const model = path.join(dir, 'fifo-model');
+  fs.mkdirSync(model, { recursive: true });
+  execFileSync('mkfifo', [path.join(model, 'config.json')]);
+  const r = run(['classify', '--backbone', model, '--memory', earlier, '--text', 'hi', '--json'], { timeoutMs: 30_000 });
+  refused(r, ['config.json', 'named pipe']);
 });
 
 test('7: --memory naming a directory or a FIFO is refused at once', { skip }, () => {
@@ -281,6 +329,12 @@ test('8: pair and single-text rows, files and memories are not mixed', { skip },
   refused(classify(earlier, ['--data', pairDev]), ['pair-dev.jsonl', 'text pairs', 'single-text']);
   refused(classify(pairMemory, ['--data', trainData]), ['train.jsonl', 'single texts', 'text-pair']);
   g.unchanged();
+});
+
+test('8: eval of pair rows with a single-text memory is refused naming the file', { skip }, () => {
+  const pairRows = write('pair-eval.jsonl', jsonl(labelled(4, ['neg', 'pos'], true)));
+  refused(run(['eval', '--backbone', TINY, '--memory', earlier, '--data', pairRows, '--json']), ['pair-eval.jsonl', 'text pairs', 'single-text']);
+  refused(run(['eval', '--backbone', TINY, '--memory', pairMemory, '--data', trainData, '--json']), ['train.jsonl', 'single texts', 'text-pair']);
 });
 
 test('8: invalid UTF-8 is reported at its line, not trained on as U+FFFD', { skip }, () => {

@@ -19,6 +19,7 @@ import { registerRank } from './commands/rank';
 import { registerCard } from './commands/card';
 import { registerEncode } from './commands/encode';
 import { exitWithParent } from './parentWatch';
+import { checkThreads } from './options';
 import { describeFsError } from '../engine/io/regularFile';
 
 const program = new Command();
@@ -39,6 +40,8 @@ registerCard(program);
 registerEncode(program);
 
 exitWithParent();
+// Every command's --threads is bounded (ONNX Runtime starts that many threads per session).
+program.hook('preAction', (_program, command) => checkThreads(command.opts().threads));
 const wantsJson = process.argv.includes('--json');
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -3,6 +3,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { InvalidArgumentError } from 'commander';
 import { repoRoot } from '../engine/models/backbone';
+import { MAX_THREADS } from '../engine/limits';
+import { SpartanError } from '../engine/types';
 
 export function intOption(min: number) {
   return (value: string): number => {
@@ -25,6 +27,13 @@ export function floatOption(min: number, max = Infinity, inclusiveMin = true) {
 export function resolveBackboneSpec(spec: string | undefined): string {
   if (!spec || spec === 'embedded') return path.join(repoRoot(), 'models', 'roberta-mini');
   return spec;
+}
+
+/** `--threads` of any command: at most MAX_THREADS (checked for every command by a hook in main.ts). */
+export function checkThreads(threads: unknown): void {
+  if (typeof threads === 'number' && threads > MAX_THREADS) {
+    throw new SpartanError(`--threads ${threads} is more than ${MAX_THREADS}; this machine has ${defaultThreads()} CPU(s)`);
+  }
 }
 
 export function defaultThreads(): number {

@@ -14,6 +14,12 @@ export const MAX_JSONL_BYTES = 512 * 1024 * 1024;
 export const MAX_REQUEST_BYTES = 2 * MAX_TEXT_BYTES + 64 * 1024;
 /** A `--text` given on the command line; longer texts go through `--text-file` (argv is visible in `ps` too). */
 export const MAX_ARGV_TEXT_BYTES = 16 * 1024;
+/** Values in a method's own tensors (`--parents` × `--children` …): 100 M floats, 1.6 GB with AdamW's state. */
+export const MAX_METHOD_VALUES = 100_000_000;
+/** `--threads`: ONNX Runtime starts this many threads per session. */
+export const MAX_THREADS = 256;
+/** A backbone's config.json and tokenizer files (roberta-base's tokenizer.json is 1.4 MB). */
+export const MAX_MODEL_TEXT_FILE_BYTES = 256 * 1024 * 1024;
 /** The JSON header of a memory file read for listing (the extension's status bar, pickers). */
 export const MAX_MEMORY_HEADER_BYTES = 16 * 1024 * 1024;
 /** How long `spartan serve` works on one request before answering with a timeout error. */

@@ -9,6 +9,12 @@
 import { spawn } from 'node:child_process';
 import { withTrainingEnv } from '../engine/runtime/processEnv';
 
+/**
+ * The engine's processes stop themselves when this (extension host) process is gone, so a crashed or killed
+ * window never leaves a training run behind that replaces a memory later (src/cli/parentWatch.ts).
+ */
+const PARENT_ENV = { SPARTAN_PARENT_PID: String(process.pid) };
+
 export interface EngineEvent {
   event: string;
   [key: string]: unknown;
@@ -128,7 +134,7 @@ export function runEngine<T = Record<string, unknown>>(opts: EngineRunOptions): 
     }
     const child = spawn(nodePath, args, {
       cwd: opts.cwd,
-      env: { ...withTrainingEnv(), ...opts.env, ELECTRON_RUN_AS_NODE: '1' },
+      env: { ...withTrainingEnv(), ...opts.env, ELECTRON_RUN_AS_NODE: '1', ...PARENT_ENV },
       stdio: [opts.stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       windowsHide: true,
     });
@@ -342,7 +348,7 @@ export class EngineServer {
     if (this.opts.threads) args.push('--threads', String(this.opts.threads));
     const child = spawn(this.opts.nodePath ?? process.execPath, args, {
       cwd: this.opts.cwd,
-      env: { ...withTrainingEnv(), ...this.opts.env, ELECTRON_RUN_AS_NODE: '1' },
+      env: { ...withTrainingEnv(), ...this.opts.env, ELECTRON_RUN_AS_NODE: '1', ...PARENT_ENV },
       stdio: ['pipe', 'pipe', 'pipe'],
       windowsHide: true,
     });

@@ -140,16 +140,21 @@ export async function listMemoriesAsync(folder: string): Promise<(MemoryInfo | {
   } catch {
     return [];
   }
-  const out = await Promise.all(
-    names.map(async (n) => {
+  // A few reads at a time: a folder of thousands of files must not exhaust file descriptors (EMFILE).
+  const out: (MemoryInfo | { path: string; name: string; error: string })[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < names.length) {
+      const n = names[next++];
       const p = path.join(folder, n);
       try {
-        return await readMemoryInfoAsync(p);
+        out.push(await readMemoryInfoAsync(p));
       } catch (e) {
-        return { path: p, name: path.basename(n, MEMORY_EXT), error: (e as Error).message };
+        out.push({ path: p, name: path.basename(n, MEMORY_EXT), error: (e as Error).message });
       }
-    }),
-  );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, names.length) }, worker));
   out.sort((a, b) => ('mtime' in b ? b.mtime.getTime() : 0) - ('mtime' in a ? a.mtime.getTime() : 0));
   return out;
 }

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { repoRoot } from '../../src/engine/models/backbone';
 import { encodeSafetensors, readSafetensors } from '../../src/engine/io/safetensors';
 import type { TensorMap } from '../../src/engine/types';
+import { withTrainingEnv } from '../../src/engine/runtime/processEnv';
 
 export const ROOT = repoRoot();
 export const CLI = path.join(ROOT, 'bin', 'spartan.js');
@@ -33,14 +34,15 @@ export interface RunResult {
 }
 
 /** `spartan ARGS --threads 1` to completion (stdin from `input`), bounded by `timeoutMs` so a hang fails the case. */
-export function run(args: string[], opts: { input?: string | Buffer; timeoutMs?: number; env?: Record<string, string> } = {}): RunResult {
+export function run(args: string[], opts: { input?: string | Buffer; timeoutMs?: number; env?: Record<string, string>; threads?: false } = {}): RunResult {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [CLI, ...args, '--threads', '1'], {
+  const r = spawnSync(process.execPath, [CLI, ...args, ...(opts.threads === false ? [] : ['--threads', '1'])], {
     input: opts.input ?? '',
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 60_000,
     maxBuffer: 64 * 1024 * 1024,
-    env: { ...process.env, ...opts.env },
+    // With the tunables already set, bin/spartan.js runs the CLI in its own process (no second Node start-up).
+    env: { ...withTrainingEnv(), ...opts.env },
   });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t0 };
 }

@@ -7,7 +7,7 @@ import { compileStandalone } from '../../engine/runtime/compile';
 import { TaskModel, methodFromMetadata } from '../../engine/pipeline/taskModel';
 import { graphOptions, layerParams } from '../../engine/training/trainer';
 import { writeFileAtomic } from '../../engine/io/atomicWrite';
-import { checkOutputPath } from '../../engine/io/outputPath';
+import { checkNotAnInput, checkOutputPath } from '../../engine/io/outputPath';
 import { makeOutput } from '../output';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
 
@@ -23,6 +23,7 @@ export function registerExport(program: Command): void {
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
       checkOutputPath(o.onnx, '--onnx'); // before the load and compile
+      checkNotAnInput(o.onnx, '--onnx', [['--memory', o.memory]]);
       const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
       try {
         const meta = model.metadata;

@@ -2,14 +2,14 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { checkOutputPath } from '../../engine/io/outputPath';
-import { checkSequenceLength } from '../../engine/limits';
+import { checkNotAnInput, checkOutputPath } from '../../engine/io/outputPath';
+import { MAX_METHOD_VALUES, checkSequenceLength } from '../../engine/limits';
 import { parentGone } from '../parentWatch';
 import { loadBackbone } from '../../engine/models/backbone';
 import { checkDevLabels, Example, inferTask, readJsonl, RowProblem, TaskInfo } from '../../engine/data/jsonl';
 import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
 import { loadMemory, MEMORY_FORMAT_VERSION, saveMemory } from '../../engine/memory/memoryFile';
-import { METHODS, MethodName, MethodSpec, defaultTrainLayerNorms } from '../../engine/methods';
+import { METHODS, MethodName, MethodSpec, defaultTrainLayerNorms, methodShapes } from '../../engine/methods';
 import { methodFromMetadata } from '../../engine/pipeline/taskModel';
 import { train, TrainConfig, TrainEvent } from '../../engine/training/trainer';
 import { SpartanError, TensorMap } from '../../engine/types';
@@ -89,6 +89,7 @@ export function registerTrain(program: Command): void {
       const out = makeOutput<'train'>(Boolean(o.json));
       // Before any work: an output that cannot be written must not cost a training run.
       checkOutputPath(o.out, '--out');
+      checkNotAnInput(o.out, '--out', [['--data', o.data], ['--dev', o.dev]]);
       const backbone = await loadBackbone(resolveBackboneSpec(o.backbone));
       checkSequenceLength(o.maxLength, backbone.config, '--max-length');
       const tokenizer = loadTokenizer(backbone.tokenizerDir);
@@ -129,6 +130,11 @@ export function registerTrain(program: Command): void {
         method = { ...methodFromMetadata(m.metadata), trainLayerNorms: o.trainLayerNorms ?? methodFromMetadata(m.metadata).trainLayerNorms };
       }
 
+      // The method's tensors must fit in memory: refuse a geometry like --parents 100000 --children 100 up front.
+      const methodValues = [...methodShapes(method, backbone.config).values()].reduce((sum, s) => sum + s.reduce((a, b) => a * b, 1), 0);
+      if (methodValues > MAX_METHOD_VALUES) {
+        throw new SpartanError(`--parents ${method.geometry.parents} × --children ${method.geometry.children} gives ${methodValues.toLocaleString('en')} values in the ${method.name} tensors; the limit is ${MAX_METHOD_VALUES.toLocaleString('en')}`);
+      }
       const cfg: TrainConfig = {
         method,
         epochs: o.epochs,

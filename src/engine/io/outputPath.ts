@@ -76,3 +76,23 @@ export function checkOutputPath(target: string | undefined, what: string, estima
     }
   }
 }
+
+/** Whether two paths name the same file (same device and inode when both exist, else the same resolved path). */
+function sameFile(a: string, b: string): boolean {
+  const sa = fs.statSync(a, { throwIfNoEntry: false });
+  const sb = fs.statSync(b, { throwIfNoEntry: false });
+  if (sa && sb) return sa.dev === sb.dev && sa.ino === sb.ino;
+  return path.resolve(a) === path.resolve(b);
+}
+
+/**
+ * Refuses an output that is one of the command's inputs: `train --out data.jsonl` would replace the training data
+ * with a memory, `export --onnx m.safetensors` the memory with a model. `inputs` are [flag, path] pairs.
+ */
+export function checkNotAnInput(target: string, what: string, inputs: [string, string | undefined][]): void {
+  for (const [flag, input] of inputs) {
+    if (input !== undefined && input !== '' && sameFile(target, input)) {
+      throw new SpartanError(`${what} ${target} is the same file as ${flag}; it would be replaced by the result`);
+    }
+  }
+}

@@ -70,11 +70,13 @@ export function checkMemoryTensors(file: string, tensors: TensorMap, meta: Metho
     if (!same(t.shape, shape)) throw new SpartanError(`${file}: tensor ${name} has shape [${t.shape.join(', ')}] but the backbone's is [${shape.join(', ')}]`);
   }
   checkFinite(file, tensors);
+  const maxLength = maxLengthOf(meta);
   try {
-    checkSequenceLength(maxLengthOf(meta), config, 'its max length');
+    checkSequenceLength(maxLength, config, 'its max length');
   } catch (e) {
     throw new SpartanError(`${file}: ${(e as Error).message}`);
   }
+  if (maxLength < 4) throw new SpartanError(`${file}: its max length is ${maxLength}, fewer than the 4 tokens a text needs with its special tokens`);
 }
 
 /** NaN or ±Infinity in a weight makes every prediction NaN: refuse the file, naming the first bad tensor. */

@@ -11,6 +11,8 @@ import { createHash } from 'node:crypto';
 import { RobertaConfig, SpartanError, TensorMap } from '../types';
 import { readSafetensors, encodeSafetensors } from '../io/safetensors';
 import { writeFileAtomic } from '../io/atomicWrite';
+import { readRegularFileSync } from '../io/regularFile';
+import { MAX_MODEL_TEXT_FILE_BYTES } from '../limits';
 import { createRng } from '../util/random';
 import { parseRobertaConfig, toHfConfig, SYNTHETIC_GEOMETRIES } from './config';
 
@@ -118,7 +120,7 @@ export async function tokenizerHashOf(dir: string): Promise<string> {
   const files = tokenizerFiles(dir);
   if (!files) throw new SpartanError(`${dir}: no tokenizer.json (or vocab.json + merges.txt)`);
   const hash = createHash('sha256');
-  for (const f of files) hash.update(await fs.promises.readFile(f));
+  for (const f of files) hash.update(readRegularFileSync(f, MAX_MODEL_TEXT_FILE_BYTES));
   return hash.digest('hex');
 }
 
@@ -185,8 +187,9 @@ export function backboneConfigOf(spec: string): RobertaConfig {
   const configPath = path.join(path.resolve(spec), 'config.json');
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+    json = JSON.parse(readRegularFileSync(configPath, MAX_MODEL_TEXT_FILE_BYTES).toString('utf8'));
   } catch (e) {
+    if (e instanceof SpartanError) throw e;
     throw new SpartanError(`${configPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found; a backbone directory needs config.json' : `cannot be read as JSON (${(e as Error).message})`}`);
   }
   return parseRobertaConfig(json, configPath);
@@ -206,8 +209,9 @@ async function loadDirectory(spec: string): Promise<Backbone> {
   if (!fs.existsSync(configPath)) throw new SpartanError(`${configPath}: not found; a backbone directory needs config.json`);
   let configJson: unknown;
   try {
-    configJson = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+    configJson = JSON.parse(readRegularFileSync(configPath, MAX_MODEL_TEXT_FILE_BYTES).toString('utf8'));
   } catch (e) {
+    if (e instanceof SpartanError) throw e;
     throw new SpartanError(`${configPath}: invalid JSON (${(e as Error).message})`);
   }
   const config = parseRobertaConfig(configJson, configPath);

@@ -94,10 +94,20 @@ export class TaskModel {
 
   /** Metrics (multi-label: at the stored temperature and thresholds), predictions, logits and the encoded rows. */
   async evaluate(rows: Example[], file: string, batchSize = 32, signal?: AbortSignal): Promise<Evaluation & { truncated: number; examples: EncodedExample[] }> {
+    this.checkPairing(rows, file);
     const set = encodeExamples(rows, this.tokenizer, this.metadata.task, this.metadata.labels, this.maxLength, file);
     let ev = await evaluate(this.session, this.params, set.examples, this.metadata.task, this.numLabels, this.tokenizer.padId, batchSize, signal);
     if (this.metadata.task === 'multilabel') ev = evaluateMultiLabel(ev.logits, set.examples, this.numLabels, this.calibration.temperature, this.thresholds);
     return { ...ev, truncated: set.truncated, examples: set.examples };
+  }
+
+  /** Refuses rows that are text pairs for a single-text memory, or single texts for a pair memory. */
+  checkPairing(rows: { textPair?: string }[], file: string): void {
+    const pairTask = Boolean(this.metadata.hyperparameters.pair);
+    const pairRows = rows.some((r) => r.textPair !== undefined);
+    if (rows.length && pairRows !== pairTask) {
+      throw new SpartanError(`${file}: its rows are ${pairRows ? 'text pairs' : 'single texts'}, but the memory is a ${pairTask ? 'text-pair' : 'single-text'} task`);
+    }
   }
 
   async close(): Promise<void> {

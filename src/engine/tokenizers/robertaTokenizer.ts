@@ -14,6 +14,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { SpartanError } from '../types';
+import { readRegularFileSync } from '../io/regularFile';
+import { MAX_MODEL_TEXT_FILE_BYTES } from '../limits';
 
 export interface EncodedText {
   ids: number[];
@@ -234,7 +236,7 @@ function tokenName(value: unknown): string | undefined {
 }
 
 function readMerges(mergesPath: string): string[] {
-  const lines = fs.readFileSync(mergesPath, 'utf8').split(/\r?\n/);
+  const lines = readRegularFileSync(mergesPath, MAX_MODEL_TEXT_FILE_BYTES).toString('utf8').split(/\r?\n/);
   const merges: string[] = [];
   lines.forEach((raw, i) => {
     // The first line is a "#version: 0.2" header; blank lines (the trailing newline) carry nothing.
@@ -250,12 +252,8 @@ function readMerges(mergesPath: string): string[] {
 }
 
 function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new SpartanError(`${file}: cannot read: ${(e as Error).message}`);
-  }
+  // Regular files only, bounded: a FIFO named tokenizer.json must not block the load forever.
+  const text = readRegularFileSync(file, MAX_MODEL_TEXT_FILE_BYTES).toString('utf8');
   try {
     return JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (e) {

@@ -29,7 +29,8 @@ function scores(tp: number, fp: number, fn: number): LabelScores {
 /** Per-label scores read off a confusion matrix. */
 export function perLabelScores(confusion: ConfusionMatrix): Record<string, LabelScores> {
   const { labels, matrix } = confusion;
-  const out: Record<string, LabelScores> = {};
+  // Keyed by label names (user data): a null prototype, so a label "__proto__" is a key like any other.
+  const out: Record<string, LabelScores> = Object.create(null);
   labels.forEach((name, k) => {
     const tp = matrix[k][k];
     let fp = 0, fn = 0;
@@ -40,7 +41,7 @@ export function perLabelScores(confusion: ConfusionMatrix): Record<string, Label
     }
     out[name] = scores(tp, fp, fn);
   });
-  return out;
+  return { ...out };
 }
 
 export interface MultiLabelMetrics {
@@ -65,8 +66,7 @@ export function multiLabelMetrics(predicted: boolean[][], gold: boolean[][], lab
     }
     if (same) exact++;
   }
-  const per_label: Record<string, LabelScores> = {};
-  labels.forEach((name, k) => (per_label[name] = scores(tp[k], fp[k], fn[k])));
+  const per_label: Record<string, LabelScores> = Object.fromEntries(labels.map((name, k) => [name, scores(tp[k], fp[k], fn[k])]));
   const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
   const micro = scores(sum(tp), sum(fp), sum(fn));
   const macro = labels.length ? labels.reduce((s, name) => s + per_label[name].f1, 0) / labels.length : 0;
