@@ -82,7 +82,7 @@ export class GraphSession {
       const dims: Record<string, number> = { B, T, N: B * T };
       for (const m of this.graph.maskInputs) {
         const shape = m.shape.map((d) => (typeof d === 'number' ? d : dims[d]));
-        feeds[m.name] = new ort.Tensor('bool', this.masks.take(shape.reduce((a, b) => a * b, 1)), shape);
+        feeds[m.name] = new ort.Tensor('float32', this.masks.take(shape.reduce((a, b) => a * b, 1)), shape);
       }
     }
     return this.session.run(feeds);
