@@ -368,3 +368,11 @@ test('11: a bench whose workers fail exits non-zero', { skip, timeout: 120_000 }
   const report = JSON.parse(r.stdout.trim().split('\n')[0]);
   assert.ok(report.profiles[0].baseline.errors.inference || report.profiles[0].baseline.errors.training);
 });
+
+test('6: a diverged run (non-finite weights) does not replace the earlier memory', { skip }, () => {
+  const out = makeMemory(dir, 'diverge');
+  const g = guard(out);
+  const r = run(['train', '--backbone', TINY, '--data', trainData, '--out', out, '--steps', '3', '--lr', '1e38', '--optimizer', 'sgd', '--json']);
+  refused(r, ['training diverged', 'lower']);
+  g.unchanged();
+});

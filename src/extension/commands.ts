@@ -9,6 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { inferTask, parseJsonlText, type Example, type RowProblem, type TaskInfo } from '../engine/data/jsonl';
+import { readRegularFileAsync } from '../engine/io/regularFile';
+import { MAX_JSONL_BYTES } from '../engine/limits';
 import { DOWNLOADABLE, downloadBackbone, downloadDir, isBackboneDir, resolveBackbone } from './backbone';
 import type { Ctx, TrainingCurve } from './ctx';
 import { siblingDevFile, splitRows, writeRows } from './datasets';
@@ -74,6 +76,9 @@ export async function pickJsonl(title: string): Promise<vscode.Uri | undefined> 
 export async function readForEngine(uri: vscode.Uri): Promise<string> {
   const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
   if (doc?.isDirty) await doc.save();
+  // A file on disk is read as the engine reads it: a bounded regular file (a FIFO or a 5 GB file must not hang or
+  // exhaust the extension host).
+  if (uri.scheme === 'file') return (await readRegularFileAsync(uri.fsPath, MAX_JSONL_BYTES)).toString('utf8');
   return Buffer.from(await vscode.workspace.fs.readFile(uri)).toString('utf8');
 }
 

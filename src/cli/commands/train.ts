@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { checkNotAnInput, checkOutputPath } from '../../engine/io/outputPath';
 import { MAX_METHOD_VALUES, checkSequenceLength } from '../../engine/limits';
 import { parentGone } from '../parentWatch';
+import { checkFinite } from '../../engine/memory/memoryMethod';
 import { loadBackbone } from '../../engine/models/backbone';
 import { checkDevLabels, Example, inferTask, readJsonl, RowProblem, TaskInfo } from '../../engine/data/jsonl';
 import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
@@ -182,6 +183,12 @@ export function registerTrain(program: Command): void {
 
       // A SIGTERM/SIGINT during the last step, or a caller that is gone, means: do not replace the memory.
       if (abort.signal.aborted || parentGone()) throw new SpartanError('training interrupted; the previous memory file (if any) is untouched');
+      // A diverged run (NaN/Inf weights, e.g. from a huge --lr) must not replace a working memory with a useless one.
+      try {
+        checkFinite('the trained memory', result.tensors);
+      } catch (e) {
+        throw new SpartanError(`training diverged: ${(e as Error).message}; nothing was saved to ${o.out} (try a lower --lr)`);
+      }
       const bytes = saveOrRescue(o.out, (file) => saveMemory(
         file,
         result.tensors,

@@ -6,6 +6,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { readRegularFileSync } from '../io/regularFile';
+import { MAX_JSONL_BYTES } from '../limits';
 import { SpartanError, TaskType } from '../types';
 import type { RowProblem } from './jsonl';
 
@@ -99,13 +101,8 @@ export function importGlueTask(task: string, tsvPath: string): GlueImport {
   if (!name) throw new SpartanError(`unknown GLUE task "${task}"; known: ${Object.keys(GLUE_TASKS).join(', ')}`);
   const layout = LAYOUTS[name];
 
-  let content: string;
-  try {
-    content = fs.readFileSync(tsvPath, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new SpartanError(code === 'ENOENT' ? `${tsvPath}: file not found` : `${tsvPath}: cannot read: ${(e as Error).message}`);
-  }
+  // A bounded regular file (a FIFO or directory is refused by name; issue 9).
+  const content = readRegularFileSync(tsvPath, MAX_JSONL_BYTES).toString('utf8');
   // MRPC's files start with a byte order mark that would otherwise stick to the "Quality" header.
   const lines = content.replace(/^\uFEFF/, '').split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
 

@@ -75,6 +75,13 @@ export function readRegularFileSync(path: string, maxBytes: number): Buffer {
   }
 }
 
+/** The asynchronous form of readRegularFileSync (the size is checked before anything is read). */
+export async function readRegularFileAsync(path: string, maxBytes: number): Promise<Buffer> {
+  const first = await readRegularFileRange(path, 0, 0);
+  if (first.size > maxBytes) throw new SpartanError(`${path}: the file is ${mib(first.size)}; the limit is ${mib(maxBytes)}`);
+  return (await readRegularFileRange(path, 0, first.size)).bytes;
+}
+
 /**
  * The asynchronous form, for the extension host (which must never block): opens without blocking, refuses
  * anything but a regular file, and reads at most `length` bytes from `start`.
