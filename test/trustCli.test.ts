@@ -50,60 +50,84 @@ function sentiment(n: number, seed: number): { text: string; label: string }[] {
   });
 }
 
-test('eval: confusion sums to the rows, trace / rows = accuracy; calibration lowers ECE on a held-out file', { skip, timeout: 120_000 }, () => {
-  const train = write('s.train.jsonl', sentiment(48, 1));
-  const dev = write('s.dev.jsonl', sentiment(32, 2));
-  const held = write('s.held.jsonl', sentiment(40, 3));
-  const memory = path.join(tmp, 's.safetensors');
-  const t = run(['train', '--data', train, '--dev', dev, '--out', memory, '--epochs', '4', '--lr', '3e-3', '--batch-size', '8', '--json']);
-  assert.equal(t.status, 0, t.stderr);
-  assert.equal(t.json.calibration.fitted, true);
-  assert.ok(t.json.calibration.temperature > 0);
+test(
+  'eval: confusion sums to the rows, trace / rows = accuracy; calibration lowers ECE on a held-out file',
+  { skip, timeout: 120_000 },
+  () => {
+    const train = write('s.train.jsonl', sentiment(48, 1));
+    const dev = write('s.dev.jsonl', sentiment(32, 2));
+    const held = write('s.held.jsonl', sentiment(40, 3));
+    const memory = path.join(tmp, 's.safetensors');
+    const t = run([
+      'train',
+      '--data',
+      train,
+      '--dev',
+      dev,
+      '--out',
+      memory,
+      '--epochs',
+      '4',
+      '--lr',
+      '3e-3',
+      '--batch-size',
+      '8',
+      '--json',
+    ]);
+    assert.equal(t.status, 0, t.stderr);
+    assert.equal(t.json.calibration.fitted, true);
+    assert.ok(t.json.calibration.temperature > 0);
 
-  const e = run(['eval', '--memory', memory, '--data', held, '--json']);
-  assert.equal(e.status, 0, e.stderr);
-  const r = e.json as ClassificationEval;
-  assert.equal(r.task, 'classification');
-  const total = r.confusion.matrix.flat().reduce((a, b) => a + b, 0);
-  assert.equal(total, r.rows);
-  const trace = r.confusion.matrix.reduce((s, row, i) => s + row[i], 0);
-  assert.ok(Math.abs(trace / total - r.accuracy) < 1e-12, `trace/rows ${trace / total} vs accuracy ${r.accuracy}`);
-  assert.deepEqual(r.confusion.labels, ['neg', 'pos']);
-  assert.equal(r.confusion.lines!.flat(2).length, r.rows, 'every row is listed in one cell');
-  assert.equal(r.per_label.neg.support + r.per_label.pos.support, r.rows);
-  assert.equal(r.reliability.length, 15);
-  console.log(`# held-out ece ${r.ece.toFixed(4)} (uncalibrated ${r.ece_uncalibrated.toFixed(4)}), T ${r.temperature.toFixed(3)}, accuracy ${r.accuracy}`);
-  assert.ok(r.ece < r.ece_uncalibrated, `calibrated ece ${r.ece} should be below the uncalibrated ${r.ece_uncalibrated}`);
+    const e = run(['eval', '--memory', memory, '--data', held, '--json']);
+    assert.equal(e.status, 0, e.stderr);
+    const r = e.json as ClassificationEval;
+    assert.equal(r.task, 'classification');
+    const total = r.confusion.matrix.flat().reduce((a, b) => a + b, 0);
+    assert.equal(total, r.rows);
+    const trace = r.confusion.matrix.reduce((s, row, i) => s + row[i], 0);
+    assert.ok(Math.abs(trace / total - r.accuracy) < 1e-12, `trace/rows ${trace / total} vs accuracy ${r.accuracy}`);
+    assert.deepEqual(r.confusion.labels, ['neg', 'pos']);
+    assert.equal(r.confusion.lines!.flat(2).length, r.rows, 'every row is listed in one cell');
+    assert.equal(r.per_label.neg.support + r.per_label.pos.support, r.rows);
+    assert.equal(r.reliability.length, 15);
+    console.log(
+      `# held-out ece ${r.ece.toFixed(4)} (uncalibrated ${r.ece_uncalibrated.toFixed(4)}), T ${r.temperature.toFixed(3)}, accuracy ${r.accuracy}`,
+    );
+    assert.ok(r.ece < r.ece_uncalibrated, `calibrated ece ${r.ece} should be below the uncalibrated ${r.ece_uncalibrated}`);
 
-  // The human output prints both tables.
-  const h = run(['eval', '--memory', memory, '--data', held]);
-  assert.equal(h.status, 0, h.stderr);
-  assert.match(h.stdout, /label\s+precision\s+recall\s+f1\s+support/);
-  assert.match(h.stdout, /confusion \(rows: true label, columns: predicted\)/);
+    // The human output prints both tables.
+    const h = run(['eval', '--memory', memory, '--data', held]);
+    assert.equal(h.status, 0, h.stderr);
+    assert.match(h.stdout, /label\s+precision\s+recall\s+f1\s+support/);
+    assert.match(h.stdout, /confusion \(rows: true label, columns: predicted\)/);
 
-  // The model card: beside the memory, with the data's hash and the command.
-  const c = run(['card', '--memory', memory, '--json']);
-  assert.equal(c.status, 0, c.stderr);
-  assert.equal(c.json.card, path.join(tmp, 's.md'));
-  const card = fs.readFileSync(c.json.card, 'utf8');
-  const sha = spawnSync('sha256sum', [train], { encoding: 'utf8' }).stdout.split(' ')[0];
-  assert.ok(card.includes(sha), 'the card names the training file by its sha256');
-  assert.match(card, /\| neg \| 24 \|/);
-  assert.match(card, /spartan train --data \S+s\.train\.jsonl --dev/);
-  assert.match(card, new RegExp(`T = ${t.json.calibration.temperature.toFixed(4)}`));
+    // The model card: beside the memory, with the data's hash and the command.
+    const c = run(['card', '--memory', memory, '--json']);
+    assert.equal(c.status, 0, c.stderr);
+    assert.equal(c.json.card, path.join(tmp, 's.md'));
+    const card = fs.readFileSync(c.json.card, 'utf8');
+    const sha = spawnSync('sha256sum', [train], { encoding: 'utf8' }).stdout.split(' ')[0];
+    assert.ok(card.includes(sha), 'the card names the training file by its sha256');
+    assert.match(card, /\| neg \| 24 \|/);
+    assert.match(card, /spartan train --data \S+s\.train\.jsonl --dev/);
+    assert.match(card, new RegExp(`T = ${t.json.calibration.temperature.toFixed(4)}`));
 
-  // rank: rows without labels are accepted, ordered by margin ascending.
-  const unlabelled = write('s.unlabelled.jsonl', sentiment(12, 4).map((r) => ({ text: r.text })));
-  const k = run(['rank', '--memory', memory, '--data', unlabelled, '--json']);
-  assert.equal(k.status, 0, k.stderr);
-  const ranked = k.json as RankResult;
-  assert.equal(ranked.rows.length, 12);
-  for (let i = 1; i < ranked.rows.length; i++) assert.ok(ranked.rows[i - 1].margin <= ranked.rows[i].margin, 'margin ascending');
-  for (const row of ranked.rows) {
-    assert.ok(row.entropy >= 0 && row.entropy <= Math.log(2) + 1e-9);
-    assert.ok(['neg', 'pos'].includes(row.predicted as string));
-  }
-});
+    // rank: rows without labels are accepted, ordered by margin ascending.
+    const unlabelled = write(
+      's.unlabelled.jsonl',
+      sentiment(12, 4).map((r) => ({ text: r.text })),
+    );
+    const k = run(['rank', '--memory', memory, '--data', unlabelled, '--json']);
+    assert.equal(k.status, 0, k.stderr);
+    const ranked = k.json as RankResult;
+    assert.equal(ranked.rows.length, 12);
+    for (let i = 1; i < ranked.rows.length; i++) assert.ok(ranked.rows[i - 1].margin <= ranked.rows[i].margin, 'margin ascending');
+    for (const row of ranked.rows) {
+      assert.ok(row.entropy >= 0 && row.entropy <= Math.log(2) + 1e-9);
+      assert.ok(['neg', 'pos'].includes(row.predicted as string));
+    }
+  },
+);
 
 test('audit ranks planted label flips first (k-fold, out of fold)', { skip, timeout: 120_000 }, () => {
   const rows = sentiment(80, 3);
@@ -112,7 +136,22 @@ test('audit ranks planted label flips first (k-fold, out of fold)', { skip, time
   while (flipped.size < 8) flipped.add(Math.floor(rng.next() * rows.length));
   for (const i of flipped) rows[i].label = rows[i].label === 'pos' ? 'neg' : 'pos';
   const data = write('noisy.jsonl', rows);
-  const a = run(['audit', '--data', data, '--folds', '4', '--method', 'head', '--lr', '0.01', '--epochs', '20', '--dropout', '0', '--json']);
+  const a = run([
+    'audit',
+    '--data',
+    data,
+    '--folds',
+    '4',
+    '--method',
+    'head',
+    '--lr',
+    '0.01',
+    '--epochs',
+    '20',
+    '--dropout',
+    '0',
+    '--json',
+  ]);
   assert.equal(a.status, 0, a.stderr);
   const r = a.json as AuditResult;
   assert.equal(r.rows.length, rows.length);
@@ -123,8 +162,14 @@ test('audit ranks planted label flips first (k-fold, out of fold)', { skip, time
   for (let i = 1; i < r.rows.length; i++) assert.ok(r.rows[i - 1].p_label <= r.rows[i].p_label);
   for (const x of top) assert.equal(x.label, rows[x.line - 1].label);
   // Progress: fold events and step events that say their fold.
-  const events = a.stderr.trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(events.filter((e) => e.event === 'fold').map((e) => e.fold), [1, 2, 3, 4]);
+  const events = a.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    events.filter((e) => e.event === 'fold').map((e) => e.fold),
+    [1, 2, 3, 4],
+  );
   assert.ok(events.some((e) => e.event === 'step' && e.fold === 4));
 });
 
@@ -188,7 +233,9 @@ test('multi-label: train, eval (micro/macro F1, subset accuracy), classify and e
   });
   await session.release();
   const probs = out.probabilities.data as Float32Array;
-  tags.forEach((l, k) => assert.ok(Math.abs(probs[k] - c.json.probabilities[l]) < 1e-5, `${l}: exported ${probs[k]} vs classify ${c.json.probabilities[l]}`));
+  tags.forEach((l, k) =>
+    assert.ok(Math.abs(probs[k] - c.json.probabilities[l]) < 1e-5, `${l}: exported ${probs[k]} vs classify ${c.json.probabilities[l]}`),
+  );
 
   // A single-label row in the multi-label file (and a multi-label dev row against a single-label memory) is
   // reported at its line, not a crash.
@@ -196,7 +243,12 @@ test('multi-label: train, eval (micro/macro F1, subset accuracy), classify and e
   fs.writeFileSync(mixed, fs.readFileSync(train, 'utf8') + JSON.stringify({ text: 'a stray row', label: 'sport' }) + '\n');
   const bad = run(['train', '--data', mixed, '--out', path.join(tmp, 'never.safetensors'), '--steps', '1']);
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, new RegExp(`${mixed.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:49: label "sport" is a single label, but 48 other rows have a list of labels`));
+  assert.match(
+    bad.stderr,
+    new RegExp(
+      `${mixed.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:49: label "sport" is a single label, but 48 other rows have a list of labels`,
+    ),
+  );
   assert.doesNotMatch(bad.stderr, /at .*\.js:\d+/, 'no stack trace');
   const single = path.join(tmp, 's.safetensors');
   if (fs.existsSync(single)) {

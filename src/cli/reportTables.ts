@@ -12,12 +12,26 @@ export function formatEvalReport(file: string, r: EvalResult): string {
   const calibration = `calibration: ece ${f(r.ece)} at temperature ${r.temperature.toFixed(3)} (uncalibrated ece ${f(r.ece_uncalibrated)})`;
   const perLabel = formatTable(
     ['label', 'precision', 'recall', 'f1', 'support', ...(r.task === 'multilabel' ? ['threshold'] : [])],
-    Object.entries(r.per_label).map(([name, s]) => [name, s.precision, s.recall, s.f1, s.support, ...(r.task === 'multilabel' ? [r.thresholds[name].toFixed(2)] : [])]),
+    Object.entries(r.per_label).map(([name, s]) => [
+      name,
+      s.precision,
+      s.recall,
+      s.f1,
+      s.support,
+      ...(r.task === 'multilabel' ? [r.thresholds[name].toFixed(2)] : []),
+    ]),
   );
   const parts = [head, calibration, '', perLabel];
   if (r.task === 'classification') {
     const { labels, matrix } = r.confusion;
-    parts.push('', 'confusion (rows: true label, columns: predicted)', formatTable(['', ...labels], matrix.map((row, i) => [labels[i], ...row])));
+    parts.push(
+      '',
+      'confusion (rows: true label, columns: predicted)',
+      formatTable(
+        ['', ...labels],
+        matrix.map((row, i) => [labels[i], ...row]),
+      ),
+    );
   }
   return parts.join('\n');
 }

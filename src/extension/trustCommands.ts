@@ -21,8 +21,15 @@ export const FIX_TITLE = (label: string) => `Change label to "${label}"`;
 
 /** A suspect row's diagnostic, with the label the out-of-fold memory prefers (for the quick fix). */
 class SuspectDiagnostic extends vscode.Diagnostic {
-  constructor(range: vscode.Range, readonly row: AuditRow) {
-    super(range, `labelled \`${row.label}\`, the memory says \`${row.predicted}\` (${row.p_predicted.toFixed(2)})`, vscode.DiagnosticSeverity.Information);
+  constructor(
+    range: vscode.Range,
+    readonly row: AuditRow,
+  ) {
+    super(
+      range,
+      `labelled \`${row.label}\`, the memory says \`${row.predicted}\` (${row.p_predicted.toFixed(2)})`,
+      vscode.DiagnosticSeverity.Information,
+    );
     this.source = 'Spartan';
     this.code = SUSPECT_CODE;
   }
@@ -35,15 +42,22 @@ export class SuspectLabels implements vscode.Disposable, vscode.CodeActionProvid
 
   constructor() {
     this.disposables.push(
-      vscode.languages.registerCodeActionsProvider({ language: 'jsonl' }, this, { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] }),
+      vscode.languages.registerCodeActionsProvider({ language: 'jsonl' }, this, {
+        providedCodeActionKinds: [vscode.CodeActionKind.QuickFix],
+      }),
       // An edited line's verdict is stale: drop the diagnostics of the lines a change touches.
       vscode.workspace.onDidChangeTextDocument((e) => {
         const current = this.collection.get(e.document.uri);
         if (!current?.length || !e.contentChanges.length) return;
-        const touched = (d: vscode.Diagnostic) => e.contentChanges.some((c) => c.range.start.line <= d.range.end.line && c.range.end.line >= d.range.start.line);
+        const touched = (d: vscode.Diagnostic) =>
+          e.contentChanges.some((c) => c.range.start.line <= d.range.end.line && c.range.end.line >= d.range.start.line);
         const lineDelta = e.contentChanges.reduce((n, c) => n + c.text.split('\n').length - 1 - (c.range.end.line - c.range.start.line), 0);
         if (lineDelta !== 0) this.collection.delete(e.document.uri);
-        else this.collection.set(e.document.uri, current.filter((d) => !touched(d)));
+        else
+          this.collection.set(
+            e.document.uri,
+            current.filter((d) => !touched(d)),
+          );
       }),
     );
   }
@@ -74,7 +88,11 @@ export class SuspectLabels implements vscode.Disposable, vscode.CodeActionProvid
       action.diagnostics = [d];
       action.isPreferred = true;
       action.edit = new vscode.WorkspaceEdit();
-      action.edit.replace(doc.uri, new vscode.Range(d.range.start.line, at.start, d.range.start.line, at.end), JSON.stringify(row.predicted));
+      action.edit.replace(
+        doc.uri,
+        new vscode.Range(d.range.start.line, at.start, d.range.start.line, at.end),
+        JSON.stringify(row.predicted),
+      );
       out.push(action);
     }
     return out;
@@ -128,7 +146,8 @@ export function findSuspectLabels(ctx: Ctx, suspects: SuspectLabels): Cmd {
         (progress, token) => {
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
-          let fold = 0, folds = opts.folds ?? 4;
+          let fold = 0,
+            folds = opts.folds ?? 4;
           return ctx.engine<AuditResult>('audit', args, {
             signal: abort.signal,
             onEvent: (e) => {
@@ -137,7 +156,7 @@ export function findSuspectLabels(ctx: Ctx, suspects: SuspectLabels): Cmd {
                 folds = Number(e.folds);
                 progress.report({ message: `fold ${fold}/${folds}`, increment: fold === 1 ? 0 : 100 / folds });
               } else if (e.event === 'step' && e.steps) {
-                progress.report({ message: `fold ${fold}/${folds}: step ${e.step}/${e.steps}` });
+                progress.report({ message: `fold ${fold}/${folds}: step ${Number(e.step)}/${Number(e.steps)}` });
               }
             },
           });
@@ -145,9 +164,14 @@ export function findSuspectLabels(ctx: Ctx, suspects: SuspectLabels): Cmd {
       );
       const doc = await vscode.workspace.openTextDocument(uri);
       const shown = suspects.show(doc, r.result.rows);
-      ctx.log.info(`audit of ${uri.fsPath}: ${shown} suspect label(s) of ${r.result.rows.length} rows (${r.result.folds} folds, ${r.seconds.toFixed(1)} s)`);
+      ctx.log.info(
+        `audit of ${uri.fsPath}: ${shown} suspect label(s) of ${r.result.rows.length} rows (${r.result.folds} folds, ${r.seconds.toFixed(1)} s)`,
+      );
       void vscode.window
-        .showInformationMessage(`${shown} suspect label(s) in ${base} (of ${r.result.rows.length} rows): see the Problems panel.`, ...(shown ? ['Show Problems'] : []))
+        .showInformationMessage(
+          `${shown} suspect label(s) in ${base} (of ${r.result.rows.length} rows): see the Problems panel.`,
+          ...(shown ? ['Show Problems'] : []),
+        )
         .then((pick) => pick && vscode.commands.executeCommand('workbench.actions.view.problems'));
       if (shown) await vscode.window.showTextDocument(doc, { preview: false });
       return { ...r.result, shown };
@@ -188,12 +212,21 @@ export function suggestRowsToLabel(ctx: Ctx): Cmd {
     const args = ['rank', '--backbone', backbone, '--memory', mem.path, '--data', uri.fsPath];
     if (ctx.config.threads) args.push('--threads', String(ctx.config.threads));
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Ranking the rows of ${path.basename(uri.fsPath)} by '${mem.name}''s uncertainty` }, () =>
-        ctx.engine<RankResult>('rank', args),
+      const r = await vscode.window.withProgress(
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `Ranking the rows of ${path.basename(uri.fsPath)} by '${mem.name}''s uncertainty`,
+        },
+        () => ctx.engine<RankResult>('rank', args),
       );
       const doc = await vscode.workspace.openTextDocument(uri);
       const top = r.result.rows.slice(0, opts.top ?? 20);
-      ctx.log.info(`rank of ${uri.fsPath} with ${mem.path}: ${r.result.rows.length} rows; most uncertain: ${top.slice(0, 5).map((x) => `line ${x.line} (margin ${x.margin.toFixed(3)})`).join(', ')}`);
+      ctx.log.info(
+        `rank of ${uri.fsPath} with ${mem.path}: ${r.result.rows.length} rows; most uncertain: ${top
+          .slice(0, 5)
+          .map((x) => `line ${x.line} (margin ${x.margin.toFixed(3)})`)
+          .join(', ')}`,
+      );
       const editor = await vscode.window.showTextDocument(doc, { preview: false });
       const reveal = (line: number) => {
         const range = doc.lineAt(line - 1).range;
@@ -227,7 +260,15 @@ export function suggestRowsToLabel(ctx: Ctx): Cmd {
  * `lineOf` maps the dev file's lines to the source file's when the dev rows were a held-out share written to a
  * temp file. Failures are logged, not shown: the memory was saved and the user was told so.
  */
-export async function evaluateForPanel(ctx: Ctx, backbone: string, memory: string, memoryName: string, devFile: string, source: string, lineOf?: number[]): Promise<void> {
+export async function evaluateForPanel(
+  ctx: Ctx,
+  backbone: string,
+  memory: string,
+  memoryName: string,
+  devFile: string,
+  source: string,
+  lineOf?: number[],
+): Promise<void> {
   try {
     const args = evalArgs(backbone, memory, devFile, ctx.config.threads || undefined);
     const r = await ctx.engine<EvalResult>('eval', args);

@@ -17,7 +17,9 @@ export function cardPath(memory: string): string {
 export function registerCard(program: Command): void {
   program
     .command('card')
-    .description('write a Markdown model card beside a memory: data, labels, backbone, method, metrics with calibration, the command that reproduces it')
+    .description(
+      'write a Markdown model card beside a memory: data, labels, backbone, method, metrics with calibration, the command that reproduces it',
+    )
     .requiredOption('--memory <file>', 'the task memory (.safetensors)')
     .option('--out <file>', 'where to write the card (default: beside the memory, .md)')
     .option('--json', 'JSON result on stdout')

@@ -52,9 +52,15 @@ export function stratifiedFolds(labels: string[], folds: number, seed: number): 
 }
 
 /** Ranks rows from their out-of-fold probabilities (`probs[i][k]`), most suspect first. */
-export function rankSuspects(probs: number[][], given: number[], labels: string[], lines: number[]): { rows: AuditRow[]; thresholds: number[] } {
+export function rankSuspects(
+  probs: number[][],
+  given: number[],
+  labels: string[],
+  lines: number[],
+): { rows: AuditRow[]; thresholds: number[] } {
   const L = labels.length;
-  const sum = new Array<number>(L).fill(0), count = new Array<number>(L).fill(0);
+  const sum = new Array<number>(L).fill(0),
+    count = new Array<number>(L).fill(0);
   probs.forEach((p, i) => {
     sum[given[i]] += p[given[i]];
     count[given[i]]++;
@@ -84,17 +90,25 @@ export async function auditLabels(input: AuditInput): Promise<AuditResult> {
   const { backbone, tokenizer, task, rows, config } = input;
   const emit = input.onEvent ?? (() => {});
   if (task.task !== 'classification') {
-    throw new SpartanError(`${input.file}: audit needs a single-label classification file (this one is ${task.task === 'multilabel' ? 'multi-label' : 'regression'})`);
+    throw new SpartanError(
+      `${input.file}: audit needs a single-label classification file (this one is ${task.task === 'multilabel' ? 'multi-label' : 'regression'})`,
+    );
   }
   if (!Number.isInteger(input.folds) || input.folds < 2) throw new SpartanError(`--folds must be an integer ≥ 2, got ${input.folds}`);
   if (rows.length < input.folds) throw new SpartanError(`${input.file}: ${rows.length} rows cannot be split into ${input.folds} folds`);
   const L = task.labels.length;
   const labelIndex = new Map(task.labels.map((l, i) => [l, i]));
   const given = rows.map((r) => labelIndex.get(r.label as string)!);
-  const fold = stratifiedFolds(rows.map((r) => r.label as string), input.folds, config.seed);
+  const fold = stratifiedFolds(
+    rows.map((r) => r.label as string),
+    input.folds,
+    config.seed,
+  );
   emit({ event: 'audit-start', folds: input.folds, rows: rows.length, labels: task.labels });
 
-  const session = await GraphSession.create(compileInference(graphOptions(backbone, config.method, 'classification', L)), { threads: config.threads });
+  const session = await GraphSession.create(compileInference(graphOptions(backbone, config.method, 'classification', L)), {
+    threads: config.threads,
+  });
   const probs = new Array<number[]>(rows.length);
   try {
     for (let f = 0; f < input.folds; f++) {
@@ -103,17 +117,43 @@ export async function auditLabels(input: AuditInput): Promise<AuditResult> {
       const trainRows = rows.filter((_, i) => fold[i] !== f);
       emit({ event: 'fold', fold: f + 1, folds: input.folds, trainRows: trainRows.length, heldOutRows: heldOut.length });
       const result = await train(
-        { backbone, tokenizer, task, train: trainRows, trainFile: `${input.file} (fold ${f + 1} of ${input.folds})`, onEvent: (e) => emit({ ...e, fold: f + 1 }), signal: input.signal },
+        {
+          backbone,
+          tokenizer,
+          task,
+          train: trainRows,
+          trainFile: `${input.file} (fold ${f + 1} of ${input.folds})`,
+          onEvent: (e) => emit({ ...e, fold: f + 1 }),
+          signal: input.signal,
+        },
         { ...config, patience: 0 },
       );
-      const { examples } = encodeExamples(heldOut.map((i) => rows[i]), tokenizer, 'classification', task.labels, config.maxLength, input.file);
-      const logits = await predictLogits(session, layerParams(backbone, result.tensors), examples, { batchSize: config.batchSize * 2, padId: tokenizer.padId, task: 'classification', numLabels: L, signal: input.signal });
+      const { examples } = encodeExamples(
+        heldOut.map((i) => rows[i]),
+        tokenizer,
+        'classification',
+        task.labels,
+        config.maxLength,
+        input.file,
+      );
+      const logits = await predictLogits(session, layerParams(backbone, result.tensors), examples, {
+        batchSize: config.batchSize * 2,
+        padId: tokenizer.padId,
+        task: 'classification',
+        numLabels: L,
+        signal: input.signal,
+      });
       heldOut.forEach((i, j) => (probs[i] = softmaxWithTemperature(logits[j])));
     }
   } finally {
     await session.release();
   }
-  const ranked = rankSuspects(probs, given, task.labels, rows.map((r) => r.line));
+  const ranked = rankSuspects(
+    probs,
+    given,
+    task.labels,
+    rows.map((r) => r.line),
+  );
   const issues = ranked.rows.filter((r) => r.issue).length;
   const seconds = (Date.now() - started) / 1000;
   emit({ event: 'audit-done', seconds, issues });

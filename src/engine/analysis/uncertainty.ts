@@ -32,7 +32,8 @@ export function orderByUncertainty<R extends { margin: number; entropy: number; 
 
 export async function rankRows(model: TaskModel, rows: TextRow[], batchSize = 32, signal?: AbortSignal): Promise<RankRow[]> {
   const task = model.metadata.task;
-  if (task === 'regression') throw new SpartanError('rank needs a classification or multi-label memory (this one is regression: it has no probabilities)');
+  if (task === 'regression')
+    throw new SpartanError('rank needs a classification or multi-label memory (this one is regression: it has no probabilities)');
   const logits = await model.logits(rows, batchSize, signal);
   const names = model.metadata.labels;
   const thresholds = task === 'multilabel' ? model.thresholds : undefined;
@@ -41,7 +42,12 @@ export async function rankRows(model: TaskModel, rows: TextRow[], batchSize = 32
     let best = 0;
     for (let k = 1; k < p.length; k++) if (p[k] > p[best]) best = k;
     const predicted = thresholds ? names.filter((_, k) => p[k] >= thresholds[k]) : names[best];
-    return { line: r.line, predicted, ...uncertaintyOf(p, thresholds), ...(r.label !== undefined && typeof r.label !== 'number' ? { label: r.label } : {}) };
+    return {
+      line: r.line,
+      predicted,
+      ...uncertaintyOf(p, thresholds),
+      ...(r.label !== undefined && typeof r.label !== 'number' ? { label: r.label } : {}),
+    };
   });
   return orderByUncertainty(ranked);
 }

@@ -17,7 +17,9 @@ export function provenanceOf(opts: {
 }): Provenance {
   return {
     data: { file: opts.dataFile, sha256: sha256OfFile(opts.dataFile), rows: opts.trainRows },
-    ...(opts.dev ? { dev: { file: opts.dev.name, ...(opts.dev.file ? { sha256: sha256OfFile(opts.dev.file) } : {}), rows: opts.dev.rows } } : {}),
+    ...(opts.dev
+      ? { dev: { file: opts.dev.name, ...(opts.dev.file ? { sha256: sha256OfFile(opts.dev.file) } : {}), rows: opts.dev.rows } }
+      : {}),
     labelCounts: { ...opts.labelCounts },
     command: ['spartan', ...opts.argv],
   };

@@ -10,7 +10,13 @@ import { confusionMatrix, multiLabelMetrics, perLabelScores } from '../training/
 import { multiHot } from '../training/trainer';
 import type { TaskModel } from './taskModel';
 
-export async function evaluationReport(model: TaskModel, rows: Example[], file: string, batchSize = 32, signal?: AbortSignal): Promise<EvalResult> {
+export async function evaluationReport(
+  model: TaskModel,
+  rows: Example[],
+  file: string,
+  batchSize = 32,
+  signal?: AbortSignal,
+): Promise<EvalResult> {
   const t0 = performance.now();
   const ev = await model.evaluate(rows, file, batchSize, signal);
   const seconds = () => (performance.now() - t0) / 1000;
@@ -24,8 +30,14 @@ export async function evaluationReport(model: TaskModel, rows: Example[], file: 
   }
   if (model.metadata.task === 'multilabel') {
     const targets = ev.examples.map((e) => multiHot(e, labels.length));
-    const reliability = sigmoidReliability(ev.logits.map((l) => sigmoidWithTemperature(l, temperature)), targets);
-    const raw = sigmoidReliability(ev.logits.map((l) => sigmoidWithTemperature(l, 1)), targets);
+    const reliability = sigmoidReliability(
+      ev.logits.map((l) => sigmoidWithTemperature(l, temperature)),
+      targets,
+    );
+    const raw = sigmoidReliability(
+      ev.logits.map((l) => sigmoidWithTemperature(l, 1)),
+      targets,
+    );
     const asBools = (t: number[]) => t.map((v) => v > 0.5);
     const predicted = ev.predictedSets!.map((set) => labels.map((_, k) => set.includes(k)));
     const scores = multiLabelMetrics(predicted, targets.map(asBools), labels);
@@ -47,9 +59,20 @@ export async function evaluationReport(model: TaskModel, rows: Example[], file: 
     };
   }
   const gold = ev.examples.map((e) => e.label);
-  const confusion = confusionMatrix(ev.predictions, gold, labels, ev.examples.map((e) => e.line));
-  const reliability = softmaxReliability(ev.logits.map((l) => softmaxWithTemperature(l, temperature)), gold);
-  const raw = softmaxReliability(ev.logits.map((l) => softmaxWithTemperature(l, 1)), gold);
+  const confusion = confusionMatrix(
+    ev.predictions,
+    gold,
+    labels,
+    ev.examples.map((e) => e.line),
+  );
+  const reliability = softmaxReliability(
+    ev.logits.map((l) => softmaxWithTemperature(l, temperature)),
+    gold,
+  );
+  const raw = softmaxReliability(
+    ev.logits.map((l) => softmaxWithTemperature(l, 1)),
+    gold,
+  );
   return {
     task: 'classification',
     accuracy: m.accuracy,

@@ -46,7 +46,8 @@ export function softmaxNll(logits: ArrayLike<number>[], gold: number[], temperat
 
 /** Mean binary cross-entropy of σ(logits / T) against multi-hot targets, over every (row, label). */
 export function sigmoidNll(logits: ArrayLike<number>[], targets: number[][], temperature: number): number {
-  let sum = 0, n = 0;
+  let sum = 0,
+    n = 0;
   for (let i = 0; i < logits.length; i++) {
     for (let k = 0; k < logits[i].length; k++) {
       const z = logits[i][k] / temperature;
@@ -63,17 +64,26 @@ export function sigmoidNll(logits: ArrayLike<number>[], targets: number[][], tem
  * golden-section search over log T in [1/20, 20] finds the minimum to ~1e-6 in log T.
  */
 export function fitTemperature(nll: (temperature: number) => number): number {
-  let lo = Math.log(0.05), hi = Math.log(20);
+  let lo = Math.log(0.05),
+    hi = Math.log(20);
   const phi = (Math.sqrt(5) - 1) / 2;
-  let a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
-  let fa = nll(Math.exp(a)), fb = nll(Math.exp(b));
+  let a = hi - phi * (hi - lo),
+    b = lo + phi * (hi - lo);
+  let fa = nll(Math.exp(a)),
+    fb = nll(Math.exp(b));
   while (hi - lo > 1e-6) {
     if (fa < fb) {
-      hi = b; b = a; fb = fa;
-      a = hi - phi * (hi - lo); fa = nll(Math.exp(a));
+      hi = b;
+      b = a;
+      fb = fa;
+      a = hi - phi * (hi - lo);
+      fa = nll(Math.exp(a));
     } else {
-      lo = a; a = b; fa = fb;
-      b = lo + phi * (hi - lo); fb = nll(Math.exp(b));
+      lo = a;
+      a = b;
+      fa = fb;
+      b = lo + phi * (hi - lo);
+      fb = nll(Math.exp(b));
     }
   }
   return Math.exp((lo + hi) / 2);
@@ -84,7 +94,13 @@ export function fitTemperature(nll: (temperature: number) => number): number {
  * `correct` says whether the row was right.
  */
 export function reliabilityBins(confidence: number[], correct: boolean[], bins = ECE_BINS): ReliabilityBin[] {
-  const out: ReliabilityBin[] = Array.from({ length: bins }, (_, i) => ({ lo: i / bins, hi: (i + 1) / bins, count: 0, confidence: 0, accuracy: 0 }));
+  const out: ReliabilityBin[] = Array.from({ length: bins }, (_, i) => ({
+    lo: i / bins,
+    hi: (i + 1) / bins,
+    count: 0,
+    confidence: 0,
+    accuracy: 0,
+  }));
   for (let i = 0; i < confidence.length; i++) {
     const bin = Math.min(bins - 1, Math.max(0, Math.ceil(confidence[i] * bins) - 1));
     out[bin].count++;
@@ -127,7 +143,12 @@ export function softmaxReliability(probabilities: number[][], gold: number[], bi
 export function sigmoidReliability(probabilities: number[][], targets: number[][], bins = ECE_BINS): ReliabilityBin[] {
   const confidence: number[] = [];
   const present: boolean[] = [];
-  probabilities.forEach((p, i) => p.forEach((v, k) => { confidence.push(v); present.push(targets[i][k] > 0.5); }));
+  probabilities.forEach((p, i) =>
+    p.forEach((v, k) => {
+      confidence.push(v);
+      present.push(targets[i][k] > 0.5);
+    }),
+  );
   return reliabilityBins(confidence, present, bins);
 }
 
@@ -135,7 +156,13 @@ export function sigmoidReliability(probabilities: number[][], targets: number[][
 export function calibrateSoftmax(logits: ArrayLike<number>[], gold: number[], fittedOn: string): Calibration {
   if (logits.length === 0) return { ...UNCALIBRATED };
   const temperature = fitTemperature((t) => softmaxNll(logits, gold, t));
-  const ece = (t: number) => eceOfBins(softmaxReliability(logits.map((l) => softmaxWithTemperature(l, t)), gold));
+  const ece = (t: number) =>
+    eceOfBins(
+      softmaxReliability(
+        logits.map((l) => softmaxWithTemperature(l, t)),
+        gold,
+      ),
+    );
   return {
     temperature,
     fitted: true,
@@ -156,9 +183,18 @@ export function calibrateSigmoid(logits: ArrayLike<number>[], targets: number[][
   const temperature = fitTemperature((t) => sigmoidNll(logits, targets, t));
   const probs = logits.map((l) => sigmoidWithTemperature(l, temperature));
   labels.forEach((name, k) => {
-    thresholds[name] = tuneThreshold(probs.map((p) => p[k]), targets.map((t) => t[k] > 0.5));
+    thresholds[name] = tuneThreshold(
+      probs.map((p) => p[k]),
+      targets.map((t) => t[k] > 0.5),
+    );
   });
-  const ece = (t: number) => eceOfBins(sigmoidReliability(logits.map((l) => sigmoidWithTemperature(l, t)), targets));
+  const ece = (t: number) =>
+    eceOfBins(
+      sigmoidReliability(
+        logits.map((l) => sigmoidWithTemperature(l, t)),
+        targets,
+      ),
+    );
   return {
     temperature,
     fitted: true,
@@ -172,10 +208,13 @@ export function calibrateSigmoid(logits: ArrayLike<number>[], targets: number[][
 
 /** The threshold in {0.05, 0.10, …, 0.95} with the best F1 of `p ≥ threshold` against `present`. */
 export function tuneThreshold(p: number[], present: boolean[]): number {
-  let best = 0.5, bestF1 = -1;
+  let best = 0.5,
+    bestF1 = -1;
   for (let step = 1; step <= 19; step++) {
     const t = step / 20;
-    let tp = 0, fp = 0, fn = 0;
+    let tp = 0,
+      fp = 0,
+      fn = 0;
     for (let i = 0; i < p.length; i++) {
       const yes = p[i] >= t;
       if (yes && present[i]) tp++;
