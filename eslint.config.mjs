@@ -7,7 +7,7 @@ import globals from 'globals';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'models/**', 'results/**', 'python/**', 'test-results/**', '.vscode-test/**', 'scripts/pretrain-embedded/**', '**/*.vsix'],
+    ignores: ['dist/**', 'node_modules/**', 'models/**', 'results/**', 'python/**', 'test-results/**', '.vscode-test/**', 'scripts/pretrain-embedded/**', '**/*.vsix', 'media/*.d.ts'],
   },
   js.configs.recommended,
   {

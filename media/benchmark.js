@@ -4,14 +4,11 @@
 // @ts-check
 (function () {
   'use strict';
-  // eslint-disable-next-line no-undef
   const vscode = acquireVsCodeApi();
   const SVG = 'http://www.w3.org/2000/svg';
-  // eslint-disable-next-line no-undef
   const HM = /** @type {any} */ (window).SpartanHeatmap;
-  // eslint-disable-next-line no-undef
   const EV = /** @type {any} */ (window).SpartanEvaluation;
-  /** @type {{curves: any[], bench: any, live: {steps: number[][], evals: any[], totalSteps?: number} | null, routing: any, routingView: 'counts' | 'gate', evaluation: any}} */
+  /** @type {import('../src/protocol/webview').PanelState} */
   let state = Object.assign({ curves: [], bench: null, live: null, routing: null, routingView: 'counts', evaluation: null }, vscode.getState() || {});
 
   function el(tag, attrs, ...children) {
@@ -52,11 +49,12 @@
     if (a === 0) return '0';
     return v.toPrecision(2);
   }
+  // The units of the engine's formatBytes (src/engine/util/format.ts): binary, named as such.
   function bytes(n) {
     if (n < 1024) return n + ' B';
-    if (n < 1048576) return (n / 1024).toFixed(1) + ' KB';
-    if (n < 1073741824) return (n / 1048576).toFixed(1) + ' MB';
-    return (n / 1073741824).toFixed(2) + ' GB';
+    if (n < 1048576) return (n / 1024).toFixed(1) + ' KiB';
+    if (n < 1073741824) return (n / 1048576).toFixed(1) + ' MiB';
+    return (n / 1073741824).toFixed(2) + ' GiB';
   }
 
   const W = 640, H = 260, M = { l: 56, r: 16, t: 12, b: 44 };
@@ -131,7 +129,7 @@
 
   function renderCurves(target) {
     const curves = (state.curves || []).slice(-5);
-    const live = state.live && state.live.steps.length ? [{ task: 'running…', steps: state.live.steps, evals: state.live.evals }] : [];
+    const live = state.live && state.live.steps.length ? [{ task: 'running…', memory: '', startedAt: '', steps: state.live.steps, evals: state.live.evals }] : [];
     const all = curves.concat(live);
     target.replaceChildren();
     if (!all.length) {
@@ -180,9 +178,9 @@
       add('trainExamplesPerSecond', 'Training throughput', 'examples / s');
       add('peakRssMB', 'Peak memory (RSS)', 'MB');
       const maxStorage = Math.max(0, ...pr.map((r) => Number(r.storageBytes) || 0));
-      const unit = maxStorage >= 1048576 ? ['MB', 1048576] : ['KB', 1024];
-      const storage = metric('storageBytes').map((x) => ({ name: x.name, values: x.values.map((v) => (typeof v === 'number' ? v / unit[1] : v)) }));
-      if (storage.some((x) => x.values.some((v) => typeof v === 'number'))) { grid.append(barChart('Storage per task', cats, storage, unit[0])); charts++; }
+      const [unitName, unitSize] = maxStorage >= 1048576 ? ['MiB', 1048576] : ['KiB', 1024];
+      const storage = metric('storageBytes').map((x) => ({ name: x.name, values: x.values.map((v) => (typeof v === 'number' ? v / unitSize : v)) }));
+      if (storage.some((x) => x.values.some((v) => typeof v === 'number'))) { grid.append(barChart('Storage per task', cats, storage, unitName)); charts++; }
       sec.append(grid);
       const c = b.constraints && b.constraints[p];
       if (c) {
@@ -266,7 +264,9 @@
     target.append(el('p', { class: 'meta' }, meta.join(' · ')));
     const view = state.routingView === 'gate' ? 'gate' : 'counts';
     const toggle = el('div', { class: 'toggle', role: 'group', 'aria-label': 'Value shown' });
-    for (const [key, text] of [['counts', `Top-${r.topK} share`], ['gate', 'Mean gate']]) {
+    /** @type {['counts' | 'gate', string][]} */
+    const views = [['counts', `Top-${r.topK} share`], ['gate', 'Mean gate']];
+    for (const [key, text] of views) {
       const b = el('button', { type: 'button', class: key === view ? 'toggle-on' : 'secondary', 'data-view': key, 'aria-pressed': String(key === view) }, text);
       b.addEventListener('click', () => { if (state.routingView !== key) { state.routingView = key; vscode.setState(state); scheduleRender(); } });
       toggle.append(b);
@@ -284,7 +284,7 @@
     const m = view === 'gate' ? r.meanGate : r.counts;
     const top = r.labels.map((l, k) => `${l}: ${m[k].map((v, p) => [v, p]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 3).map((x) => 'p' + x[1]).join(', ')}`);
     target.append(el('p', { class: 'meta' }, `Most used parents · ${top.join(' · ')}`));
-    return { layer: r.layer, cells: hm.cells, labels: r.labels.length, parents: r.parents, view };
+    return { layer: r.layer, cells: hm.cells, labels: r.labels.length, parents: r.parents, view: /** @type {'counts' | 'gate'} */ (view) };
   }
 
   function render() {
@@ -312,8 +312,8 @@
     });
   }
 
-  window.addEventListener('message', (ev) => {
-    const m = ev.data || {};
+  window.addEventListener('message', (/** @type {MessageEvent<import('../src/protocol/webview').ToWebview>} */ ev) => {
+    const m = ev.data;
     if (m.type === 'update') {
       state = { curves: m.curves || [], bench: m.bench || null, live: null, routing: m.routing || null, routingView: state.routingView || 'counts', evaluation: m.evaluation || null };
       if (m.reveal === 'routing' || m.reveal === 'evaluation') reveal = m.reveal;
@@ -327,10 +327,10 @@
     vscode.setState(state);
     scheduleRender();
   });
-  document.getElementById('run-bench').addEventListener('click', () => vscode.postMessage({ type: 'runBench' }));
-  document.getElementById('open-report').addEventListener('click', () => vscode.postMessage({ type: 'openReport' }));
-  document.getElementById('fine-tune').addEventListener('click', () => vscode.postMessage({ type: 'fineTune' }));
-  document.getElementById('show-log').addEventListener('click', () => vscode.postMessage({ type: 'showLog' }));
+  document.getElementById('run-bench')?.addEventListener('click', () => vscode.postMessage({ type: 'runBench' }));
+  document.getElementById('open-report')?.addEventListener('click', () => vscode.postMessage({ type: 'openReport' }));
+  document.getElementById('fine-tune')?.addEventListener('click', () => vscode.postMessage({ type: 'fineTune' }));
+  document.getElementById('show-log')?.addEventListener('click', () => vscode.postMessage({ type: 'showLog' }));
   render();
   vscode.postMessage({ type: 'ready' });
 })();

@@ -5,7 +5,7 @@
   const api = factory();
   // eslint-disable-next-line no-undef
   if (typeof module === 'object' && module.exports) module.exports = api;
-  else root.SpartanHeatmap = api;
+  else /** @type {any} */ (root).SpartanHeatmap = api;
 })(typeof self !== 'undefined' ? self : this, function () {
   'use strict';
 

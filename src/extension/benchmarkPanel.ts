@@ -8,9 +8,10 @@ import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Ctx } from './ctx';
 import { latestEvaluation } from './evaluationView';
+import type { PanelReveal, ToExtension, ToWebview } from '../protocol/webview';
 
 /** A section the panel scrolls to once drawn. */
-export type PanelReveal = 'routing' | 'evaluation';
+export type { PanelReveal };
 
 export const VIEW_TYPE = 'spartan.benchmark';
 
@@ -65,16 +66,22 @@ export class BenchmarkPanel implements vscode.Disposable {
       panel.webview.onDidReceiveMessage((m) => this.onMessage(m)),
       ctx.onDidChangeState(() => this.post()),
       ctx.onDidEngineEvent(({ command, event }) => {
-        if (command === 'train' || command === 'bench') void panel.webview.postMessage({ type: 'event', command, event });
+        // The CLI's events of these commands, forwarded as they came (their shapes: src/protocol/events.ts).
+        if (command === 'train' || command === 'bench') this.postToPage({ type: 'event', command, event } as ToWebview);
       }),
     );
   }
 
   post(reveal?: PanelReveal): void {
-    void this.panel.webview.postMessage({ type: 'update', curves: this.ctx.curves(), bench: this.ctx.benchReport() ?? null, routing: this.ctx.routing() ?? null, evaluation: latestEvaluation() ?? null, reveal });
+    this.postToPage({ type: 'update', curves: this.ctx.curves(), bench: this.ctx.benchReport() ?? null, routing: this.ctx.routing() ?? null, evaluation: latestEvaluation() ?? null, reveal });
   }
 
-  private async onMessage(m: { type?: string; [k: string]: unknown }): Promise<void> {
+  private postToPage(message: ToWebview): void {
+    void this.panel.webview.postMessage(message);
+  }
+
+  /** Messages from the page (src/protocol/webview.ts); the page is ours, but its values are still checked. */
+  private async onMessage(m: ToExtension): Promise<void> {
     switch (m.type) {
       case 'ready':
         this.post(this.pendingReveal);

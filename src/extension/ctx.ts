@@ -10,6 +10,7 @@ import { EngineEvent, EngineServer, EngineServerDiedError, classifyArgs, classif
 import { MemoryInfo, readMemoryInfo, readMemoryInfoAsync, listMemoriesAsync, newestMemoryFileSync } from './memoryFiles';
 import type { RoutingView } from './routing';
 import type { CommandName, EventOf, ResultOf } from '../protocol/commands';
+import type { TrainingCurve } from '../protocol/webview';
 
 const ACTIVE_MEMORY_KEY = 'spartan.activeMemory';
 const PAIR_KEY = 'spartan.memoryPairs';
@@ -17,15 +18,8 @@ const CURVES_KEY = 'spartan.trainingCurves';
 const BENCH_KEY = 'spartan.benchReport';
 const ROUTING_KEY = 'spartan.routing';
 
-export interface TrainingCurve {
-  task: string;
-  memory: string;
-  startedAt: string;
-  steps: [number, number][]; // [step, loss]
-  evals: { step: number; epoch: number; metrics: Record<string, number> }[];
-  totalSteps?: number;
-  seconds?: number;
-}
+/** A training run's loss curve, as the panel draws it (the shape is part of the webview protocol). */
+export type { TrainingCurve };
 
 export interface EngineEventRecord {
   command: string;

@@ -8,13 +8,9 @@ import type { AuditEvent, AuditResult, Calibration, CardResult, EvalResult, Rank
 import type { RoutingReport } from '../engine/analysis/routing';
 import type { BenchReport } from '../engine/bench/report';
 import type { TaskType } from '../engine/types';
+import type { BenchEvent, TrainEvent } from './events';
 
-/** The trainer's progress (`train`, and each fold of `audit`). */
-export type TrainEvent =
-  | { event: 'start'; steps: number; epochs: number; examples: number; devExamples: number; trainableParameters: number; truncated: number; devTruncated: number }
-  | { event: 'step'; step: number; steps: number; epoch: number; loss: number; lr: number; gradNorm: number; examplesPerSecond: number }
-  | { event: 'eval'; epoch: number; step: number; metrics: Record<string, number>; best: boolean }
-  | { event: 'done'; steps: number; seconds: number };
+export type { BenchEvent, TrainEvent };
 
 /** `spartan train --json`. */
 export interface TrainSummary {
@@ -60,19 +56,6 @@ export interface ExportResult {
   labels: string[];
   temperature: number;
   thresholds?: Record<string, number>;
-}
-
-/** `spartan bench` progress: one event per stage of the measurement plan. */
-export interface BenchEvent {
-  event: 'bench';
-  stage: 'start' | 'profile' | 'setup' | 'rep' | 'error' | 'profileDone' | 'done';
-  profile?: string;
-  method?: string;
-  phase?: string;
-  rep?: number;
-  reps?: number;
-  seconds?: number;
-  error?: string;
 }
 
 /** Command name → what it prints. `never`: the command prints no progress events. */
