@@ -248,7 +248,11 @@ async function runShards(p: number, threads: number, out: Output): Promise<void>
   const codes = await Promise.all(
     Array.from({ length: p }, (_, i) =>
       new Promise<number>((resolve) => {
-        const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...args, '--shard', `${i + 1}/${p}`, '--threads', String(each), ...(out.json ? ['--json'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+        const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...args, '--shard', `${i + 1}/${p}`, '--threads', String(each), ...(out.json ? ['--json'] : [])], {
+          stdio: ['ignore', 'ignore', 'inherit'],
+          // The shards stop when this process is gone (killed with SIGKILL too): src/cli/parentWatch.ts.
+          env: { ...process.env, SPARTAN_PARENT_PID: String(process.pid) },
+        });
         child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
         child.on('error', () => resolve(1));
       }),
