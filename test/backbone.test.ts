@@ -26,7 +26,7 @@ const sha256 = (buf: Buffer) => createHash('sha256').update(buf).digest('hex');
 async function rejectsWith(p: Promise<unknown>, ...patterns: Array<RegExp | string>): Promise<string> {
   let message = '';
   await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof SpartanError, `expected SpartanError, got ${e}`);
+    assert.ok(e instanceof SpartanError, `expected SpartanError, got ${String(e)}`);
     message = e.message;
     for (const pat of patterns) {
       if (typeof pat === 'string') assert.ok(e.message.includes(pat), `message lacks "${pat}": ${e.message}`);

@@ -152,7 +152,7 @@ test('spartan encode writes the engine tokenizer\'s ids (single and pair, with t
   const out = path.join(dir, 'from-encoded.safetensors');
   torchTrain(['--data', path.join(dir, 'encfalse.jsonl'), '--out', out, '--steps', '1', '--spartan-cli', '/nonexistent/cli.js']);
   assert.equal(readMemoryInfo(out).metadata.method, 'spartan');
-  assert.equal((readMemoryInfo(out).hyperparameters as Record<string, unknown>).maxLength, 12, 'max length from the encoded file');
+  assert.equal((readMemoryInfo(out).hyperparameters).maxLength, 12, 'max length from the encoded file');
 }));
 
 test('a fresh PyTorch memory starts from the engine\'s initial tensors and carries the engine\'s metadata', { skip, timeout: 300_000 }, withTmp(async (dir) => {

@@ -137,7 +137,7 @@ test('4: labels "__proto__", "constructor", "toString" are labels like any other
     assert.deepEqual(task.labels, [...names].sort());
     assert.deepEqual(Object.entries(task.labelCounts).sort(), names.map((n) => [n, 3]).sort());
     // Per-label scores (eval's report) keep such labels as keys too.
-    const perLabel = perLabelScores({ labels: names, matrix: [[2, 1], [0, 3]] } as Parameters<typeof perLabelScores>[0]);
+    const perLabel = perLabelScores({ labels: names, matrix: [[2, 1], [0, 3]] });
     assert.deepEqual(Object.keys(perLabel).sort(), [...names].sort());
     assert.equal(perLabel[names[0]].support, 3);
     assert.deepEqual(Object.keys(multiLabelMetrics([[true, false]], [[true, true]], names).per_label).sort(), [...names].sort());

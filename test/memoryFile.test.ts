@@ -51,7 +51,7 @@ function meta(sha: string, name: string, labels = ['negative', 'neutral', 'posit
 function assertSpartan(fn: () => unknown, ...patterns: Array<RegExp | string>): string {
   let msg = '';
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof SpartanError, `expected SpartanError, got ${e}`);
+    assert.ok(e instanceof SpartanError, `expected SpartanError, got ${String(e)}`);
     msg = e.message;
     for (const p of patterns) {
       if (typeof p === 'string') assert.ok(e.message.includes(p), `message lacks "${p}": ${e.message}`);

@@ -242,7 +242,7 @@ function buildCase(op: string, c: RuleCase, remat: boolean): BuiltCase {
   node.inputs.forEach((input, i) => {
     if (!(input in c.inputs)) return;
     assert.ok(grads[i] !== undefined, `${op} rule returns a gradient for input ${i}`);
-    g.node('Identity', [grads[i]!], [{ name: `grad.${input}`, type: 'float32', shape: g.shape(input) }]);
+    g.node('Identity', [grads[i]], [{ name: `grad.${input}`, type: 'float32', shape: g.shape(input) }]);
     g.output(`grad.${input}`);
   });
   return { forwardBytes, backwardBytes: toModelBytes(g), cotangents };

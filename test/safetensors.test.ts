@@ -32,7 +32,7 @@ function rawFile(header: unknown, data: Buffer, headerText?: string): Buffer {
 
 function assertSpartanError(fn: () => unknown, file: string, pattern: RegExp): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof SpartanError, `expected SpartanError, got ${e}`);
+    assert.ok(e instanceof SpartanError, `expected SpartanError, got ${String(e)}`);
     assert.ok(e.message.includes(file), `message should name ${file}: ${e.message}`);
     assert.match(e.message, pattern);
     return true;

@@ -64,7 +64,7 @@ export async function readTextInput(o: TextOptions): Promise<{ text: string; tex
     if (typeof obj.text !== 'string') throw new SpartanError('--stdin-json: "text" must be a string');
     if (obj.text_pair !== undefined && typeof obj.text_pair !== 'string') throw new SpartanError('--stdin-json: "text_pair" must be a string');
     text = obj.text;
-    textPair = obj.text_pair as string | undefined;
+    textPair = obj.text_pair;
   } else {
     text = o.text ?? (await fromFile(o.textFile!, '--text-file'));
     textPair = o.textPair ?? (o.textPairFile !== undefined ? await fromFile(o.textPairFile, '--text-pair-file') : undefined);

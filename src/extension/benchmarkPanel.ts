@@ -143,7 +143,7 @@ export class BenchmarkPanel implements vscode.Disposable {
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src ${w.cspSource} data:; style-src ${w.cspSource}; font-src ${w.cspSource}; script-src 'nonce-${nonce}';">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link href="${media('benchmark.css')}" rel="stylesheet">
+<link href="${media('benchmark.css').toString()}" rel="stylesheet">
 <title>Spartan Benchmark</title>
 </head>
 <body>
@@ -162,9 +162,9 @@ export class BenchmarkPanel implements vscode.Disposable {
   <section id="routing" hidden><h2>Parent routing</h2><div class="content"></div></section>
   <section id="evaluation" hidden><h2>Evaluation</h2><div class="content"></div></section>
 </main>
-<script nonce="${nonce}" src="${media('heatmap.js')}"></script>
-<script nonce="${nonce}" src="${media('evaluation.js')}"></script>
-<script nonce="${nonce}" src="${media('benchmark.js')}"></script>
+<script nonce="${nonce}" src="${media('heatmap.js').toString()}"></script>
+<script nonce="${nonce}" src="${media('evaluation.js').toString()}"></script>
+<script nonce="${nonce}" src="${media('benchmark.js').toString()}"></script>
 </body>
 </html>`;
   }

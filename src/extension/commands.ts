@@ -21,7 +21,7 @@ import { parseRoutingReport, routesArgs, spartanLayers, type RoutingView } from 
 import { evaluateForPanel, showEvaluation } from './trustCommands';
 import type { EvalResult } from '../protocol/results';
 
-export type Cmd = (...args: any[]) => unknown;
+export type Cmd = (...args: unknown[]) => unknown;
 
 // ---------------------------------------------------------------- helpers
 
@@ -448,7 +448,7 @@ export function classifySelection(ctx: Ctx): Cmd {
     if (!backbone) return undefined;
     try {
       const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Spartan: classifying with '${mem.name}'…` }, () =>
-        ctx.classify<ClassifyResult>(backbone, mem!.path, text!, pair),
+        ctx.classify<ClassifyResult>(backbone, mem.path, text, pair),
       );
       const res = r.result;
       const short = text.length > 60 ? text.slice(0, 57) + '…' : text;
@@ -524,7 +524,7 @@ export function evaluate(ctx: Ctx): Cmd {
         (_progress, token) => {
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
-          return ctx.runCommand('eval', evalArgs(backbone, mem!.path, uri.fsPath, ctx.config.threads || undefined), { signal: abort.signal });
+          return ctx.runCommand('eval', evalArgs(backbone, mem.path, uri.fsPath, ctx.config.threads || undefined), { signal: abort.signal });
         },
       );
       const msg = `'${mem.name}' on ${base}: ${formatMetrics(r.result) || JSON.stringify(r.result)} (${formatSeconds(r.seconds)})`;
@@ -560,11 +560,11 @@ export function exportModel(ctx: Ctx): Cmd {
     if (!backbone) return undefined;
     try {
       const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting '${mem.name}' to ONNX` }, () =>
-        ctx.runCommand('export', exportArgs(backbone, mem.path, out!)),
+        ctx.runCommand('export', exportArgs(backbone, mem.path, out)),
       );
       const { bytes } = r.result;
       ctx.log.info(`exported ${mem.path} to ${out} (${formatBytes(bytes)})`);
-      void vscode.window.showInformationMessage(`Exported '${mem.name}' to ${vscode.workspace.asRelativePath(out)} (${formatBytes(bytes)}).`, 'Reveal').then((p) => p && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(out!)));
+      void vscode.window.showInformationMessage(`Exported '${mem.name}' to ${vscode.workspace.asRelativePath(out)} (${formatBytes(bytes)}).`, 'Reveal').then((p) => p && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(out)));
       return { onnx: out, bytes };
     } catch (e) {
       showEngineError(ctx, 'export', e);
@@ -612,7 +612,7 @@ export async function loadBenchReport(ctx: Ctx, file: string): Promise<boolean> 
     void vscode.window.showErrorMessage(`Spartan: ${file} has no "rows" array; write one with \`spartan bench --json > report.json\`.`);
     return false;
   }
-  await ctx.setBenchReport({ ranAt: fs.statSync(file).mtime.toISOString(), ...(report as object), source: file });
+  await ctx.setBenchReport({ ranAt: fs.statSync(file).mtime.toISOString(), ...(report), source: file });
   ctx.log.info(`benchmark report loaded from ${file} (${rows.length} rows)`);
   return true;
 }
@@ -760,7 +760,7 @@ export function showRouting(ctx: Ctx): Cmd {
         (_progress, token) => {
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
-          return ctx.runCommand('routes', routesArgs(backbone, mem!.path, uri.fsPath, layer!, ctx.config.threads || undefined), { signal: abort.signal });
+          return ctx.runCommand('routes', routesArgs(backbone, mem.path, uri.fsPath, layer, ctx.config.threads || undefined), { signal: abort.signal });
         },
       );
       const report = parseRoutingReport(r.result);

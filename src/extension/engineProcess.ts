@@ -375,11 +375,11 @@ export class EngineServer {
       this.stderrTail = (this.stderrTail + line + '\n').slice(-4000);
       if (line.trim()) this.opts.onLog?.(line);
     });
-    child.stdout!.setEncoding('utf8');
-    child.stderr!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => out.push(d));
-    child.stderr!.on('data', (d: string) => err.push(d));
-    child.stdin!.on('error', () => {
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => out.push(d));
+    child.stderr.on('data', (d: string) => err.push(d));
+    child.stdin.on('error', () => {
       /* reported through 'close' */
     });
     const fail = (why: string) => {

@@ -48,8 +48,9 @@ export function activate(context: vscode.ExtensionContext): SpartanApi {
   context.subscriptions.push(diagnostics);
   context.subscriptions.push(
     vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
-      async deserializeWebviewPanel(panel) {
+      deserializeWebviewPanel(panel) {
         BenchmarkPanel.revive(c, panel);
+        return Promise.resolve();
       },
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {

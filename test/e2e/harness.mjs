@@ -59,7 +59,7 @@ export async function startCodeServer(scratch, port, { smokeDriver = true, trust
   server.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((r) => server.on('exit', r));
   for (let i = 0; ; i++) {
-    try { if ((await fetch(`http://${host}/healthz`)).ok) break; } catch {}
+    try { if ((await fetch(`http://${host}/healthz`)).ok) break; } catch { /* not listening yet */ }
     if (server.exitCode !== null || i > 600) throw new Error('code-server did not start:\n' + log);
     await new Promise((r) => setTimeout(r, 100));
   }

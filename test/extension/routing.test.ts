@@ -101,7 +101,7 @@ test('heat map scale: 0 … the maximum, clean values, an all-zero map stays bla
   assert.equal(heat.cellOpacity(1), 1);
   assert.equal(heat.cellOpacity(2), 1);
   assert.equal(heat.cellOpacity(NaN), 0.04);
-  const ops = [0, 0.1, 0.3, 0.5, 0.9].map(heat.cellOpacity);
+  const ops = [0, 0.1, 0.3, 0.5, 0.9].map((t) => heat.cellOpacity(t));
   assert.ok(ops.every((v, i) => i === 0 || v > ops[i - 1]));
   assert.equal(heat.isHot(0.9), true);
   assert.equal(heat.isHot(0.2), false);

@@ -15,6 +15,7 @@ import { writeFileAtomic } from '../../engine/io/atomicWrite';
 import { checkOutputPath } from '../../engine/io/outputPath';
 import { SpartanError } from '../../engine/types';
 import { makeOutput } from '../output';
+import type { BenchEvent } from '../../protocol/commands';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
 import { checkSequenceLength } from '../../engine/limits';
 import { backboneConfigOf } from '../../engine/models/backbone';
@@ -85,16 +86,18 @@ export function registerBench(program: Command): void {
         // (Without --inspect*: a second debugger on the same port would stop the worker from starting.)
         worker: { command: process.execPath, args: [...process.execArgv.filter((a) => !a.startsWith('--inspect')), process.argv[1]] },
         signal: signal.signal,
-        onEvent: (e) => {
+        onEvent: (raw) => {
+          // The engine emits these as loose records; their shape is the protocol's BenchEvent.
+          const e = raw as unknown as BenchEvent;
           const human =
             e.stage === 'rep'
-              ? `${e.profile} ${e.method} ${e.phase} rep ${e.rep}/${e.reps}: ${(e.seconds as number).toFixed(3)} s`
+              ? `${e.profile} ${e.method} ${e.phase} rep ${e.rep}/${e.reps}: ${(e.seconds ?? 0).toFixed(3)} s`
               : e.stage === 'setup'
                 ? `${e.profile} ${e.method} ${e.phase}: starting worker`
                 : e.stage === 'error'
                   ? `${e.profile} ${e.method} ${e.phase} FAILED: ${e.error}`
                   : undefined;
-          out.event(e, human);
+          out.event(raw, human);
         },
       });
       process.removeListener('SIGINT', stop);

@@ -38,7 +38,7 @@ export function registerClassify(program: Command): void {
       }
       const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
       try {
-        const pairTask = Boolean((model.metadata.hyperparameters as Record<string, unknown>).pair);
+        const pairTask = Boolean((model.metadata.hyperparameters).pair);
         if (parsed) {
           const pairRows = parsed.rows.some((r) => r.textPair !== undefined);
           if (pairRows !== pairTask) throw new SpartanError(`${o.data}: its rows are ${pairRows ? 'text pairs' : 'single texts'}, but ${o.memory} is a ${pairTask ? 'text-pair' : 'single-text'} task`);

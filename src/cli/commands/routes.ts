@@ -44,7 +44,7 @@ export function registerRoutes(program: Command): void {
         rows,
         file: o.data,
         layer: o.layer,
-        maxLength: Number((metadata.hyperparameters as Record<string, unknown>).maxLength ?? 128),
+        maxLength: Number((metadata.hyperparameters).maxLength ?? 128),
         batchSize: o.batchSize,
         threads: o.threads,
       });

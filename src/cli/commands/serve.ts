@@ -67,7 +67,7 @@ export function registerServe(program: Command): void {
         if (typeof params.memory !== 'string' || params.memory === '') throw new SpartanError('params.memory must be the path of a memory file');
         if (params.backbone !== undefined && typeof params.backbone !== 'string') throw new SpartanError('params.backbone must be a string');
         const memory = params.memory;
-        const spec = resolveBackboneSpec(params.backbone as string | undefined);
+        const spec = resolveBackboneSpec(params.backbone);
         const stat = fs.statSync(memory, { throwIfNoEntry: false });
         if (!stat) throw new SpartanError(`${memory}: memory file not found`);
         if (!stat.isFile()) throw new SpartanError(`${memory}: ${describeNonRegular(stat)}`);
@@ -92,15 +92,15 @@ export function registerServe(program: Command): void {
         if (typeof params.text !== 'string') throw new SpartanError('params.text must be a string');
         if (params.textPair !== undefined && typeof params.textPair !== 'string') throw new SpartanError('params.textPair must be a string');
         for (const key of ['text', 'textPair']) {
-          const problem = typeof params[key] === 'string' ? textSizeProblem(params[key] as string, `params.${key}`) : undefined;
+          const problem = typeof params[key] === 'string' ? textSizeProblem(params[key], `params.${key}`) : undefined;
           if (problem) throw new SpartanError(problem);
         }
         const model = await modelFor(params);
         const pair = Boolean(model.metadata.hyperparameters.pair);
-        if (pair && typeof params.textPair !== 'string') throw new SpartanError(`${params.memory} is a text-pair task: give params.textPair`);
-        if (!pair && params.textPair !== undefined) throw new SpartanError(`${params.memory} is a single-text task: params.textPair is not used by it`);
+        if (pair && typeof params.textPair !== 'string') throw new SpartanError(`${String(params.memory)} is a text-pair task: give params.textPair`);
+        if (!pair && params.textPair !== undefined) throw new SpartanError(`${String(params.memory)} is a single-text task: params.textPair is not used by it`);
         const t0 = performance.now();
-        const [p] = await model.predict([{ text: params.text, textPair: params.textPair as string | undefined }]);
+        const [p] = await model.predict([{ text: params.text, textPair: params.textPair }]);
         return { ...p, task: model.metadata.task, milliseconds: performance.now() - t0 };
       };
 

@@ -5,7 +5,6 @@
  * can tell) so the VS Code extension can show it in the Problems panel at the exact place, and the CLI can list
  * them all at once instead of failing on the first.
  */
-import * as fs from 'fs';
 import { SpartanError, TaskType } from '../types';
 import { MAX_JSONL_BYTES, textSizeProblem } from '../limits';
 import { readRegularFileSync } from '../io/regularFile';
@@ -108,7 +107,7 @@ function parseRows(text: string, file: string, requireLabel: boolean): { rows: T
       ok = false;
     }
     for (const key of ['text', 'text_pair']) {
-      const tooLong = typeof obj[key] === 'string' ? textSizeProblem(obj[key] as string, `"${key}"`) : undefined;
+      const tooLong = typeof obj[key] === 'string' ? textSizeProblem(obj[key], `"${key}"`) : undefined;
       if (tooLong) {
         problem(line, tooLong, columnOf(key));
         ok = false;
@@ -192,7 +191,7 @@ function readParsed<T extends { rows: { line: number }[]; problems: RowProblem[]
   if (text.includes('\uFFFD')) {
     const bad = invalidUtf8Lines(bytes);
     if (bad.size) {
-      parsed.rows = parsed.rows.filter((r) => !bad.has(r.line)) as T['rows'];
+      parsed.rows = parsed.rows.filter((r) => !bad.has(r.line));
       for (const [line, column] of bad) {
         parsed.problems.push({ file: path, line, column, message: `invalid UTF-8 (byte ${column} of the line); save the file as UTF-8`, severity: 'error' });
       }
@@ -405,5 +404,6 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return value.length > 40 ? `the string ${JSON.stringify(value.slice(0, 40))}…` : `the string ${JSON.stringify(value)}`;
-  return `${typeof value} ${String(value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
+  return typeof value;
 }

@@ -71,7 +71,7 @@ export interface ResultsFile {
 export function runKey(task: string, method: string, seed: number, protocol: Protocol): string {
   // Keys in a fixed order so the same protocol always gives the same string.
   const p = protocol as unknown as Record<string, unknown>;
-  const parts = Object.keys(protocol).sort().map((k) => `${k}=${p[k]}`);
+  const parts = Object.keys(protocol).sort().map((k) => `${k}=${String(p[k])}`);
   return `${task}|${method}|seed=${seed}|${parts.join('|')}`;
 }
 

@@ -164,7 +164,7 @@ export function parseMemoryMetadata(path: string, m: Record<string, string>): Me
     throw new SpartanError(`${path}: metadata "labels" must be a JSON array of strings`);
   }
   const seen = new Set<string>();
-  for (const l of labels as string[]) {
+  for (const l of labels) {
     if (seen.has(l)) throw new SpartanError(`${path}: metadata "labels" lists ${JSON.stringify(l)} twice`);
     seen.add(l);
   }

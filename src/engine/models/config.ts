@@ -19,6 +19,7 @@ export const SYNTHETIC_GEOMETRIES: Readonly<Record<string, Readonly<RobertaConfi
  * Reads a Hugging Face RoBERTa config.json object. Keys that RobertaConfig defaults when absent get Hugging
  * Face's defaults (so a minimal config means what it means to transformers); the geometry keys are required.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a config.json as parsed; every key used is checked below
 export function parseRobertaConfig(json: any, path: string): RobertaConfig {
   const fail = (problem: string): never => {
     throw new SpartanError(`${path}: ${problem}`);
