@@ -50,13 +50,28 @@ function sentiment(n: number, seed: number): { text: string; label: string }[] {
   });
 }
 
+/**
+ * The same words with 20 % of the labels flipped and a row number: the head alone, trained hard on it, fits the
+ * noise and is over-confident on other rows of the same kind, which is what temperature scaling corrects.
+ */
+function noisy(n: number, seed: number): { text: string; label: string }[] {
+  const rng = createRng(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const words = i % 2 ? POS : NEG;
+    const w = words[Math.floor(rng.next() * words.length)];
+    const flip = rng.next() < 0.2;
+    return { text: `${w} ${words[Math.floor(rng.next() * words.length)]} item ${i}`, label: (i % 2 === 1) !== flip ? 'pos' : 'neg' };
+  });
+}
+
 test(
   'eval: confusion sums to the rows, trace / rows = accuracy; calibration lowers ECE on a held-out file',
   { skip, timeout: 120_000 },
   () => {
-    const train = write('s.train.jsonl', sentiment(48, 1));
-    const dev = write('s.dev.jsonl', sentiment(32, 2));
-    const held = write('s.held.jsonl', sentiment(40, 3));
+    const trainRows = noisy(48, 1);
+    const train = write('s.train.jsonl', trainRows);
+    const dev = write('s.dev.jsonl', noisy(64, 2));
+    const held = write('s.held.jsonl', noisy(64, 3));
     const memory = path.join(tmp, 's.safetensors');
     const t = run([
       'train',
@@ -66,12 +81,20 @@ test(
       dev,
       '--out',
       memory,
+      '--method',
+      'head',
       '--epochs',
-      '4',
+      '8',
       '--lr',
-      '3e-3',
+      '0.1',
+      '--dropout',
+      '0',
+      '--patience',
+      '0',
       '--batch-size',
       '8',
+      '--seed',
+      '4',
       '--json',
     ]);
     assert.equal(t.status, 0, t.stderr);
@@ -93,7 +116,7 @@ test(
     console.log(
       `# held-out ece ${r.ece.toFixed(4)} (uncalibrated ${r.ece_uncalibrated.toFixed(4)}), T ${r.temperature.toFixed(3)}, accuracy ${r.accuracy}`,
     );
-    assert.ok(r.ece < r.ece_uncalibrated, `calibrated ece ${r.ece} should be below the uncalibrated ${r.ece_uncalibrated}`);
+    assert.ok(r.ece < 0.5 * r.ece_uncalibrated, `calibrated ece ${r.ece} should be well below the uncalibrated ${r.ece_uncalibrated}`);
 
     // The human output prints both tables.
     const h = run(['eval', '--memory', memory, '--data', held]);
@@ -108,7 +131,7 @@ test(
     const card = fs.readFileSync(c.json.card, 'utf8');
     const sha = spawnSync('sha256sum', [train], { encoding: 'utf8' }).stdout.split(' ')[0];
     assert.ok(card.includes(sha), 'the card names the training file by its sha256');
-    assert.match(card, /\| neg \| 24 \|/);
+    assert.match(card, new RegExp(`\\| neg \\| ${trainRows.filter((r) => r.label === 'neg').length} \\|`));
     assert.match(card, /spartan train --data \S+s\.train\.jsonl --dev/);
     assert.match(card, new RegExp(`T = ${t.json.calibration.temperature.toFixed(4)}`));
 

@@ -61,11 +61,11 @@ export function sigmoidNll(logits: ArrayLike<number>[], targets: number[][], tem
 
 /**
  * The temperature minimising `nll(T)`. NLL is convex in 1/T for both softmax and sigmoid outputs, so a
- * golden-section search over log T in [1/20, 20] finds the minimum to ~1e-6 in log T.
+ * golden-section search over log T in [1/100, 100] finds the minimum to ~1e-6 in log T.
  */
 export function fitTemperature(nll: (temperature: number) => number): number {
-  let lo = Math.log(0.05),
-    hi = Math.log(20);
+  let lo = Math.log(0.01),
+    hi = Math.log(100);
   const phi = (Math.sqrt(5) - 1) / 2;
   let a = hi - phi * (hi - lo),
     b = lo + phi * (hi - lo);
