@@ -7,7 +7,9 @@ import * as ort from 'onnxruntime-node';
 import { Backbone } from '../models/backbone';
 import { PaddedBatch, EncodedExample, padBatch } from '../data/batching';
 import { MethodSpec, initialTensors, trainableNames } from '../methods';
-import { compileInference, compileTraining, gradOutputName } from '../runtime/compile';
+import { compileInference, compileTraining } from '../runtime/compile';
+import { predictLogits } from '../runtime/predict';
+import { accumulatedStep } from '../training/microBatch';
 import { GraphSession } from '../runtime/session';
 import { graphOptions, layerParams } from '../training/trainer';
 import { AdamW, clipGradNorm } from '../training/optimizer';
@@ -22,29 +24,44 @@ export interface Timing {
   median: number;
   min: number;
   max: number;
+  /** Process CPU seconds (user + system, every thread) of each timed repetition, when measured. */
+  cpuSeconds?: number[];
 }
 
-export function summarize(seconds: number[]): Timing {
+export function summarize(seconds: number[], cpuSeconds?: number[]): Timing {
   const s = [...seconds].sort((a, b) => a - b);
   const mid = s.length >> 1;
   const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-  return { seconds, median, min: s[0], max: s[s.length - 1] };
+  return { seconds, median, min: s[0], max: s[s.length - 1], ...(cpuSeconds ? { cpuSeconds } : {}) };
 }
 
-/** Runs `fn` `warmup` times untimed, then `reps` times timed. */
+/** Process CPU seconds (user + system, all threads) since `since` (a process.cpuUsage() reading). */
+export function cpuSecondsSince(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
+}
+
+/** Runs `fn` `warmup` times untimed, then `reps` times timed (wall and process CPU seconds). */
 export async function timeRepetitions(fn: () => Promise<void>, reps: number, warmup: number): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await fn();
-  const seconds: number[] = [];
+  const seconds: number[] = [], cpu: number[] = [];
   for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await fn();
     seconds.push((performance.now() - t0) / 1000);
+    cpu.push(cpuSecondsSince(c0));
   }
-  return summarize(seconds);
+  return summarize(seconds, cpu);
 }
 
 /** A batch of B random full-length sequences of T tokens (<s> … </s>), no padding: the paper's fixed shapes. */
 export function syntheticBatch(config: RobertaConfig, B: number, T: number, numLabels: number, seed = 0): PaddedBatch {
+  return padBatch(syntheticExamples(config, B, T, numLabels, seed), config.padTokenId);
+}
+
+/** The rows of `syntheticBatch`, unpadded (what BenchModel's infer and trainStep take). */
+export function syntheticExamples(config: RobertaConfig, B: number, T: number, numLabels: number, seed = 0): EncodedExample[] {
   const rng = createRng(seed);
   const examples: EncodedExample[] = [];
   for (let b = 0; b < B; b++) {
@@ -54,7 +71,7 @@ export function syntheticBatch(config: RobertaConfig, B: number, T: number, numL
     ids[T - 1] = 2;
     examples.push({ ids, label: b % numLabels, line: b + 1 });
   }
-  return padBatch(examples, config.padTokenId);
+  return examples;
 }
 
 /** Multiply-adds ×2 of one forward pass over B×T tokens (dense layers, attention, memory, head). */
@@ -92,15 +109,15 @@ export class BenchModel {
     return GraphSession.create(compileTraining(opts, this.names), { threads, arena: false });
   }
 
-  async infer(session: GraphSession, batch: PaddedBatch): Promise<void> {
-    await session.run(this.params, batch, 'classification', this.numLabels);
+  /** Logits of one batch, as the product computes them (predictLogits: bucketing, micro-batches). */
+  async infer(session: GraphSession, examples: EncodedExample[]): Promise<void> {
+    await predictLogits(session, this.params, examples, { batchSize: examples.length, padId: this.backbone.config.padTokenId, task: 'classification', numLabels: this.numLabels });
   }
 
-  /** One full optimiser step, as the trainer does it: forward, backward, clipping and AdamW. */
-  trainStep(session: GraphSession, optimizer: AdamW): (batch: PaddedBatch) => Promise<void> {
-    return async (batch) => {
-      const out = await session.run(this.params, batch, 'classification', this.numLabels);
-      const grads = new Map(this.names.map((n) => [n, out[gradOutputName(n)].data as Float32Array]));
+  /** One full optimiser step, as the trainer does it: forward and backward over micro-batches, clipping and AdamW. */
+  trainStep(session: GraphSession, optimizer: AdamW): (examples: EncodedExample[]) => Promise<void> {
+    return async (examples) => {
+      const { grads } = await accumulatedStep(session, this.params, examples, this.names, { padId: this.backbone.config.padTokenId, task: 'classification', numLabels: this.numLabels });
       clipGradNorm(grads, 1);
       optimizer.step(this.trained, grads, 1e-3);
     };

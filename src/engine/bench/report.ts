@@ -22,7 +22,7 @@ import { loadBackbone } from '../models/backbone';
 import { encodeSafetensors } from '../io/safetensors';
 import { MethodName, MethodSpec, defaultTrainLayerNorms } from '../methods';
 import { DEFAULT_GEOMETRY } from '../methods/spartan';
-import { BenchModel, peakRssMB, summarize, syntheticBatch } from './measure';
+import { BenchModel, peakRssMB, summarize, syntheticExamples } from './measure';
 import { CustomFlags, ProfileName, resolveProfile } from './profiles';
 import {
   Capabilities,
@@ -83,7 +83,7 @@ export async function runBenchWorker(a: WorkerArgs): Promise<void> {
     const model = new BenchModel(backbone, methodSpec(a.method), NUM_LABELS);
     const storage = storageBytes(model);
     const trainableParams = [...model.trained.values()].reduce((s, t) => s + t.data.length, 0);
-    const batch = syntheticBatch(backbone.config, a.batch, a.seq, NUM_LABELS);
+    const batch = syntheticExamples(backbone.config, a.batch, a.seq, NUM_LABELS);
     let fn: () => Promise<void>;
     if (a.phase === 'inference') {
       const session = await model.inferenceSession(a.threads);

@@ -1,8 +1,10 @@
 /**
  * Batched prediction over encoded examples: logits for every example in input order, with length bucketing so
- * short texts are not padded to the longest text of the file.
+ * short texts are not padded to the longest text of the file, each batch run as micro-batches
+ * (data/microBatches.ts; `maxTokens` overrides their size).
  */
 import { EncodedExample, makeBatches, padBatch } from '../data/batching';
+import { splitMicroBatches } from '../data/microBatches';
 import { TaskType, TensorMap } from '../types';
 import { OUTPUT_LOGITS } from './compile';
 import { GraphSession } from './session';
@@ -11,16 +13,19 @@ export async function predictLogits(
   session: GraphSession,
   params: TensorMap,
   examples: EncodedExample[],
-  opts: { batchSize: number; padId: number; task: TaskType; numLabels: number; signal?: AbortSignal },
+  opts: { batchSize: number; padId: number; task: TaskType; numLabels: number; signal?: AbortSignal; maxTokens?: number },
 ): Promise<Float32Array[]> {
   const out = new Array<Float32Array>(examples.length);
   const batches = makeBatches(examples.map((e) => e.ids.length), opts.batchSize, { shuffle: false, seed: 0, bucket: true });
   for (const indices of batches) {
-    opts.signal?.throwIfAborted();
-    const batch = padBatch(indices.map((i) => examples[i]), opts.padId);
-    const result = await session.run(params, batch, opts.task, opts.numLabels);
-    const logits = result[OUTPUT_LOGITS].data as Float32Array;
-    indices.forEach((ex, row) => (out[ex] = logits.slice(row * opts.numLabels, (row + 1) * opts.numLabels)));
+    // Each batch runs as micro-batches sized for GEMM efficiency; a row's logits do not depend on its company.
+    for (const part of splitMicroBatches(indices.map((i) => ({ i, ids: examples[i].ids })), opts.maxTokens)) {
+      opts.signal?.throwIfAborted();
+      const batch = padBatch(part.map((p) => examples[p.i]), opts.padId);
+      const result = await session.run(params, batch, opts.task, opts.numLabels);
+      const logits = result[OUTPUT_LOGITS].data as Float32Array;
+      part.forEach((p, row) => (out[p.i] = logits.slice(row * opts.numLabels, (row + 1) * opts.numLabels)));
+    }
   }
   return out;
 }

@@ -49,8 +49,12 @@ export class GraphSession {
     return new GraphSession(session, graph, seed);
   }
 
-  /** Runs the graph on one batch; `labels` feeds the training graph's targets. */
-  async run(params: TensorMap, batch: PaddedBatch, task: TaskType, numLabels: number): Promise<Record<string, ort.Tensor>> {
+  /**
+   * Runs the graph on one batch; `labels` feeds the training graph's targets. `lossRows`: the rows the loss is
+   * the mean over (default the batch's own); a micro-batch of a larger batch passes the larger batch's size, so
+   * that the losses and gradients of its micro-batches sum to the large batch's (training/microBatch.ts).
+   */
+  async run(params: TensorMap, batch: PaddedBatch, task: TaskType, numLabels: number, lossRows = batch.batch): Promise<Record<string, ort.Tensor>> {
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of this.graph.parameterInputs) {
       const t = params.get(name);
@@ -68,14 +72,14 @@ export class GraphSession {
         const t = new Float32Array(B * numLabels);
         batch.labelSets?.forEach((set, b) => set.forEach((k) => (t[b * numLabels + k] = 1)));
         feeds[BATCH_INPUTS.targets] = new ort.Tensor('float32', t, [B, numLabels]);
-        feeds[BATCH_INPUTS.rowWeights] = new ort.Tensor('float32', new Float32Array(B).fill(1 / (B * numLabels)), [B, 1]);
+        feeds[BATCH_INPUTS.rowWeights] = new ort.Tensor('float32', new Float32Array(B).fill(1 / (lossRows * numLabels)), [B, 1]);
       } else if (task === 'classification') {
         const t = new Float32Array(B * numLabels);
-        for (let b = 0; b < B; b++) t[b * numLabels + batch.labels[b]] = 1 / B;
+        for (let b = 0; b < B; b++) t[b * numLabels + batch.labels[b]] = 1 / lossRows;
         feeds[BATCH_INPUTS.targets] = new ort.Tensor('float32', t, [B, numLabels]);
       } else {
         feeds[BATCH_INPUTS.targets] = new ort.Tensor('float32', Float32Array.from(batch.labels), [B, 1]);
-        feeds[BATCH_INPUTS.rowWeights] = new ort.Tensor('float32', new Float32Array(B).fill(1 / B), [B, 1]);
+        feeds[BATCH_INPUTS.rowWeights] = new ort.Tensor('float32', new Float32Array(B).fill(1 / lossRows), [B, 1]);
       }
     }
     if (this.masks) {

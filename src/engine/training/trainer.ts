@@ -5,10 +5,10 @@
  */
 import { Backbone } from '../models/backbone';
 import { headShapes } from '../models/robertaGraph';
-import { EncodedExample, encodeExamples, makeBatches, padBatch } from '../data/batching';
+import { EncodedExample, encodeExamples, makeBatches } from '../data/batching';
 import { Example, TaskInfo } from '../data/jsonl';
 import { MethodSpec, initialTensors, methodHooks, methodShapes, trainableNames } from '../methods';
-import { compileInference, compileTraining, gradOutputName, OUTPUT_LOSS } from '../runtime/compile';
+import { compileInference, compileTraining } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { argmax, predictLogits } from '../runtime/predict';
 import { RobertaTokenizer } from '../tokenizers/robertaTokenizer';
@@ -18,6 +18,7 @@ import { AdamW, Optimizer, OptimizerName, Sgd, clipGradNorm, linearSchedule } fr
 import { classificationMetrics, regressionMetrics } from './metrics';
 import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature, UNCALIBRATED } from './calibration';
 import { multiLabelMetrics } from './errorAnalysis';
+import { accumulatedStep } from './microBatch';
 import { GraphOptions } from '../models/robertaGraph';
 
 export interface TrainConfig {
@@ -172,11 +173,9 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
         if (step >= totalSteps) break;
         input.signal?.throwIfAborted();
         const t0 = Date.now();
-        const batch = padBatch(indices.map((i) => trainSet.examples[i]), tokenizer.padId);
-        const out = await session.run(params, batch, task.task, numLabels);
-        const loss = (out[OUTPUT_LOSS].data as Float32Array)[0];
+        // Micro-batches sized for GEMM efficiency, gradients summed: the full batch's gradient (microBatch.ts).
+        const { loss, grads } = await accumulatedStep(session, params, indices.map((i) => trainSet.examples[i]), names, { padId: tokenizer.padId, task: task.task, numLabels });
         if (!Number.isFinite(loss)) throw new SpartanError(`training diverged at step ${step + 1} (loss ${loss}); try a lower learning rate`);
-        const grads = new Map(names.map((n) => [n, out[gradOutputName(n)].data as Float32Array]));
         let lr = cfg.lr, gradNorm: number;
         if (cfg.optimizer === 'sgd') {
           gradNorm = clipGradNorm(grads, 0);
