@@ -1,26 +1,34 @@
 /**
- * Engine benchmark (a script that prints figures, not a test). roberta-base geometry with synthetic weights,
- * 2 threads by default, in one run:
+ * Engine benchmark against PyTorch on the same CPU (a script that prints figures, not a test). roberta-base
+ * geometry with synthetic weights, 2 threads by default, in one run:
  *   - sgemm peak of ONNX Runtime on this machine (the yardstick for GEMM-bound efficiency);
  *   - plain RoBERTa (backbone + head) and SPARTAN inference, instances/minute at 32×128 and 16×128, interleaved;
- *   - SPARTAN training examples/second at the same shapes, and the step/forward ratio;
- *   - the same figures from the PyTorch reference (test/reference/bench_torch.py), when PyTorch is installed;
- *   - real SST-2 rows: dynamic padding + length bucketing against the authors' protocol (every row padded to 128);
- *   - peak RSS of each phase (each phase runs in its own child process, so its peak is its own).
+ *   - SPARTAN training examples/second at the same shapes at each training dropout (0.1, the default, and 0),
+ *     and the step/forward ratio;
+ *   - the same figures from PyTorch (test/reference/bench_torch.py: float32, frozen weights without grad, the
+ *     dense memory form, the same dropout at the same places), when PyTorch is installed, and which BLAS it loaded;
+ *   - real SST-2 rows: the trainer's length-bucketed batches (dynamic padding), the same batches on both sides
+ *     (the engine writes them to a file that bench_torch.py reads), training and SPARTAN inference;
+ *   - CPU seconds next to wall seconds everywhere (CPU/wall below 0.85 × threads means another process took cores);
+ *   - peak RSS of each phase: each phase runs in its own process, so its peak is its own.
  *
- *   npm run bench -- [--threads 2] [--quick] [--skip-torch] [--sst2 ../shared/data/glue/SST-2/train.tsv] [--json out.json]
+ *   npm run bench -- [--threads 2] [--quick] [--skip-torch] [--dropouts 0.1,0] [--sst2 ../shared/data/glue/SST-2/train.tsv] [--json out.json]
+ *
+ * --quick: one shape (16×128), one repetition, a few SST-2 batches: a smoke run of every phase, not figures.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadBackbone, repoRoot } from '../src/engine/models/backbone';
-import { BenchModel, forwardFlops, peakRssMB, sgemmPeak, summarize, syntheticBatch, timeRepetitions, Timing } from '../src/engine/bench/measure';
+import { BenchModel, cpuSecondsSince, forwardFlops, peakRssMB, sgemmPeak, summarize, syntheticExamples, timeRepetitions, Timing } from '../src/engine/bench/measure';
 import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
 import { MethodSpec } from '../src/engine/methods';
 import { loadTokenizer } from '../src/engine/tokenizers/robertaTokenizer';
 import { importGlueTask } from '../src/engine/data/glue';
 import { withTrainingEnv } from '../src/engine/runtime/processEnv';
-import { encodeExamples, makeBatches, padBatch } from '../src/engine/data/batching';
+import { EncodedExample, encodeExamples, makeBatches } from '../src/engine/data/batching';
+import { MICRO_BATCH_TOKENS } from '../src/engine/data/microBatches';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -30,14 +38,17 @@ const value = (name: string, def: string) => {
 };
 const threads = Number(value('--threads', '2'));
 const quick = flag('--quick');
-const SHAPES: [number, number][] = [[32, 128], [16, 128]];
+const SHAPES: [number, number][] = quick ? [[16, 128]] : [[32, 128], [16, 128]];
 const BACKBONE = 'synthetic:roberta-base';
-const DROPOUT = Number(value('--dropout', '0.1'));
+const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
+const SST2_BATCH = 16;
 const SPARTAN: MethodSpec = { name: 'spartan', geometry: DEFAULT_GEOMETRY, trainLayerNorms: true };
 const PLAIN: MethodSpec = { name: 'head', geometry: DEFAULT_GEOMETRY, trainLayerNorms: false };
 const log = (s: string) => process.stderr.write(s + '\n');
 
-type Json = Record<string, unknown>;
+// The phases' JSON (from child processes and bench_torch.py) is read loosely: a missing figure prints n/a.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 // ------------------------------------------------------------------ phases (each in its own process)
 
@@ -50,21 +61,23 @@ async function phaseInfer(): Promise<Json> {
   const peakBefore = await sgemmPeak(threads);
   const shapes: Json[] = [];
   for (const [B, T] of SHAPES) {
-    const batch = syntheticBatch(backbone.config, B, T, 2);
-    const reps = quick ? 2 : 3;
+    const batch = syntheticExamples(backbone.config, B, T, 2);
+    const reps = quick ? 1 : 3;
     await plain.infer(sp, batch);
     await spartan.infer(ss, batch);
     // Interleaved so that drift of the machine (thermal, other load) hits both alike.
-    const tp: number[] = [], ts: number[] = [];
+    const tp: number[] = [], ts: number[] = [], cp: number[] = [], cs: number[] = [];
     for (let r = 0; r < reps; r++) {
-      for (const [model, session, into] of [[plain, sp, tp], [spartan, ss, ts]] as const) {
+      for (const [model, session, into, cpu] of [[plain, sp, tp, cp], [spartan, ss, ts, cs]] as const) {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         await model.infer(session, batch);
         into.push((performance.now() - t0) / 1000);
+        cpu.push(cpuSecondsSince(c0));
       }
-      log(`infer ${B}x${T} rep ${r + 1}/${reps}: plain ${tp[r].toFixed(2)} s, spartan ${ts[r].toFixed(2)} s`);
+      log(`infer ${B}x${T} rep ${r + 1}/${reps}: plain ${tp[r].toFixed(2)} s (cpu ${cp[r].toFixed(2)} s), spartan ${ts[r].toFixed(2)} s (cpu ${cs[r].toFixed(2)} s)`);
     }
-    const plainT = summarize(tp), spartanT = summarize(ts);
+    const plainT = summarize(tp, cp), spartanT = summarize(ts, cs);
     shapes.push({
       shape: `${B}x${T}`,
       plain: { ...plainT, instancesPerMinute: (60 * B) / plainT.median, gflops: forwardFlops(backbone.config, PLAIN, B, T) / plainT.median / 1e9 },
@@ -76,104 +89,154 @@ async function phaseInfer(): Promise<Json> {
 }
 
 async function phaseTrain(): Promise<Json> {
+  const dropout = Number(value('--dropout', '0.1'));
   const backbone = await loadBackbone(BACKBONE);
   const spartan = new BenchModel(backbone, SPARTAN);
   const infer = await spartan.inferenceSession(threads);
-  const trainSession = await spartan.trainingSession(threads, DROPOUT);
+  const trainSession = await spartan.trainingSession(threads, dropout);
   const step = spartan.trainStep(trainSession, BenchModel.adamW());
   const shapes: Json[] = [];
   for (const [B, T] of SHAPES) {
-    const batch = syntheticBatch(backbone.config, B, T, 2);
+    const batch = syntheticExamples(backbone.config, B, T, 2);
     const forward = await timeRepetitions(() => spartan.infer(infer, batch), quick ? 1 : 2, 1);
     const train = await timeRepetitions(() => step(batch), quick ? 1 : 2, 1);
-    log(`train ${B}x${T}: step ${train.median.toFixed(2)} s, forward ${forward.median.toFixed(2)} s`);
+    log(`train ${B}x${T} dropout ${dropout}: step ${train.median.toFixed(2)} s (cpu ${median(train.cpuSeconds!).toFixed(2)} s), forward ${forward.median.toFixed(2)} s`);
     shapes.push({ shape: `${B}x${T}`, forward, train, examplesPerSecond: B / train.median, stepOverForward: train.median / forward.median });
   }
-  return { shapes, peakRssMB: peakRssMB() };
+  return { dropout, shapes, peakRssMB: peakRssMB() };
 }
 
+/** Runs every batch once; examples/second over the whole list, with wall and CPU seconds. */
+async function runBatches(batches: EncodedExample[][], fn: (b: EncodedExample[]) => Promise<void>): Promise<Json> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  let n = 0;
+  for (const b of batches) {
+    await fn(b);
+    n += b.length;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { instances: n, seconds, cpuSeconds: cpuSecondsSince(c0), perSecond: n / seconds };
+}
+
+/**
+ * Real SST-2 rows, batched as the trainer does it (length bucketing, dynamic padding); a seeded sample of the
+ * batches is timed for training (at --dropout) and SPARTAN inference, and written to --batches-out as token ids
+ * for bench_torch.py --batches, so that PyTorch runs exactly the same batches.
+ */
 async function phaseSst2(): Promise<Json> {
-  const tsv = value('--sst2', path.join(repoRoot(), '..', 'shared', 'data', 'glue', 'SST-2', 'train.tsv'));
-  if (!fs.existsSync(tsv)) return { skipped: `${tsv} not found` };
+  const tsv = sst2Path();
+  const dropout = Number(value('--dropout', '0.1'));
   const backbone = await loadBackbone(BACKBONE);
   const tokenizer = loadTokenizer(backbone.tokenizerDir);
   const rows = importGlueTask('SST-2', tsv).rows.slice(0, 1600).map((r, i) => ({ text: r.text, label: String(r.label), line: i + 2 }));
   const labels = [...new Set(rows.map((r) => r.label))].sort();
   const { examples } = encodeExamples(rows, tokenizer, 'classification', labels, 128, tsv);
   const spartan = new BenchModel(backbone, SPARTAN);
-  const session = await spartan.trainingSession(threads, DROPOUT);
+  const session = await spartan.trainingSession(threads, dropout);
+  const inferSession = await spartan.inferenceSession(threads);
   const step = spartan.trainStep(session, BenchModel.adamW());
-  const B = 16;
-  // Dynamic padding + bucketing as the trainer does it; a seeded sample of its batches is timed.
-  const bucketed = makeBatches(examples.map((e) => e.ids.length), B, { shuffle: true, seed: 1, bucket: true });
-  const sampleBatches = quick ? 8 : 16;
-  const dynamicBatches = bucketed.slice(0, sampleBatches).map((idx) => padBatch(idx.map((i) => examples[i]), tokenizer.padId));
-  const paddedBatches = bucketed.slice(0, quick ? 2 : 4).map((idx) => padBatch(idx.map((i) => examples[i]), tokenizer.padId, 128));
-  await step(dynamicBatches[0]);
-  const run = async (batches: typeof dynamicBatches) => {
-    const t0 = performance.now();
-    let n = 0;
-    for (const b of batches) {
-      await step(b);
-      n += b.batch;
-    }
-    return n / ((performance.now() - t0) / 1000);
-  };
-  const dynamic = await run(dynamicBatches);
-  await step(paddedBatches[0]);
-  const padded = await run(paddedBatches);
+  const bucketed = makeBatches(examples.map((e) => e.ids.length), SST2_BATCH, { shuffle: true, seed: 1, bucket: true }).filter((idx) => idx.length === SST2_BATCH);
+  const sample = bucketed.slice(0, quick ? 3 : 16);
+  const batches = sample.map((idx) => idx.map((i) => examples[i]));
+  fs.writeFileSync(value('--batches-out', ''), JSON.stringify(sample.map((idx) => idx.map((i) => Array.from(examples[i].ids)))));
+  // One untimed batch warms each session up (bench_torch.py does the same), then the list runs once.
+  await step(batches[0]);
+  const train = await runBatches(batches, step);
+  await spartan.infer(inferSession, batches[0]);
+  const infer = await runBatches(batches, (b) => spartan.infer(inferSession, b));
   const meanTokens = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
-  const meanPadded = dynamicBatches.reduce((s, b) => s + b.seqLen, 0) / dynamicBatches.length;
-  log(`sst2: dynamic ${dynamic.toFixed(2)} ex/s, padded-to-128 ${padded.toFixed(2)} ex/s`);
-  return { rows: examples.length, meanTokens, meanPaddedLength: meanPadded, dynamicExamplesPerSecond: dynamic, paddedExamplesPerSecond: padded, speedup: dynamic / padded, batchesTimed: { dynamic: dynamicBatches.length, padded: paddedBatches.length }, peakRssMB: peakRssMB() };
+  const meanPadded = batches.reduce((s, b) => s + Math.max(...b.map((e) => e.ids.length)), 0) / batches.length;
+  log(`sst2: train ${train.perSecond.toFixed(2)} ex/s, SPARTAN inference ${(60 * infer.perSecond).toFixed(1)} inst/min`);
+  return { dropout, rows: examples.length, meanTokens, meanPaddedLength: meanPadded, batches: batches.length, train, infer, peakRssMB: peakRssMB() };
 }
 
 // ------------------------------------------------------------------ orchestration
 
-function runPhase(name: string): Json {
-  log(`--- phase ${name}`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--phase', name, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20, env: withTrainingEnv() });
+const median = (xs: number[]) => summarize(xs).median;
+
+function sst2Path(): string {
+  return value('--sst2', path.join(repoRoot(), '..', 'shared', 'data', 'glue', 'SST-2', 'train.tsv'));
+}
+
+function runPhase(name: string, extra: string[] = []): Json {
+  log(`--- engine phase ${name} ${extra.join(' ')}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, ...args, '--phase', name, ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20, env: withTrainingEnv() });
   if (r.status !== 0) throw new Error(`phase ${name} failed (${r.status})`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-function runTorch(): Json {
-  const script = path.join(repoRoot(), 'test', 'reference', 'bench_torch.py');
-  if (flag('--skip-torch') || spawnSync('/usr/bin/python3', ['-c', 'import torch']).status !== 0) return { skipped: 'PyTorch not installed (scripts/install-torch.sh)' };
-  log('--- phase torch');
-  const out = execFileSync('/usr/bin/python3', [script, '--threads', String(threads), '--shapes', SHAPES.map(([b, t]) => `${b}x${t}`).join(','), '--reps-infer', quick ? '2' : '3', '--reps-train', quick ? '1' : '2'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+const torchScript = () => path.join(repoRoot(), 'test', 'reference', 'bench_torch.py');
+const torchAvailable = () => !flag('--skip-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
+
+/** One bench_torch.py process (so its peak RSS is that phase's own). */
+function runTorch(label: string, extra: string[]): Json {
+  log(`--- torch phase ${label}`);
+  const out = execFileSync('/usr/bin/python3', [torchScript(), '--threads', String(threads), '--reps-infer', quick ? '1' : '3', '--reps-train', quick ? '1' : '2', ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const fmt = (x: number | undefined, d = 1) => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? fmt(a / b, 2) : 'n/a');
+const cpuWall = (t: Timing) => (t.cpuSeconds ? median(t.cpuSeconds) / t.median : NaN);
+const torchShape = (t: Json | undefined, shape: string) => (t?.results ?? []).find((x: Json) => `${x.batch}x${x.seq}` === shape);
+const check = (ok: boolean | undefined, what: string) => `${ok === undefined ? 'n/a ' : ok ? 'MET ' : 'MISS'} ${what}`;
 
-function report(all: Json): void {
-  const infer = all.infer as { sgemm: { gflops: number }; shapes: { shape: string; plain: Timing & { instancesPerMinute: number; gflops: number }; spartan: Timing & { instancesPerMinute: number; gflops: number } }[]; peakRssMB: number };
-  const trainP = all.train as { shapes: { shape: string; examplesPerSecond: number; stepOverForward: number; train: Timing; forward: Timing }[]; peakRssMB: number };
-  const torch = all.torch as Record<string, any>;
+function report(all: Json): string {
+  const infer = all.infer;
   const lines: string[] = [];
-  lines.push(`roberta-base geometry (synthetic weights), ${threads} threads, engine training dropout ${DROPOUT} (PyTorch reference: none); sgemm peak (ORT MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s`);
-  lines.push('shape    | plain inst/min | SPARTAN inst/min | SPARTAN/plain | SPARTAN GFLOP/s (% sgemm) | train ex/s | step/forward');
+  const torchInfo = all.torchInfer && !all.torchInfer.skipped ? all.torchInfer : undefined;
+  lines.push(`roberta-base geometry (synthetic weights), ${threads} threads, ${os.cpus()[0]?.model ?? 'unknown CPU'}; load average at start ${all.loadStart.map((v: number) => v.toFixed(2)).join(' ')}, end ${all.loadEnd.map((v: number) => v.toFixed(2)).join(' ')}${quick ? '  [--quick: smoke run, not figures]' : ''}`);
+  lines.push(`engine micro-batches of at most ${MICRO_BATCH_TOKENS || 'unlimited'} padded tokens (SPARTAN_MICRO_TOKENS); ORT sgemm peak (MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s` + (torchInfo ? `; PyTorch ${torchInfo.torch}, BLAS ${torchInfo.blas.join(', ') || 'none found'}, sgemm 1024³ ${torchInfo.gemm_1024_gflops} GFLOP/s` : `; PyTorch: ${all.torchInfer?.skipped ?? 'not run'}`));
+  lines.push('');
+  lines.push('inference (inst/min; wall s | CPU s per batch)');
+  lines.push('shape    | engine plain             | torch plain              | ratio | engine SPARTAN           | torch SPARTAN            | ratio');
+  const side = (ipm: number | undefined, wall: number | undefined, cpu: number | undefined) => `${fmt(ipm).padStart(7)} (${fmt(wall, 2)} | ${fmt(cpu, 2)})`.padEnd(24);
+  const targets: string[] = [];
   for (const s of infer.shapes) {
-    const t = trainP.shapes.find((x) => x.shape === s.shape)!;
-    lines.push(`${s.shape.padEnd(8)} | ${fmt(s.plain.instancesPerMinute).padStart(14)} | ${fmt(s.spartan.instancesPerMinute).padStart(16)} | ${fmt(s.spartan.instancesPerMinute / s.plain.instancesPerMinute, 3).padStart(13)} | ${fmt(s.spartan.gflops)} (${fmt((100 * s.spartan.gflops) / infer.sgemm.gflops)} %) | ${fmt(t.examplesPerSecond, 2).padStart(10)} | ${fmt(t.stepOverForward, 2)}`);
+    const t = torchShape(all.torchInfer, s.shape);
+    const tp = t?.plain_infer_instances_per_min, ts = t?.spartan_infer_instances_per_min;
+    lines.push(`${s.shape.padEnd(8)} | ${side(s.plain.instancesPerMinute, s.plain.median, median(s.plain.cpuSeconds))} | ${side(tp, t && median(t.plain_infer_seconds), t && median(t.cpu_seconds_plain))} | ${ratio(s.plain.instancesPerMinute, tp).padStart(5)} | ${side(s.spartan.instancesPerMinute, s.spartan.median, median(s.spartan.cpuSeconds))} | ${side(ts, t && median(t.spartan_infer_seconds), t && median(t.cpu_seconds_spartan))} | ${ratio(s.spartan.instancesPerMinute, ts)}`);
+    targets.push(check(ts ? s.spartan.instancesPerMinute / ts >= 1.15 : undefined, `fp32 SPARTAN inference >= 1.15x PyTorch at ${s.shape}: ${ratio(s.spartan.instancesPerMinute, ts)}`));
   }
-  if (!torch.skipped) {
-    lines.push('PyTorch reference (same shapes, same threads):');
-    for (const s of infer.shapes) {
-      const ts = (torch.results ?? []).find((x: any) => `${x.batch}x${x.seq}` === s.shape);
-      if (!ts) continue;
-      const tPlain = ts.plain_infer_instances_per_min;
-      const tSpartan = ts.spartan_infer_instances_per_min;
-      const tTrain = ts.spartan_train_examples_per_sec;
-      const mine = trainP.shapes.find((x) => x.shape === s.shape)!;
-      lines.push(`${s.shape.padEnd(8)} | torch plain ${fmt(tPlain)} inst/min | torch SPARTAN ${fmt(tSpartan)} inst/min | torch train ${fmt(tTrain, 2)} ex/s | engine/torch: plain ${fmt(s.plain.instancesPerMinute / tPlain, 2)}, SPARTAN ${fmt(s.spartan.instancesPerMinute / tSpartan, 2)}, train ${fmt(mine.examplesPerSecond / tTrain, 2)}`);
+  lines.push('');
+  lines.push('SPARTAN training (ex/s; wall s | CPU s per step; step/forward of the engine)');
+  lines.push('shape    | dropout | engine                   | torch                    | ratio | step/forward');
+  for (const tr of all.train as Json[]) {
+    const torchTrain = (all.torchTrain as Json[]).find((x) => x.dropout === tr.dropout);
+    for (const s of tr.shapes) {
+      const t = torchShape(torchTrain, s.shape);
+      const te = t?.spartan_train_examples_per_sec;
+      lines.push(`${s.shape.padEnd(8)} | ${String(tr.dropout).padEnd(7)} | ${side(s.examplesPerSecond, s.train.median, median(s.train.cpuSeconds))} | ${side(te, t && median(t.spartan_train_seconds), t && median(t.cpu_seconds_train))} | ${ratio(s.examplesPerSecond, te).padStart(5)} | ${fmt(s.stepOverForward, 2)}`);
+      if (tr.dropout === 0.1) {
+        targets.push(check(te ? s.examplesPerSecond / te >= 1.25 : undefined, `fp32 training >= 1.25x PyTorch at ${s.shape}, dropout 0.1: ${ratio(s.examplesPerSecond, te)}`));
+        targets.push(check(s.stepOverForward <= 2.15, `step/forward <= 2.15 at ${s.shape}: ${fmt(s.stepOverForward, 2)}`));
+      }
     }
-  } else lines.push(`PyTorch reference: ${torch.skipped}`);
-  const sst = all.sst2 as Record<string, any>;
-  if (!sst.skipped) lines.push(`SST-2 training (batch 16): dynamic padding + bucketing ${fmt(sst.dynamicExamplesPerSecond, 2)} ex/s vs padded to 128 ${fmt(sst.paddedExamplesPerSecond, 2)} ex/s = ${fmt(sst.speedup, 2)}x (mean ${fmt(sst.meanTokens)} tokens/row, mean padded length ${fmt(sst.meanPaddedLength)})`);
-  lines.push(`peak RSS: inference phase ${fmt(infer.peakRssMB, 0)} MB, training phase ${fmt(trainP.peakRssMB, 0)} MB${sst.peakRssMB ? `, SST-2 phase ${fmt(sst.peakRssMB, 0)} MB` : ''}`);
-  process.stdout.write(lines.join('\n') + '\n');
+  }
+  const sst = all.sst2;
+  lines.push('');
+  if (sst.skipped) lines.push(`SST-2: ${sst.skipped}`);
+  else {
+    const t = all.torchSst2?.results?.[0];
+    lines.push(`SST-2 rows, the same ${sst.batches} length-bucketed batches of ${SST2_BATCH} on both sides (mean ${fmt(sst.meanTokens)} tokens/row, mean padded length ${fmt(sst.meanPaddedLength)}), dropout ${sst.dropout}:`);
+    lines.push(`  training: engine ${fmt(sst.train.perSecond, 2)} ex/s (${fmt(sst.train.seconds, 2)} s wall | ${fmt(sst.train.cpuSeconds, 2)} s CPU), torch ${fmt(t?.spartan_train_examples_per_sec, 2)} ex/s (${fmt(t && t.spartan_train_seconds[0], 2)} s | ${fmt(t && t.cpu_seconds_train[0], 2)} s), ratio ${ratio(sst.train.perSecond, t?.spartan_train_examples_per_sec)}`);
+    lines.push(`  SPARTAN inference: engine ${fmt(60 * sst.infer.perSecond)} inst/min (${fmt(sst.infer.seconds, 2)} s | ${fmt(sst.infer.cpuSeconds, 2)} s), torch ${fmt(t?.spartan_infer_instances_per_min)} inst/min, ratio ${ratio(60 * sst.infer.perSecond, t?.spartan_infer_instances_per_min)}`);
+    targets.push(check(t ? sst.train.perSecond / t.spartan_train_examples_per_sec >= 1.25 : undefined, `SST-2 training >= 1.25x PyTorch on the same batches: ${ratio(sst.train.perSecond, t?.spartan_train_examples_per_sec)}`));
+  }
+  lines.push('');
+  const rss = (x: Json | undefined, key = 'peakRssMB') => fmt(x?.[key], 0);
+  lines.push(`peak RSS (MB), engine: inference ${rss(infer)}, ${(all.train as Json[]).map((t) => `training dropout ${t.dropout} ${rss(t)}`).join(', ')}${sst.skipped ? '' : `, SST-2 ${rss(sst)}`}`);
+  if (torchInfo) lines.push(`peak RSS (MB), torch: inference ${fmt(torchInfo.results?.[torchInfo.results.length - 1]?.peak_rss_mb, 0)}, ${(all.torchTrain as Json[]).map((t) => `training dropout ${t.dropout} ${fmt(t.results?.[t.results.length - 1]?.peak_rss_mb, 0)}`).join(', ')}${all.torchSst2?.results ? `, SST-2 ${fmt(all.torchSst2.results[0].peak_rss_mb, 0)}` : ''}`);
+  const trainAll = (all.train as Json[]).find((t) => t.dropout === 0.1);
+  if (!quick && trainAll) targets.push(check(trainAll.peakRssMB <= 1536, `peak RSS training (fp32, 32x128 and 16x128 in one process) <= 1.5 GB: ${fmt(trainAll.peakRssMB, 0)} MB`));
+  targets.push(check(infer.peakRssMB <= 819, `peak RSS inference <= 0.8 GB: ${fmt(infer.peakRssMB, 0)} MB`));
+  lines.push('');
+  lines.push('targets (issue 8):');
+  for (const t of targets) lines.push('  ' + t);
+  const contended = [...(all.train as Json[]).flatMap((t) => t.shapes.map((s: Json) => cpuWall(s.train))), ...infer.shapes.map((s: Json) => cpuWall(s.spartan))].some((r) => r < 0.85 * threads);
+  if (contended) lines.push(`WARNING: some engine repetitions got less than ${(0.85 * threads).toFixed(2)} CPU-seconds per second: another process took cores; the figures are not trustworthy.`);
+  return lines.join('\n') + '\n';
 }
 
 async function main(): Promise<void> {
@@ -185,13 +248,26 @@ async function main(): Promise<void> {
     return;
   }
   const started = Date.now();
-  const all: Json = { threads, quick };
+  const all: Json = { threads, quick, dropouts: DROPOUTS, loadStart: os.loadavg() };
+  const shapes = SHAPES.map(([b, t]) => `${b}x${t}`).join(',');
+  const torch = torchAvailable();
   all.infer = runPhase('infer');
-  all.train = runPhase('train');
-  all.torch = runTorch();
-  all.sst2 = runPhase('sst2');
+  all.torchInfer = torch ? runTorch('inference', ['--shapes', shapes, '--only', 'plain,spartan']) : { skipped: 'PyTorch not installed (scripts/install-torch.sh) or --skip-torch' };
+  all.train = DROPOUTS.map((p) => runPhase('train', ['--dropout', String(p)]));
+  all.torchTrain = torch ? DROPOUTS.map((p) => runTorch(`training dropout ${p}`, ['--shapes', shapes, '--only', 'train', '--dropout', String(p)])) : [];
+  if (fs.existsSync(sst2Path())) {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-'));
+    const batchesFile = path.join(tmp, 'sst2-batches.json');
+    try {
+      all.sst2 = runPhase('sst2', ['--dropout', String(DROPOUTS[0]), '--batches-out', batchesFile]);
+      if (torch) all.torchSst2 = runTorch('SST-2 batches', ['--batches', batchesFile, '--only', 'spartan,train', '--dropout', String(DROPOUTS[0]), '--reps-train', '1', '--reps-infer', '1']);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  } else all.sst2 = { skipped: `${sst2Path()} not found (--sst2 FILE)` };
+  all.loadEnd = os.loadavg();
   all.seconds = (Date.now() - started) / 1000;
-  report(all);
+  process.stdout.write(report(all));
   const jsonOut = value('--json', '');
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(all, null, 2));
 }
