@@ -70,13 +70,14 @@ export function spartanHooks(geo: MemoryGeometry): MethodHooks {
       const { g } = b;
       const names = spartanNames(layer);
       const np = geo.parents, nc = geo.children;
+      const rows = g.shape(x)[0]; // N, or B where the last layer computes only the <s> rows
 
       // Parent gates: softmax over the top-K parent logits.
       const s = g.gemm(x, b.param(names.parentKeys), undefined, { transB: true }, 'parent_logits'); // [N, Np]
       let gates: string;
       if (geo.topK < np) {
         const [top] = g.topK(s, geo.topK);
-        const kth = g.slice(top, [geo.topK - 1], [geo.topK], [1], ['N', 1]);
+        const kth = g.slice(top, [geo.topK - 1], [geo.topK], [1], [rows, 1]);
         const keep = g.greaterOrEqual(s, kth);
         gates = g.softmax(g.where(keep, s, g.constF(-Infinity)), -1, 'parent_gates');
       } else {
@@ -85,8 +86,8 @@ export function spartanHooks(geo: MemoryGeometry): MethodHooks {
 
       // Child attention within each parent's group, temperature on the children only.
       const c = g.gemm(x, b.param(names.childKeys), undefined, { transB: true, alpha: 1 / geo.temperature }, 'child_logits');
-      const a = g.softmax(g.reshapeTo(c, [-1, np, nc], ['N', np, nc]), -1, 'child_attn'); // [N, Np, Nc]
-      const weights = g.reshapeTo(g.mul(a, g.unsqueeze(gates, [-1])), [-1, np * nc], ['N', np * nc]);
+      const a = g.softmax(g.reshapeTo(c, [-1, np, nc], [rows, np, nc]), -1, 'child_attn'); // [N, Np, Nc]
+      const weights = g.reshapeTo(g.mul(a, g.unsqueeze(gates, [-1])), [-1, np * nc], [rows, np * nc]);
       const read = g.matmul(weights, b.param(names.childValues), 'memory_read'); // [N, d]
       return g.add(x, read, 'memory_out');
     },

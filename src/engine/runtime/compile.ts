@@ -33,9 +33,9 @@ function describe(b: ReturnType<typeof buildRoberta>['b'], opts: GraphOptions): 
   };
 }
 
-/** Inference: outputs `logits_out` [B, L]. */
+/** Inference: outputs `logits_out` [B, L]. The last layer computes only the <s> rows the head reads. */
 export function compileInference(opts: GraphOptions): CompiledGraph {
-  const built = buildRoberta({ ...opts, training: false });
+  const built = buildRoberta({ headRowsOnly: true, ...opts, training: false });
   const g = built.b.g;
   g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
   g.output(OUTPUT_LOGITS);
@@ -44,7 +44,7 @@ export function compileInference(opts: GraphOptions): CompiledGraph {
 
 /** Training: outputs `loss_out` (scalar), `logits_out` and `grad.<name>` for each of `trainable`. */
 export function compileTraining(opts: GraphOptions, trainable: string[]): CompiledGraph {
-  const built = buildRoberta({ ...opts, training: true });
+  const built = buildRoberta({ headRowsOnly: true, ...opts, training: true });
   const { b } = built;
   const g = b.g;
   for (const name of trainable) b.param(name);
@@ -67,7 +67,7 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
  * calibration temperature; every parameter (backbone and memory) stored inside as an initializer.
  */
 export function compileStandalone(opts: GraphOptions, params: TensorMap, temperature = 1): Uint8Array {
-  const built = buildRoberta({ ...opts, training: false, standaloneInputs: true });
+  const built = buildRoberta({ headRowsOnly: true, ...opts, training: false, standaloneInputs: true });
   const g = built.b.g;
   for (const name of opts.parameterShapes.keys()) {
     if (!g.values.has(name)) continue;
