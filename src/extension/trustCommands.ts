@@ -148,15 +148,15 @@ export function findSuspectLabels(ctx: Ctx, suspects: SuspectLabels): Cmd {
           token.onCancellationRequested(() => abort.abort());
           let fold = 0,
             folds = opts.folds ?? 4;
-          return ctx.engine<AuditResult>('audit', args, {
+          return ctx.runCommand('audit', args, {
             signal: abort.signal,
             onEvent: (e) => {
               if (e.event === 'fold') {
-                fold = Number(e.fold);
-                folds = Number(e.folds);
+                fold = e.fold;
+                folds = e.folds;
                 progress.report({ message: `fold ${fold}/${folds}`, increment: fold === 1 ? 0 : 100 / folds });
               } else if (e.event === 'step' && e.steps) {
-                progress.report({ message: `fold ${fold}/${folds}: step ${Number(e.step)}/${Number(e.steps)}` });
+                progress.report({ message: `fold ${fold}/${folds}: step ${e.step}/${e.steps}` });
               }
             },
           });
@@ -217,7 +217,7 @@ export function suggestRowsToLabel(ctx: Ctx): Cmd {
           location: vscode.ProgressLocation.Notification,
           title: `Ranking the rows of ${path.basename(uri.fsPath)} by '${mem.name}''s uncertainty`,
         },
-        () => ctx.engine<RankResult>('rank', args),
+        () => ctx.runCommand('rank', args),
       );
       const doc = await vscode.workspace.openTextDocument(uri);
       const top = r.result.rows.slice(0, opts.top ?? 20);
@@ -271,7 +271,7 @@ export async function evaluateForPanel(
 ): Promise<void> {
   try {
     const args = evalArgs(backbone, memory, devFile, ctx.config.threads || undefined);
-    const r = await ctx.engine<EvalResult>('eval', args);
+    const r = await ctx.runCommand('eval', args);
     setEvaluation(memoryName, source, lineOf ? remapLines(r.result, lineOf) : r.result);
     BenchmarkPanel.current?.post();
   } catch (e) {
