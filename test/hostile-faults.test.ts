@@ -30,8 +30,21 @@ test('setup: memories to serve', { skip }, () => {
 
 /** Feeds `lines` to one `spartan serve` and returns its answers, in order. */
 function serve(lines: string[], extra: string[] = []): { answers: any[]; status: number | null; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, 'serve', '--threads', '1', ...extra], { input: lines.join('\n') + '\n', encoding: 'utf8', timeout: 90_000, maxBuffer: 64 * 1024 * 1024 });
-  return { answers: r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)), status: r.status, stderr: r.stderr };
+  const r = spawnSync(process.execPath, [CLI, 'serve', '--threads', '1', ...extra], {
+    input: lines.join('\n') + '\n',
+    encoding: 'utf8',
+    timeout: 90_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return {
+    answers: r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+    status: r.status,
+    stderr: r.stderr,
+  };
 }
 const classify = (id: unknown, params: unknown) => JSON.stringify({ id, method: 'classify', params });
 
@@ -102,7 +115,10 @@ test('1: every request line gets an answer, whatever it holds, and the worker ke
 });
 
 test('1: a request over the time limit is answered with an error; the worker answers the next', { skip, timeout: 120_000 }, () => {
-  const { answers, status } = serve([classify(1, { backbone: TINY, memory, text: 'hi' }), '{"id": 2, "method": "shutdown"}'], ['--request-timeout', '1']);
+  const { answers, status } = serve(
+    [classify(1, { backbone: TINY, memory, text: 'hi' }), '{"id": 2, "method": "shutdown"}'],
+    ['--request-timeout', '1'],
+  );
   assert.equal(status, 0);
   assert.equal(answers[0].id, 1);
   assert.match(answers[0].error, /request timed out after 0\.001 s/);
@@ -128,7 +144,10 @@ test('1: many memories share one backbone and the cache is bounded', { skip, tim
 
 function childrenOf(pid: number): number[] {
   const out = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout;
-  return out.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+  return out
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((n) => n > 0);
 }
 const alive = (pid: number) => {
   try {
@@ -146,7 +165,11 @@ test('5: SIGKILL of the spartan process stops the training child; the earlier me
   const g = guard(out);
   const env = { ...process.env };
   delete env.GLIBC_TUNABLES; // the wrapper re-runs the CLI as its child only when this is unset
-  const top = spawn(process.execPath, [CLI, 'train', '--backbone', TINY, '--data', data, '--out', out, '--epochs', '20', '--threads', '1', '--json'], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const top = spawn(
+    process.execPath,
+    [CLI, 'train', '--backbone', TINY, '--data', data, '--out', out, '--epochs', '20', '--threads', '1', '--json'],
+    { stdio: ['ignore', 'ignore', 'pipe'], env },
+  );
   let stderr = '';
   await new Promise<void>((resolve) => {
     top.stderr.on('data', (d) => {
@@ -194,61 +217,79 @@ async function withServer<T>(handler: Handler, body: (endpoint: string) => Promi
   }
 }
 const download = (endpoint: string, dest: string, extra: string[] = []) =>
-  runAsync(['download', '--repo', 'org/model', '--dest', dest, '--json', ...extra], { env: { SPARTAN_HF_ENDPOINT: endpoint }, timeoutMs: 90_000 });
+  runAsync(['download', '--repo', 'org/model', '--dest', dest, '--json', ...extra], {
+    env: { SPARTAN_HF_ENDPOINT: endpoint },
+    timeoutMs: 90_000,
+  });
 
 test('9: a server that never answers is given up on after the timeout, with a message naming it', { skip, timeout: 120_000 }, async () => {
-  await withServer(() => undefined /* never answers */, async (endpoint) => {
-    const r = await download(endpoint, path.join(dir, 'dl-hang'), ['--timeout', '1']);
-    refused(r, ['127.0.0.1', 'sent no response within 1 s', 'config.json']);
-    assert.ok(r.ms < 30_000, `took ${r.ms} ms`);
-  });
+  await withServer(
+    () => undefined /* never answers */,
+    async (endpoint) => {
+      const r = await download(endpoint, path.join(dir, 'dl-hang'), ['--timeout', '1']);
+      refused(r, ['127.0.0.1', 'sent no response within 1 s', 'config.json']);
+      assert.ok(r.ms < 30_000, `took ${r.ms} ms`);
+    },
+  );
 });
 
 test('9: a body that stalls half-way times out and keeps the part for a resume', { skip, timeout: 120_000 }, async () => {
   const dest = path.join(dir, 'dl-stall');
-  await withServer((_req, res) => {
-    res.writeHead(200, { 'content-length': '1000', 'x-linked-etag': `"${'0'.repeat(64)}"` });
-    res.write('x'.repeat(100)); // then silence
-  }, async (endpoint) => {
-    const r = await download(endpoint, dest, ['--timeout', '1']);
-    refused(r, ['sent nothing for 1 s', 'config.json', 'is kept']);
-    assert.equal(fs.statSync(path.join(dest, 'config.json.part')).size, 100);
-  });
+  await withServer(
+    (_req, res) => {
+      res.writeHead(200, { 'content-length': '1000', 'x-linked-etag': `"${'0'.repeat(64)}"` });
+      res.write('x'.repeat(100)); // then silence
+    },
+    async (endpoint) => {
+      const r = await download(endpoint, dest, ['--timeout', '1']);
+      refused(r, ['sent nothing for 1 s', 'config.json', 'is kept']);
+      assert.equal(fs.statSync(path.join(dest, 'config.json.part')).size, 100);
+    },
+  );
 });
 
 test('9: an endless body stops at the size cap; the partial file is removed', { skip, timeout: 120_000 }, async () => {
   const dest = path.join(dir, 'dl-endless');
   let sent = 0;
-  await withServer((_req, res) => {
-    res.writeHead(200, { 'x-linked-etag': `"${'0'.repeat(64)}"` }); // no length: chunked, forever
-    const chunk = Buffer.alloc(64 * 1024, 120);
-    const pump = () => {
-      while (!res.destroyed && res.write(chunk)) sent += chunk.length;
-      if (!res.destroyed) res.once('drain', pump);
-    };
-    pump();
-  }, async (endpoint) => {
-    const r = await download(endpoint, dest, ['--max-file-mb', '2']);
-    refused(r, ['more than 2.0 MiB', 'config.json', 'removed']);
-    assert.ok(!fs.existsSync(path.join(dest, 'config.json.part')));
-    assert.ok(sent < 64 * 1024 * 1024, `the server sent ${sent} bytes`);
-  });
+  await withServer(
+    (_req, res) => {
+      res.writeHead(200, { 'x-linked-etag': `"${'0'.repeat(64)}"` }); // no length: chunked, forever
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    },
+    async (endpoint) => {
+      const r = await download(endpoint, dest, ['--max-file-mb', '2']);
+      refused(r, ['more than 2.0 MiB', 'config.json', 'removed']);
+      assert.ok(!fs.existsSync(path.join(dest, 'config.json.part')));
+      assert.ok(sent < 64 * 1024 * 1024, `the server sent ${sent} bytes`);
+    },
+  );
   // A body longer than its announced size stops at once too.
-  await withServer((_req, res) => {
-    res.writeHead(200, { 'x-linked-size': '10', 'x-linked-etag': `"${'0'.repeat(64)}"` });
-    res.end('y'.repeat(100_000));
-  }, async (endpoint) => {
-    refused(await download(endpoint, dest), ['more than the 10 bytes announced', 'config.json']);
-  });
+  await withServer(
+    (_req, res) => {
+      res.writeHead(200, { 'x-linked-size': '10', 'x-linked-etag': `"${'0'.repeat(64)}"` });
+      res.end('y'.repeat(100_000));
+    },
+    async (endpoint) => {
+      refused(await download(endpoint, dest), ['more than the 10 bytes announced', 'config.json']);
+    },
+  );
 });
 
 test('9: a file without a checksum is not reported as downloaded', { skip, timeout: 120_000 }, async () => {
   const dest = path.join(dir, 'dl-unverified');
-  await withServer((_req, res) => res.end('{"corrupted": true}'), async (endpoint) => {
-    refused(await download(endpoint, dest), ['config.json', 'without a checksum', '--allow-unverified']);
-    assert.ok(!fs.existsSync(path.join(dest, 'config.json')));
-    assert.ok(!fs.existsSync(path.join(dest, 'config.json.part')));
-  });
+  await withServer(
+    (_req, res) => res.end('{"corrupted": true}'),
+    async (endpoint) => {
+      refused(await download(endpoint, dest), ['config.json', 'without a checksum', '--allow-unverified']);
+      assert.ok(!fs.existsSync(path.join(dest, 'config.json')));
+      assert.ok(!fs.existsSync(path.join(dest, 'config.json.part')));
+    },
+  );
 });
 
 test('9: a symlinked .part is not followed, and --dest naming a file is refused', { skip, timeout: 120_000 }, async () => {
@@ -257,39 +298,46 @@ test('9: a symlinked .part is not followed, and --dest naming a file is refused'
   const victim = path.join(dir, 'victim.txt');
   fs.writeFileSync(victim, 'precious');
   fs.symlinkSync(victim, path.join(dest, 'config.json.part'));
-  await withServer((_req, res) => res.end('{}'), async (endpoint) => {
-    refused(await download(endpoint, dest), ['config.json.part is a symbolic link']);
-    assert.equal(fs.readFileSync(victim, 'utf8'), 'precious');
-    refused(await download(endpoint, victim), ['victim.txt', 'not a folder']);
-    assert.equal(fs.readFileSync(victim, 'utf8'), 'precious');
-  });
+  await withServer(
+    (_req, res) => res.end('{}'),
+    async (endpoint) => {
+      refused(await download(endpoint, dest), ['config.json.part is a symbolic link']);
+      assert.equal(fs.readFileSync(victim, 'utf8'), 'precious');
+      refused(await download(endpoint, victim), ['victim.txt', 'not a folder']);
+      assert.equal(fs.readFileSync(victim, 'utf8'), 'precious');
+    },
+  );
 });
 
 // ---- 10. the extension's reads of memory files ----
 
-test('10: listing a folder with a FIFO, a directory and a huge header neither blocks nor reads the header', { skip, timeout: 60_000 }, async () => {
-  const folder = path.join(dir, 'listing');
-  fs.mkdirSync(folder, { recursive: true });
-  fs.copyFileSync(memory, path.join(folder, 'good.safetensors'));
-  execFileSync('mkfifo', [path.join(folder, 'fifo.safetensors')]); // no writer: a plain open would block forever
-  fs.mkdirSync(path.join(folder, 'dir.safetensors'));
-  const huge = path.join(folder, 'huge.safetensors');
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(MAX_MEMORY_HEADER_BYTES + 1));
-  fs.writeFileSync(huge, len);
-  fs.truncateSync(huge, 8 + MAX_MEMORY_HEADER_BYTES + 1); // sparse
-  const before = process.memoryUsage().rss;
-  const list = await listMemoriesAsync(folder);
-  const by = Object.fromEntries(list.map((m) => [m.name, m]));
-  assert.ok(!('error' in by.good), 'the good memory is listed');
-  assert.match((by.fifo as { error: string }).error, /fifo\.safetensors: is a named pipe/);
-  assert.match((by.dir as { error: string }).error, /dir\.safetensors: is a directory/);
-  assert.match((by.huge as { error: string }).error, /huge\.safetensors: its header is 16\.0 MiB; the limit is 16\.0 MiB/);
-  assert.ok(process.memoryUsage().rss - before < 64 * 1024 * 1024, 'the huge header was not read');
-  // The synchronous readers (pickers, classify) refuse the same files without blocking.
-  assert.throws(() => readMemoryInfo(path.join(folder, 'fifo.safetensors')), /named pipe/);
-  await assert.rejects(readMemoryInfoAsync(path.join(folder, 'dir.safetensors')), /is a directory/);
-  // The status bar's choice of the newest memory opens no file: a FIFO touched last is skipped.
-  fs.utimesSync(path.join(folder, 'good.safetensors'), new Date(2000, 1, 1), new Date(2000, 1, 1));
-  assert.equal(newestMemoryFileSync(folder), huge);
-});
+test(
+  '10: listing a folder with a FIFO, a directory and a huge header neither blocks nor reads the header',
+  { skip, timeout: 60_000 },
+  async () => {
+    const folder = path.join(dir, 'listing');
+    fs.mkdirSync(folder, { recursive: true });
+    fs.copyFileSync(memory, path.join(folder, 'good.safetensors'));
+    execFileSync('mkfifo', [path.join(folder, 'fifo.safetensors')]); // no writer: a plain open would block forever
+    fs.mkdirSync(path.join(folder, 'dir.safetensors'));
+    const huge = path.join(folder, 'huge.safetensors');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(MAX_MEMORY_HEADER_BYTES + 1));
+    fs.writeFileSync(huge, len);
+    fs.truncateSync(huge, 8 + MAX_MEMORY_HEADER_BYTES + 1); // sparse
+    const before = process.memoryUsage().rss;
+    const list = await listMemoriesAsync(folder);
+    const by = Object.fromEntries(list.map((m) => [m.name, m]));
+    assert.ok(!('error' in by.good), 'the good memory is listed');
+    assert.match((by.fifo as { error: string }).error, /fifo\.safetensors: is a named pipe/);
+    assert.match((by.dir as { error: string }).error, /dir\.safetensors: is a directory/);
+    assert.match((by.huge as { error: string }).error, /huge\.safetensors: its header is 16\.0 MiB; the limit is 16\.0 MiB/);
+    assert.ok(process.memoryUsage().rss - before < 64 * 1024 * 1024, 'the huge header was not read');
+    // The synchronous readers (pickers, classify) refuse the same files without blocking.
+    assert.throws(() => readMemoryInfo(path.join(folder, 'fifo.safetensors')), /named pipe/);
+    await assert.rejects(readMemoryInfoAsync(path.join(folder, 'dir.safetensors')), /is a directory/);
+    // The status bar's choice of the newest memory opens no file: a FIFO touched last is skipped.
+    fs.utimesSync(path.join(folder, 'good.safetensors'), new Date(2000, 1, 1), new Date(2000, 1, 1));
+    assert.equal(newestMemoryFileSync(folder), huge);
+  },
+);

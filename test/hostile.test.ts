@@ -14,7 +14,21 @@ import { readSafetensors } from '../src/engine/io/safetensors';
 import { inferTask, parseJsonlText } from '../src/engine/data/jsonl';
 import { multiLabelMetrics, perLabelScores } from '../src/engine/training/errorAnalysis';
 import { MAX_ARGV_TEXT_BYTES, MAX_JSONL_BYTES, MAX_TEXT_BYTES } from '../src/engine/limits';
-import { TINY, deadPid, guard, jsonl, labelled, makeMemory, refused, result, run, scratch, skip, tamper, tempFilesOf } from './hostile/harness';
+import {
+  TINY,
+  deadPid,
+  guard,
+  jsonl,
+  labelled,
+  makeMemory,
+  refused,
+  result,
+  run,
+  scratch,
+  skip,
+  tamper,
+  tempFilesOf,
+} from './hostile/harness';
 
 const dir = scratch('cli');
 const write = (name: string, content: string | Buffer): string => {
@@ -27,7 +41,8 @@ const trainData = write('train.jsonl', jsonl(labelled(8)));
 let earlier = '';
 let pairMemory = '';
 const train = (args: string[]) => run(['train', '--backbone', TINY, '--data', trainData, '--steps', '0', '--json', ...args]);
-const classify = (memory: string, args: string[], input?: string) => run(['classify', '--backbone', TINY, '--memory', memory, '--json', ...args], { input });
+const classify = (memory: string, args: string[], input?: string) =>
+  run(['classify', '--backbone', TINY, '--memory', memory, '--json', ...args], { input });
 
 test('setup: an earlier memory', { skip }, () => {
   earlier = makeMemory(dir, 'earlier');
@@ -96,9 +111,17 @@ test('2: --text-file over the size limit, and a text file that is a directory', 
 
 test('2: absurd --threads and a memory geometry that cannot fit are refused before work', { skip }, () => {
   const g = guard(earlier);
-  refused(run(['train', '--backbone', TINY, '--data', trainData, '--out', earlier, '--json', '--threads', '100000'], { threads: false }), ['--threads 100000 is more than 256']);
-  refused(train(['--out', earlier, '--parents', '100000', '--children', '100']), ['--parents 100000', '--children 100', 'the limit is 100,000,000']);
-  refused(run(['classify', '--backbone', TINY, '--memory', earlier, '--text', 'x', '--threads', '5000', '--json'], { threads: false }), ['--threads 5000']);
+  refused(run(['train', '--backbone', TINY, '--data', trainData, '--out', earlier, '--json', '--threads', '100000'], { threads: false }), [
+    '--threads 100000 is more than 256',
+  ]);
+  refused(train(['--out', earlier, '--parents', '100000', '--children', '100']), [
+    '--parents 100000',
+    '--children 100',
+    'the limit is 100,000,000',
+  ]);
+  refused(run(['classify', '--backbone', TINY, '--memory', earlier, '--text', 'x', '--threads', '5000', '--json'], { threads: false }), [
+    '--threads 5000',
+  ]);
   g.unchanged();
 });
 
@@ -108,7 +131,10 @@ test('3: a long --text is refused with a pointer to --text-file, not a crash', {
   const g = guard(earlier);
   const r = classify(earlier, ['--text', 'good movie '.repeat(3500)]);
   refused(r, ['--text is 37.6 KiB', '--text-file']);
-  refused(classify(pairMemory, ['--text', 'a', '--text-pair', 'b'.repeat(MAX_ARGV_TEXT_BYTES + 1)]), ['--text-pair is', '--text-pair-file']);
+  refused(classify(pairMemory, ['--text', 'a', '--text-pair', 'b'.repeat(MAX_ARGV_TEXT_BYTES + 1)]), [
+    '--text-pair is',
+    '--text-pair-file',
+  ]);
   g.unchanged();
 });
 
@@ -132,12 +158,22 @@ test('3: --stdin-json that is not an object with string fields is refused naming
 // ---- 4. labels named like Object.prototype's keys ----
 
 test('4: labels "__proto__", "constructor", "toString" are labels like any other', { skip }, () => {
-  for (const names of [['__proto__', 'normal'], ['constructor', 'toString'], ['hasOwnProperty', 'valueOf']] as [string, string][]) {
+  for (const names of [
+    ['__proto__', 'normal'],
+    ['constructor', 'toString'],
+    ['hasOwnProperty', 'valueOf'],
+  ] as [string, string][]) {
     const task = inferTask(parseJsonlText(jsonl(labelled(6, names)), 'f.jsonl').rows, 'f.jsonl');
     assert.deepEqual(task.labels, [...names].sort());
     assert.deepEqual(Object.entries(task.labelCounts).sort(), names.map((n) => [n, 3]).sort());
     // Per-label scores (eval's report) keep such labels as keys too.
-    const perLabel = perLabelScores({ labels: names, matrix: [[2, 1], [0, 3]] });
+    const perLabel = perLabelScores({
+      labels: names,
+      matrix: [
+        [2, 1],
+        [0, 3],
+      ],
+    });
     assert.deepEqual(Object.keys(perLabel).sort(), [...names].sort());
     assert.equal(perLabel[names[0]].support, 3);
     assert.deepEqual(Object.keys(multiLabelMetrics([[true, false]], [[true, true]], names).per_label).sort(), [...names].sort());
@@ -154,7 +190,13 @@ test('4: labels "__proto__", "constructor", "toString" are labels like any other
 
 test('4: a dev label "constructor" absent from training is reported at its line', { skip }, () => {
   const g = guard(earlier);
-  const dev = write('dev-proto.jsonl', jsonl([{ text: 'a', label: 'neg' }, { text: 'b', label: 'constructor' }]));
+  const dev = write(
+    'dev-proto.jsonl',
+    jsonl([
+      { text: 'a', label: 'neg' },
+      { text: 'b', label: 'constructor' },
+    ]),
+  );
   const r = train(['--out', earlier, '--dev', dev]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /dev-proto\.jsonl:2: label "constructor" does not occur in the training file/);
@@ -194,16 +236,20 @@ test('6: a FIFO as --out is refused (not replaced by a regular file)', { skip },
   assert.ok(fs.statSync(fifo).isFIFO());
 });
 
-test('6: a read-only folder is refused before training', { skip: skip || (process.getuid?.() === 0 ? 'root ignores folder permissions' : false) }, () => {
-  const ro = path.join(dir, 'ro');
-  fs.mkdirSync(ro, { recursive: true });
-  fs.chmodSync(ro, 0o555);
-  try {
-    refused(train(['--out', path.join(ro, 'm.safetensors')]), ['--out', 'permission denied']);
-  } finally {
-    fs.chmodSync(ro, 0o755);
-  }
-});
+test(
+  '6: a read-only folder is refused before training',
+  { skip: skip || (process.getuid?.() === 0 ? 'root ignores folder permissions' : false) },
+  () => {
+    const ro = path.join(dir, 'ro');
+    fs.mkdirSync(ro, { recursive: true });
+    fs.chmodSync(ro, 0o555);
+    try {
+      refused(train(['--out', path.join(ro, 'm.safetensors')]), ['--out', 'permission denied']);
+    } finally {
+      fs.chmodSync(ro, 0o755);
+    }
+  },
+);
 
 test('6: a rewrite keeps the file mode; a stale temp file of a dead writer is removed, a live one kept', { skip }, () => {
   const out = makeMemory(dir, 'moded');
@@ -224,7 +270,10 @@ test('6: export and bench outputs are checked before their work', { skip }, () =
   const g = guard(earlier);
   const r = run(['export', '--backbone', TINY, '--memory', earlier, '--onnx', dir, '--json']);
   refused(r, ['--onnx', 'is a directory']);
-  refused(run(['bench', '--backbone', TINY, '--profiles', 'host', '--methods', 'head', '--quick', '--csv', `${dir}/`, '--json']), ['--csv', 'slash']);
+  refused(run(['bench', '--backbone', TINY, '--profiles', 'host', '--methods', 'head', '--quick', '--csv', `${dir}/`, '--json']), [
+    '--csv',
+    'slash',
+  ]);
   g.unchanged();
 });
 
@@ -243,7 +292,8 @@ test('6: an output that is one of the inputs is refused (the data or the memory 
 // ---- 7. memory files: method, geometry, finiteness ----
 
 test('7: damaged or hand-edited memories are refused naming the file and the problem', { skip }, () => {
-  const hp = (edit: Record<string, unknown>) => (m: Record<string, string>) => (m.hyperparameters = JSON.stringify({ ...JSON.parse(m.hyperparameters), ...edit }));
+  const hp = (edit: Record<string, unknown>) => (m: Record<string, string>) =>
+    (m.hyperparameters = JSON.stringify({ ...JSON.parse(m.hyperparameters), ...edit }));
   const cases: [string, Parameters<typeof tamper>[2], (string | RegExp)[]][] = [
     ['method', { metadata: (m) => (m.method = 'lora') }, ['metadata method is "lora"']],
     ['parents', { metadata: hp({ parents: 8 }) }, ['spartan_experts.weight has shape [16, 64]', 'needs [8, 64]']],
@@ -252,7 +302,11 @@ test('7: damaged or hand-edited memories are refused naming the file and the pro
     ['nan', { tensors: (t) => (t.get('classifier.out_proj.bias')!.data[1] = NaN) }, ['classifier.out_proj.bias holds a non-finite value']],
     ['inf', { tensors: (t) => (t.get('roberta.encoder.layer.1.spartan.weight')!.data[7] = -Infinity) }, ['non-finite']],
     ['dup-labels', { metadata: (m) => (m.labels = '["neg","neg"]') }, ['lists "neg" twice']],
-    ['extra-tensor', { tensors: (t) => t.set('classifier.extra.weight', { shape: [2], data: new Float32Array(2) }) }, ['classifier.extra.weight does not belong']],
+    [
+      'extra-tensor',
+      { tensors: (t) => t.set('classifier.extra.weight', { shape: [2], data: new Float32Array(2) }) },
+      ['classifier.extra.weight does not belong'],
+    ],
     ['missing-tensor', { tensors: (t) => t.delete('roberta.encoder.layer.0.spartan_value.weight') }, ['spartan_value.weight is missing']],
   ];
   // The first cases through `classify` (exit status, message); all of them through one serve worker, which loads
@@ -263,12 +317,16 @@ test('7: damaged or hand-edited memories are refused naming the file and the pro
   const requests = bads.map((memory, id) => JSON.stringify({ id, method: 'classify', params: { backbone: TINY, memory, text: 'hi' } }));
   const r = run(['serve'], { input: requests.join('\n') + '\n' });
   assert.equal(r.status, 0, r.stderr);
-  const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const answers = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(answers.length, cases.length);
   cases.forEach(([name, , names], i) => {
     assert.equal(answers[i].id, i);
     assert.ok(!answers[i].error.includes('\n'), 'one line');
-    for (const n of [`bad-${name}.safetensors`, ...names]) assert.ok(answers[i].error.includes(n), `${name}: ${answers[i].error} does not name ${n}`);
+    for (const n of [`bad-${name}.safetensors`, ...names])
+      assert.ok(answers[i].error.includes(n), `${name}: ${answers[i].error} does not name ${n}`);
   });
   guards.forEach((g) => g.unchanged());
 });
@@ -306,7 +364,10 @@ test('7: a bad --init memory is refused before training; the earlier memory surv
 test('8: classify --data needs no labels; invalid rows are refused (or skipped and reported with --skip-invalid)', { skip }, () => {
   const unlabelled = write('unlabelled.jsonl', jsonl([{ text: 'good' }, { text: 'bad' }, { text: 'fine', label: 'pos' }]));
   const out = result(classify(earlier, ['--data', unlabelled]));
-  assert.deepEqual(out.predictions.map((p: { line: number }) => p.line), [1, 2, 3]);
+  assert.deepEqual(
+    out.predictions.map((p: { line: number }) => p.line),
+    [1, 2, 3],
+  );
 
   const broken = write('broken.jsonl', '{"text": "good"}\n{"text": 42}\nnot json\n');
   const human = run(['classify', '--backbone', TINY, '--memory', earlier, '--data', broken]);
@@ -333,8 +394,16 @@ test('8: pair and single-text rows, files and memories are not mixed', { skip },
 
 test('8: eval of pair rows with a single-text memory is refused naming the file', { skip }, () => {
   const pairRows = write('pair-eval.jsonl', jsonl(labelled(4, ['neg', 'pos'], true)));
-  refused(run(['eval', '--backbone', TINY, '--memory', earlier, '--data', pairRows, '--json']), ['pair-eval.jsonl', 'text pairs', 'single-text']);
-  refused(run(['eval', '--backbone', TINY, '--memory', pairMemory, '--data', trainData, '--json']), ['train.jsonl', 'single texts', 'text-pair']);
+  refused(run(['eval', '--backbone', TINY, '--memory', earlier, '--data', pairRows, '--json']), [
+    'pair-eval.jsonl',
+    'text pairs',
+    'single-text',
+  ]);
+  refused(run(['eval', '--backbone', TINY, '--memory', pairMemory, '--data', trainData, '--json']), [
+    'train.jsonl',
+    'single texts',
+    'text-pair',
+  ]);
 });
 
 test('8: invalid UTF-8 is reported at its line, not trained on as U+FFFD', { skip }, () => {
@@ -350,7 +419,21 @@ test('8: invalid UTF-8 is reported at its line, not trained on as U+FFFD', { ski
   const ok = write('fffd.jsonl', jsonl([...labelled(6), { text: 'caf\uFFFD', label: 'pos' }]));
   result(run(['train', '--backbone', TINY, '--data', ok, '--out', path.join(dir, 'fffd.safetensors'), '--steps', '0', '--json']));
   // With --skip-invalid the other rows train.
-  const skipped = result(run(['train', '--backbone', TINY, '--data', file, '--out', path.join(dir, 'latin.safetensors'), '--steps', '0', '--skip-invalid', '--json']));
+  const skipped = result(
+    run([
+      'train',
+      '--backbone',
+      TINY,
+      '--data',
+      file,
+      '--out',
+      path.join(dir, 'latin.safetensors'),
+      '--steps',
+      '0',
+      '--skip-invalid',
+      '--json',
+    ]),
+  );
   assert.equal(skipped.labels.length, 2);
 });
 
@@ -363,7 +446,25 @@ test('11: bench refuses impossible flags before starting workers', { skip }, () 
 
 test('11: a bench whose workers fail exits non-zero', { skip, timeout: 120_000 }, () => {
   // 64 MB of address space (prlimit) is far too little for a Node worker: every measurement fails.
-  const r = run(['bench', '--backbone', TINY, '--profiles', 'custom', '--cores', '1', '--memory-mb', '64', '--no-cgroups', '--methods', 'head', '--quick', '--json'], { timeoutMs: 110_000 });
+  const r = run(
+    [
+      'bench',
+      '--backbone',
+      TINY,
+      '--profiles',
+      'custom',
+      '--cores',
+      '1',
+      '--memory-mb',
+      '64',
+      '--no-cgroups',
+      '--methods',
+      'head',
+      '--quick',
+      '--json',
+    ],
+    { timeoutMs: 110_000 },
+  );
   refused(r, ['measurement(s) failed', 'custom']);
   const report = JSON.parse(r.stdout.trim().split('\n')[0]);
   assert.ok(report.profiles[0].baseline.errors.inference || report.profiles[0].baseline.errors.training);
@@ -372,7 +473,22 @@ test('11: a bench whose workers fail exits non-zero', { skip, timeout: 120_000 }
 test('6: a diverged run (non-finite weights) does not replace the earlier memory', { skip }, () => {
   const out = makeMemory(dir, 'diverge');
   const g = guard(out);
-  const r = run(['train', '--backbone', TINY, '--data', trainData, '--out', out, '--steps', '3', '--lr', '1e38', '--optimizer', 'sgd', '--json']);
+  const r = run([
+    'train',
+    '--backbone',
+    TINY,
+    '--data',
+    trainData,
+    '--out',
+    out,
+    '--steps',
+    '3',
+    '--lr',
+    '1e38',
+    '--optimizer',
+    'sgd',
+    '--json',
+  ]);
   refused(r, ['training diverged', 'lower']);
   g.unchanged();
 });

@@ -8,7 +8,10 @@
 const POLL_MS = 200;
 
 /** The wrapper's pid, read when this module loads (before exitWithParent removes it from the environment). */
-const parentPid = Number.isInteger(Number(process.env.SPARTAN_PARENT_PID)) && Number(process.env.SPARTAN_PARENT_PID) > 0 ? Number(process.env.SPARTAN_PARENT_PID) : undefined;
+const parentPid =
+  Number.isInteger(Number(process.env.SPARTAN_PARENT_PID)) && Number(process.env.SPARTAN_PARENT_PID) > 0
+    ? Number(process.env.SPARTAN_PARENT_PID)
+    : undefined;
 
 export function exitWithParent(): void {
   const expected = parentPid;

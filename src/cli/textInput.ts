@@ -21,7 +21,8 @@ export async function readStdinBounded(maxBytes: number, what: string): Promise<
 }
 
 async function fromFile(file: string, flag: string): Promise<string> {
-  const text = file === '-' ? await readStdinBounded(MAX_TEXT_BYTES, `${flag} -`) : readRegularFileSync(file, MAX_TEXT_BYTES).toString('utf8');
+  const text =
+    file === '-' ? await readStdinBounded(MAX_TEXT_BYTES, `${flag} -`) : readRegularFileSync(file, MAX_TEXT_BYTES).toString('utf8');
   return text.replace(/^\uFEFF/, '').replace(/\r?\n$/, '');
 }
 
@@ -37,21 +38,28 @@ export interface TextOptions {
 export async function readTextInput(o: TextOptions): Promise<{ text: string; textPair?: string } | undefined> {
   const sources = [o.text !== undefined, o.textFile !== undefined, Boolean(o.stdinJson)].filter(Boolean).length;
   if (sources === 0) {
-    if (o.textPair !== undefined || o.textPairFile !== undefined) throw new SpartanError('--text-pair needs a first text (--text, --text-file or --stdin-json)');
+    if (o.textPair !== undefined || o.textPairFile !== undefined)
+      throw new SpartanError('--text-pair needs a first text (--text, --text-file or --stdin-json)');
     return undefined;
   }
   if (sources > 1) throw new SpartanError('give only one of --text, --text-file and --stdin-json');
   if (o.textPair !== undefined && o.textPairFile !== undefined) throw new SpartanError('give only one of --text-pair and --text-pair-file');
   if (o.textFile === '-' && o.textPairFile === '-') throw new SpartanError('--text-file and --text-pair-file cannot both read stdin');
-  for (const [v, flag] of [[o.text, '--text'], [o.textPair, '--text-pair']] as const) {
+  for (const [v, flag] of [
+    [o.text, '--text'],
+    [o.textPair, '--text-pair'],
+  ] as const) {
     if (v !== undefined && Buffer.byteLength(v, 'utf8') > MAX_ARGV_TEXT_BYTES) {
-      throw new SpartanError(`${sizeProblem(flag, Buffer.byteLength(v, 'utf8'), MAX_ARGV_TEXT_BYTES)} on the command line: pass long texts with ${flag}-file FILE (or -, stdin)`);
+      throw new SpartanError(
+        `${sizeProblem(flag, Buffer.byteLength(v, 'utf8'), MAX_ARGV_TEXT_BYTES)} on the command line: pass long texts with ${flag}-file FILE (or -, stdin)`,
+      );
     }
   }
   let text: string;
   let textPair: string | undefined;
   if (o.stdinJson) {
-    if (o.textPair !== undefined || o.textPairFile !== undefined) throw new SpartanError('--stdin-json carries the pair itself ("text_pair"): drop --text-pair');
+    if (o.textPair !== undefined || o.textPairFile !== undefined)
+      throw new SpartanError('--stdin-json carries the pair itself ("text_pair"): drop --text-pair');
     const raw = await readStdinBounded(2 * MAX_TEXT_BYTES + 1024, '--stdin-json');
     let v: unknown;
     try {
@@ -59,10 +67,12 @@ export async function readTextInput(o: TextOptions): Promise<{ text: string; tex
     } catch (e) {
       throw new SpartanError(`--stdin-json: stdin is not valid JSON (${(e as Error).message})`);
     }
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new SpartanError('--stdin-json: stdin must hold one JSON object {"text": …, "text_pair"?: …}');
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      throw new SpartanError('--stdin-json: stdin must hold one JSON object {"text": …, "text_pair"?: …}');
     const obj = v as Record<string, unknown>;
     if (typeof obj.text !== 'string') throw new SpartanError('--stdin-json: "text" must be a string');
-    if (obj.text_pair !== undefined && typeof obj.text_pair !== 'string') throw new SpartanError('--stdin-json: "text_pair" must be a string');
+    if (obj.text_pair !== undefined && typeof obj.text_pair !== 'string')
+      throw new SpartanError('--stdin-json: "text_pair" must be a string');
     text = obj.text;
     textPair = obj.text_pair;
   } else {

@@ -34,7 +34,10 @@ export interface RunResult {
 }
 
 /** `spartan ARGS --threads 1` to completion (stdin from `input`), bounded by `timeoutMs` so a hang fails the case. */
-export function run(args: string[], opts: { input?: string | Buffer; timeoutMs?: number; env?: Record<string, string>; threads?: false } = {}): RunResult {
+export function run(
+  args: string[],
+  opts: { input?: string | Buffer; timeoutMs?: number; env?: Record<string, string>; threads?: false } = {},
+): RunResult {
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [CLI, ...args, ...(opts.threads === false ? [] : ['--threads', '1'])], {
     input: opts.input ?? '',
@@ -84,7 +87,10 @@ export function refused(r: RunResult, names: (string | RegExp)[], status = 1): s
     if (typeof n === 'string') assert.ok(line.includes(n), `message does not name ${JSON.stringify(n)}: ${line}`);
     else assert.match(line, n);
   }
-  const json = r.stdout.trim().split('\n').filter((l) => l.startsWith('{"error"'));
+  const json = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{"error"'));
   if (json.length) assert.equal(JSON.parse(json[json.length - 1]).error, line.slice('spartan: '.length));
   return line;
 }
@@ -122,7 +128,11 @@ export function jsonl(rows: object[]): string {
 
 /** n rows of a two-label task ("neg"/"pos" unless other names are given). */
 export function labelled(n: number, labels: [string, string] = ['neg', 'pos'], pair = false): object[] {
-  return Array.from({ length: n }, (_, i) => ({ text: `sample text number ${i} ${i % 2 ? 'good' : 'bad'}`, label: labels[i % 2], ...(pair ? { text_pair: `other ${i}` } : {}) }));
+  return Array.from({ length: n }, (_, i) => ({
+    text: `sample text number ${i} ${i % 2 ? 'good' : 'bad'}`,
+    label: labels[i % 2],
+    ...(pair ? { text_pair: `other ${i}` } : {}),
+  }));
 }
 
 /** A memory saved from the initial tensors (`--steps 0`): a real file in seconds. */
@@ -136,7 +146,11 @@ export function makeMemory(dir: string, name: string, opts: { pair?: boolean; ex
 }
 
 /** Rewrites a memory with edited metadata and/or tensors (a hand-edited or damaged file). */
-export function tamper(src: string, dest: string, edit: { metadata?: (m: Record<string, string>) => void; tensors?: (t: TensorMap) => void }): string {
+export function tamper(
+  src: string,
+  dest: string,
+  edit: { metadata?: (m: Record<string, string>) => void; tensors?: (t: TensorMap) => void },
+): string {
   const f = readSafetensors(src);
   const metadata = { ...f.metadata };
   const tensors: TensorMap = new Map([...f.tensors].map(([n, t]) => [n, { shape: [...t.shape], data: Float32Array.from(t.data) }]));

@@ -64,8 +64,10 @@ export function registerServe(program: Command): void {
         return b;
       };
       const modelFor = async (params: Record<string, unknown>): Promise<TaskModel> => {
-        if (typeof params.memory !== 'string' || params.memory === '') throw new SpartanError('params.memory must be the path of a memory file');
-        if (params.backbone !== undefined && typeof params.backbone !== 'string') throw new SpartanError('params.backbone must be a string');
+        if (typeof params.memory !== 'string' || params.memory === '')
+          throw new SpartanError('params.memory must be the path of a memory file');
+        if (params.backbone !== undefined && typeof params.backbone !== 'string')
+          throw new SpartanError('params.backbone must be a string');
         const memory = params.memory;
         const spec = resolveBackboneSpec(params.backbone);
         const stat = fs.statSync(memory, { throwIfNoEntry: false });
@@ -78,7 +80,11 @@ export function registerServe(program: Command): void {
           cache.set(key, model);
           return model;
         }
-        for (const [k, m] of cache) if (k.split('\0')[1] === memory) { cache.delete(k); await m.close(); }
+        for (const [k, m] of cache)
+          if (k.split('\0')[1] === memory) {
+            cache.delete(k);
+            await m.close();
+          }
         model = await TaskModel.load({ backbone: await backboneFor(spec), memory, threads: o.threads });
         cache.set(key, model);
         while (cache.size > SERVE_CACHE_ENTRIES) {
@@ -90,15 +96,18 @@ export function registerServe(program: Command): void {
       };
       const classify = async (params: Record<string, unknown>) => {
         if (typeof params.text !== 'string') throw new SpartanError('params.text must be a string');
-        if (params.textPair !== undefined && typeof params.textPair !== 'string') throw new SpartanError('params.textPair must be a string');
+        if (params.textPair !== undefined && typeof params.textPair !== 'string')
+          throw new SpartanError('params.textPair must be a string');
         for (const key of ['text', 'textPair']) {
           const problem = typeof params[key] === 'string' ? textSizeProblem(params[key], `params.${key}`) : undefined;
           if (problem) throw new SpartanError(problem);
         }
         const model = await modelFor(params);
         const pair = Boolean(model.metadata.hyperparameters.pair);
-        if (pair && typeof params.textPair !== 'string') throw new SpartanError(`${String(params.memory)} is a text-pair task: give params.textPair`);
-        if (!pair && params.textPair !== undefined) throw new SpartanError(`${String(params.memory)} is a single-text task: params.textPair is not used by it`);
+        if (pair && typeof params.textPair !== 'string')
+          throw new SpartanError(`${String(params.memory)} is a text-pair task: give params.textPair`);
+        if (!pair && params.textPair !== undefined)
+          throw new SpartanError(`${String(params.memory)} is a single-text task: params.textPair is not used by it`);
         const t0 = performance.now();
         const [p] = await model.predict([{ text: params.text, textPair: params.textPair }]);
         return { ...p, task: model.metadata.task, milliseconds: performance.now() - t0 };
@@ -120,12 +129,14 @@ export function registerServe(program: Command): void {
         }
         const id = idOf(req);
         try {
-          if (!isPlainObject(req)) throw new SpartanError('a request must be a JSON object like {"id": 1, "method": "classify", "params": {…}}');
+          if (!isPlainObject(req))
+            throw new SpartanError('a request must be a JSON object like {"id": 1, "method": "classify", "params": {…}}');
           if (req.method === 'shutdown') {
             reply({ id, result: { ok: true } });
             break;
           }
-          if (req.method !== 'classify') throw new SpartanError(`unknown method ${JSON.stringify(req.method)}: use "classify" or "shutdown"`);
+          if (req.method !== 'classify')
+            throw new SpartanError(`unknown method ${JSON.stringify(req.method)}: use "classify" or "shutdown"`);
           const params = req.params === undefined ? {} : req.params;
           if (!isPlainObject(params)) throw new SpartanError('params must be a JSON object');
           reply({ id, result: await withTimeout(classify(params), o.requestTimeout) });

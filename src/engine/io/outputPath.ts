@@ -56,7 +56,10 @@ export function checkOutputPath(target: string | undefined, what: string, estima
     fs.closeSync(fd);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENAMETOOLONG' ? `${target}: the file name is too long (the temporary file next to it needs ${path.basename(probe).length - path.basename(file).length} more characters)` : describeFsError(dir, e, 'cannot be written');
+    const why =
+      code === 'ENAMETOOLONG'
+        ? `${target}: the file name is too long (the temporary file next to it needs ${path.basename(probe).length - path.basename(file).length} more characters)`
+        : describeFsError(dir, e, 'cannot be written');
     throw new SpartanError(`${what} ${why}`);
   } finally {
     try {
@@ -69,7 +72,8 @@ export function checkOutputPath(target: string | undefined, what: string, estima
     try {
       const s = fs.statfsSync(dir);
       const free = s.bavail * s.bsize;
-      if (free < estimatedBytes) throw new SpartanError(`${what} ${target}: ${mib(free)} free on its file system, but the file needs about ${mib(estimatedBytes)}`);
+      if (free < estimatedBytes)
+        throw new SpartanError(`${what} ${target}: ${mib(free)} free on its file system, but the file needs about ${mib(estimatedBytes)}`);
     } catch (e) {
       if (e instanceof SpartanError) throw e;
       // statfs unsupported here: the write itself will report a full disk

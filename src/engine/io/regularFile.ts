@@ -24,17 +24,27 @@ export function describeNonRegular(st: fs.Stats): string {
 export function describeFsError(path: string, e: unknown, doing = 'cannot be read'): string {
   const err = e as NodeJS.ErrnoException;
   switch (err?.code) {
-    case 'ENOENT': return `${path}: file not found`;
+    case 'ENOENT':
+      return `${path}: file not found`;
     case 'EACCES':
-    case 'EPERM': return `${path}: permission denied`;
-    case 'EISDIR': return `${path}: is a directory, not a file`;
-    case 'ENOTDIR': return `${path}: a part of the path is not a folder`;
-    case 'ELOOP': return `${path}: too many levels of symbolic links`;
-    case 'ENAMETOOLONG': return `${path}: file name too long`;
-    case 'ENOSPC': return `${path}: no space left on the device`;
-    case 'EDQUOT': return `${path}: disk quota exceeded`;
-    case 'EROFS': return `${path}: the file system is read-only`;
-    default: return `${path}: ${doing} (${err?.code ?? (err as Error)?.message ?? String(e)})`;
+    case 'EPERM':
+      return `${path}: permission denied`;
+    case 'EISDIR':
+      return `${path}: is a directory, not a file`;
+    case 'ENOTDIR':
+      return `${path}: a part of the path is not a folder`;
+    case 'ELOOP':
+      return `${path}: too many levels of symbolic links`;
+    case 'ENAMETOOLONG':
+      return `${path}: file name too long`;
+    case 'ENOSPC':
+      return `${path}: no space left on the device`;
+    case 'EDQUOT':
+      return `${path}: disk quota exceeded`;
+    case 'EROFS':
+      return `${path}: the file system is read-only`;
+    default:
+      return `${path}: ${doing} (${err?.code ?? (err as Error)?.message ?? String(e)})`;
   }
 }
 
@@ -86,7 +96,11 @@ export async function readRegularFileAsync(path: string, maxBytes: number): Prom
  * The asynchronous form, for the extension host (which must never block): opens without blocking, refuses
  * anything but a regular file, and reads at most `length` bytes from `start`.
  */
-export async function readRegularFileRange(path: string, start: number, length: number): Promise<{ bytes: Buffer; size: number; mtime: Date }> {
+export async function readRegularFileRange(
+  path: string,
+  start: number,
+  length: number,
+): Promise<{ bytes: Buffer; size: number; mtime: Date }> {
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(path, OPEN_FLAGS);

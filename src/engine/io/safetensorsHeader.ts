@@ -50,7 +50,10 @@ export function readSafetensorsHeaderSync(file: string, maxBytes = MAX_MEMORY_HE
 }
 
 /** The header object plus the file's size and mtime, read without blocking the event loop. */
-export async function readSafetensorsHeaderAsync(file: string, maxBytes = MAX_MEMORY_HEADER_BYTES): Promise<{ header: Record<string, unknown>; size: number; mtime: Date }> {
+export async function readSafetensorsHeaderAsync(
+  file: string,
+  maxBytes = MAX_MEMORY_HEADER_BYTES,
+): Promise<{ header: Record<string, unknown>; size: number; mtime: Date }> {
   const first = await readRegularFileRange(file, 0, 8);
   const len = headerLength(file, first.bytes, first.size, maxBytes);
   const body = await readRegularFileRange(file, 8, len);

@@ -25,10 +25,16 @@ export function methodFromMetadata(meta: MethodMetadata, file = 'the memory file
   const h = meta.hyperparameters;
   const num = (key: keyof MemoryGeometry): number => {
     const v = h[key] ?? DEFAULT_GEOMETRY[key];
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new SpartanError(`${file}: hyperparameter "${key}" must be a finite number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new SpartanError(`${file}: hyperparameter "${key}" must be a finite number, got ${JSON.stringify(v)}`);
     return v;
   };
-  const geometry: MemoryGeometry = { parents: num('parents'), children: num('children'), topK: num('topK'), temperature: num('temperature') };
+  const geometry: MemoryGeometry = {
+    parents: num('parents'),
+    children: num('children'),
+    topK: num('topK'),
+    temperature: num('temperature'),
+  };
   return { name: meta.method as MethodName, geometry, trainLayerNorms: Boolean(h.trainLayerNorms ?? true) };
 }
 
@@ -41,7 +47,13 @@ export function maxLengthOf(meta: Pick<MethodMetadata, 'hyperparameters'>): numb
  * Refuses tensors that are missing, unexpected, of the wrong shape for the method's geometry on `config`, or not
  * finite; and a stored max length the backbone has no positions for.
  */
-export function checkMemoryTensors(file: string, tensors: TensorMap, meta: MethodMetadata, config: RobertaConfig, backboneShapes: Map<string, number[]>): void {
+export function checkMemoryTensors(
+  file: string,
+  tensors: TensorMap,
+  meta: MethodMetadata,
+  config: RobertaConfig,
+  backboneShapes: Map<string, number[]>,
+): void {
   let spec: MethodSpec;
   let expected: Map<string, number[]>;
   const numLabels = meta.task === 'regression' ? 1 : meta.labels.length;
@@ -60,14 +72,17 @@ export function checkMemoryTensors(file: string, tensors: TensorMap, meta: Metho
     const t = tensors.get(name);
     if (!t) throw new SpartanError(`${file}: tensor ${name} is missing (the ${spec.name} method needs it)`);
     if (!same(t.shape, shape)) {
-      throw new SpartanError(`${file}: tensor ${name} has shape [${t.shape.join(', ')}] but the ${spec.name} method's geometry on this backbone needs [${shape.join(', ')}]`);
+      throw new SpartanError(
+        `${file}: tensor ${name} has shape [${t.shape.join(', ')}] but the ${spec.name} method's geometry on this backbone needs [${shape.join(', ')}]`,
+      );
     }
   }
   for (const [name, t] of tensors) {
     if (expected.has(name)) continue;
     const shape = optional.get(name);
     if (!shape) throw new SpartanError(`${file}: tensor ${name} does not belong to a ${spec.name} memory`);
-    if (!same(t.shape, shape)) throw new SpartanError(`${file}: tensor ${name} has shape [${t.shape.join(', ')}] but the backbone's is [${shape.join(', ')}]`);
+    if (!same(t.shape, shape))
+      throw new SpartanError(`${file}: tensor ${name} has shape [${t.shape.join(', ')}] but the backbone's is [${shape.join(', ')}]`);
   }
   checkFinite(file, tensors);
   const maxLength = maxLengthOf(meta);
@@ -76,7 +91,8 @@ export function checkMemoryTensors(file: string, tensors: TensorMap, meta: Metho
   } catch (e) {
     throw new SpartanError(`${file}: ${(e as Error).message}`);
   }
-  if (maxLength < 4) throw new SpartanError(`${file}: its max length is ${maxLength}, fewer than the 4 tokens a text needs with its special tokens`);
+  if (maxLength < 4)
+    throw new SpartanError(`${file}: its max length is ${maxLength}, fewer than the 4 tokens a text needs with its special tokens`);
 }
 
 /** NaN or ±Infinity in a weight makes every prediction NaN: refuse the file, naming the first bad tensor. */
