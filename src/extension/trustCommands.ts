@@ -120,10 +120,13 @@ async function targetFile(arg: unknown, title: string): Promise<vscode.Uri | und
   return uri;
 }
 
+/** How the fold memories are trained (CLI defaults when absent); tests pass small, fast settings. */
 export interface FindSuspectOptions {
   folds?: number;
   epochs?: number;
   method?: string;
+  lr?: number;
+  dropout?: number;
 }
 
 export function findSuspectLabels(ctx: Ctx, suspects: SuspectLabels): Cmd {
@@ -139,6 +142,8 @@ export function findSuspectLabels(ctx: Ctx, suspects: SuspectLabels): Cmd {
     const args = ['audit', '--backbone', backbone, '--data', uri.fsPath, '--folds', String(opts.folds ?? 4)];
     if (opts.epochs) args.push('--epochs', String(opts.epochs));
     if (opts.method) args.push('--method', opts.method);
+    if (opts.lr) args.push('--lr', String(opts.lr));
+    if (opts.dropout !== undefined) args.push('--dropout', String(opts.dropout));
     if (ctx.config.threads) args.push('--threads', String(ctx.config.threads));
     try {
       const r = await vscode.window.withProgress(
