@@ -114,7 +114,7 @@ export function registerGlue(program: Command): void {
     .option('--json', 'JSON result on stdout, JSON-lines progress on stderr')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
-      const lrs = learningRates(Object.fromEntries(METHODS.map((m) => [m, o[`lr${m[0].toUpperCase()}${m.slice(1)}`] as number])) as Record<MethodName, number>);
+      const lrs = learningRates(Object.fromEntries(METHODS.map((m) => [m, o[`lr${m[0].toUpperCase()}${m.slice(1)}`]])));
       const backbone = await loadBackbone(resolveBackboneSpec(o.backbone));
       const grid: GridOptions = {
         glueDir: o.glueDir,

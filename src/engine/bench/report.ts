@@ -196,9 +196,12 @@ class WorkerHandle {
     return parts.join('; ');
   }
 
+  // The worker's JSON reply, checked field by field by the callers.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private async reply(): Promise<Record<string, any>> {
     const line = await this.nextLine();
     if (line === null) throw new WorkerFailed(this);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     let msg: Record<string, any>;
     try {
       msg = JSON.parse(line);
@@ -590,7 +593,12 @@ export const CSV_COLUMNS = [
 
 function csvCell(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = typeof v === 'number' ? String(Number.isInteger(v) ? v : Number(v.toPrecision(6))) : String(v);
+  const s =
+    typeof v === 'string' ? v
+    : typeof v === 'number' ? String(Number.isInteger(v) ? v : Number(v.toPrecision(6)))
+    : typeof v === 'boolean' ? String(v)
+    : Array.isArray(v) ? v.join(',')
+    : JSON.stringify(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
