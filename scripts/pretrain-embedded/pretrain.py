@@ -205,6 +205,56 @@ def export(model: Roberta, c: Config, out_dir: str, info: dict):
         f.write("\n")
 
 
+def write_card(out_dir: str, c: Config, info: dict, args, params: int, log_rows: list):
+    """PRETRAINING.md beside the weights; every figure comes from the run (info, the log), none typed by hand."""
+    curve = "\n".join(f"| {r['step']} | {r.get('tokens', 0):,} | {r.get('minutes', 0)} | {r.get('heldout_mlm_loss_40k', '')} |"
+                      for r in log_rows)
+    text = f"""# The embedded backbone: how it was made
+
+Made by `bash scripts/pretrain-embedded/build.sh WORK {info["steps"]}` (tokenize.mjs, embeddings.py, pretrain.py in that folder), seed
+{info['seed']}, on {info['device']}. Every random draw (initialisation, spans, masks, negatives) comes from
+generators seeded by the seed, and a checkpoint stores their states, so a run stopped and resumed continues the
+same sequence; on one CPU thread the run is deterministic (GPU kernels may not be bit-identical).
+
+- **Architecture**: RoBERTa (post-LayerNorm encoder, GELU, learned absolute positions offset by the padding index as
+  in RobertaModel), {c.layers} layers, hidden {c.hidden}, {c.heads} heads, FFN {c.ffn}, {c.positions} positions, one token type,
+  layer-norm epsilon 1e-5; vocabulary and tokenizer files: the published roberta-base byte-level BPE ({VOCAB:,} ids).
+  {params:,} parameters, stored as F16 in Hugging Face's `RobertaForMaskedLM` layout (the MLM decoder is tied to the
+  word embeddings).
+- **Data**: `../shared/corpus/corpus.txt.gz` (Project Gutenberg books, public domain in the USA; English Wikipedia
+  articles, CC BY-SA; Debian documentation, GPL-2+; provenance in `../shared/corpus/PROVENANCE.md`), tokenized with the
+  product's own tokenizer: {info['corpus_tokens']:,} tokens, of which the last {info['heldout_tokens']:,} are held out.
+- **Word embeddings initialised from corpus statistics**: positive PMI over a +-4 token window (1/distance weights,
+  context smoothing 0.75) of every token seen at least 5 times against the 10,000 most frequent, rank-{c.hidden} SVD.
+  Masked-LM training on two CPU cores sees a few million tokens: far too few to learn word meaning from scratch.
+- **Objectives**: masked LM, {args.mask_rate:.0%} of tokens (80 % `<mask>`, 10 % random, 10 % kept), dynamic masking (spans
+  drawn at random offsets with a fresh mask each time); softmax over every target of the step plus {args.negatives:,} random
+  negatives (the full 50k-way decoder would cost more than the encoder at this width); plus a sentence objective on
+  `<s>` (predict, by cosine, the SIF-weighted mean of the span's corpus-statistics vectors), weight {args.sentence_weight}:
+  RoBERTa has no sentence objective, and `<s>` is what a frozen backbone's classification head reads.
+- **Optimiser**: AdamW (betas 0.9/0.98, eps 1e-6, weight decay 0.01 on matrices), peak learning rate {args.lr:g}
+  ({args.embedding_lr_scale:g}x for the word embeddings), {args.warmup} warm-up steps then linear decay, clipping at 1.0,
+  {args.tokens_per_step:,} tokens a step in sequences of 32, 64 or 128 (`<s> ... </s>`), no dropout.
+- **Run**: {info['steps']:,} steps, {info['tokens_seen']:,} tokens seen, {info['minutes']} minutes of training time.
+- **Held-out masked-LM loss** (full vocabulary, 15 % masking, all held-out tokens): **{info['heldout_mlm_loss']}**
+  (sentence objective's cosine loss {info['heldout_sentence_cosine_loss']}).
+
+| step | tokens | minutes | held-out MLM loss (first 40k held-out tokens) |
+|---:|---:|---:|---:|
+{curve}
+
+What it is good and bad at, measured through the product: `results/sst2-check.txt` (SPARTAN, head-only and adapters on
+SST-2, `bash scripts/sst2-check.sh`) and `results/glue-mini.md`. It is a small model trained for about an hour on a CPU:
+its word features are good (corpus statistics, refined by MLM), its contextual features are shallow; expect it to
+do well on tasks that words decide (sentiment, topic, question type) and poorly on tasks that need reasoning over
+two sentences (paraphrase, similarity, entailment). Real use is roberta-base.
+"""
+    path = os.path.join(out_dir, "PRETRAINING.md")
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ids", required=True, help="corpus token ids (uint16, from tokenize.mjs)")
@@ -307,8 +357,12 @@ def main():
         held, held_sent = heldout_loss()
         info = {"steps": step, "tokens_seen": tokens_seen, "minutes": round(elapsed / 60, 1),
                 "heldout_mlm_loss": round(held, 4), "heldout_sentence_cosine_loss": round(held_sent, 4),
-                "seed": args.seed, "device": args.device}
+                "seed": args.seed, "device": args.device, "corpus_tokens": int(len(all_ids)),
+                "heldout_tokens": int(len(held_ids))}
         export(model, c, args.export, info)
+        params = sum(p_.numel() for n_, p_ in model.named_parameters() if not n_.startswith("sent."))
+        log_rows = [json.loads(l) for l in open(log_path)] if os.path.exists(log_path) else []
+        write_card(args.export, c, info, args, params, log_rows)
         log(f"exported {args.export}: {json.dumps(info)}")
         print(json.dumps(info))
         return

@@ -22,6 +22,8 @@ const t0 = Date.now();
 const el = () => ((Date.now() - t0) / 1000).toFixed(1) + 's';
 const sha = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 const results = [];
+// E2E_UI_FLOWS=<regex>: run only the flows whose names match (for iterating on a few; later flows need the fine-tune's memory)
+const ONLY = process.env.E2E_UI_FLOWS ? new RegExp(process.env.E2E_UI_FLOWS) : null;
 
 async function runCommand(page, title) {
   for (let attempt = 1; ; attempt++) {
@@ -92,7 +94,9 @@ async function openFile(page, name) {
 
 async function runTheme(theme) {
   const scratch = scratchDir(`ui-${theme}-`);
-  const ws = makeWorkspace(scratch, { 'spartan.training.epochs': 3 });
+  // 10 epochs of the 16 fixture rows (one step each): enough for the embedded backbone to get the obvious examples
+  // of sample.txt right, which the classify flow asserts.
+  const ws = makeWorkspace(scratch, { 'spartan.training.epochs': 10 });
   userSettings(scratch, { 'workbench.colorTheme': THEMES[theme] });
   const mem = path.join(ws, '.spartan/memories/sentiment.safetensors');
   if (a.vsix) {
@@ -112,6 +116,7 @@ async function runTheme(theme) {
     await page.screenshot({ path: path.join(SHOTS, `${name}-${tag}.png`) });
   };
   const flow = async (name, fn) => {
+    if (ONLY && !ONLY.test(name)) return;
     const s = Date.now();
     try {
       await fn();
@@ -166,10 +171,23 @@ async function runTheme(theme) {
       await page.keyboard.press('Control+Home');
       await page.keyboard.press('Shift+End');
       await runCommand(page, 'Spartan: Classify Selection');
-      const text = await waitNotification(page, /sentiment: (pos|neg)/);
+      // sample.txt line 1: "a wonderful, moving film with a lovely story"
+      const text = await waitNotification(page, /sentiment: pos/);
       console.log(`    notification: ${JSON.stringify(text)}`);
       await page.waitForTimeout(500);
       await shot('classify');
+      // line 2: "terrible acting and a painfully dull plot"
+      await clearNotifications(page);
+      await page.locator('.monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+Home');
+      await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('Home');
+      await page.keyboard.press('Shift+End');
+      await runCommand(page, 'Spartan: Classify Selection');
+      const text2 = await waitNotification(page, /sentiment: neg/);
+      console.log(`    notification: ${JSON.stringify(text2)}`);
+      await page.waitForTimeout(500);
+      await shot('classify-negative');
     });
 
     await flow('status bar item opens the memory picker', async () => {
@@ -301,6 +319,142 @@ async function runTheme(theme) {
       // the toggle switches the map to the mean gate
       await frame.locator('#routing button[data-view="gate"]').click();
       await frame.locator('#routing figcaption', { hasText: 'Mean gate' }).waitFor({ timeout: 10000 });
+    });
+
+    // reviews.jsonl: 80 sentiment rows, 8 with a flipped label. The palette runs the audit with the CLI's defaults.
+    let suspectLine = 0, suspectFix = '', suspectCount = 0;
+    await flow('find suspect labels: Information diagnostics in the Problems panel', async () => {
+      await clearNotifications(page);
+      await openFile(page, 'reviews.jsonl');
+      // the JSONL editor's context menu holds both commands
+      await page.locator('.monaco-editor .view-lines .view-line').first().click({ button: 'right', position: { x: 60, y: 8 } });
+      const menuItem = (t) => page.locator('.context-view .monaco-menu .action-item', { hasText: t }).first();
+      await menuItem('Find Suspect Labels').waitFor({ timeout: 10000 });
+      await menuItem('Suggest Rows to Label').waitFor({ timeout: 10000 });
+      await shot('jsonl-editor-menu');
+      await page.keyboard.press('Escape');
+      const s = Date.now();
+      await runCommand(page, 'Spartan: Find Suspect Labels');
+      const text = await waitNotification(page, /suspect label\(s\) in reviews\.jsonl/, 300000);
+      console.log(`    notification: ${JSON.stringify(text)} (${Date.now() - s} ms)`);
+      const shown = Number(/(\d+) suspect label/.exec(text)[1]);
+      if (!(shown >= 1)) throw new Error('no suspect label shown: ' + text);
+      await clearNotifications(page);
+      await page.keyboard.press('Control+Shift+M');
+      const rows = page.locator('.markers-panel .monaco-list-row', { hasText: 'the memory says' });
+      await rows.first().waitFor({ timeout: 15000 });
+      const first = await rows.first().innerText();
+      const m = /labelled `(\w+)`, the memory says `(\w+)` \((0\.\d\d|1\.00)\)[\s\S]*?\[Ln (\d+), Col (\d+)\]/.exec(first);
+      if (!m) throw new Error('unexpected problem row: ' + JSON.stringify(first));
+      if (m[1] === m[2]) throw new Error('suspect row whose label is the prediction: ' + first);
+      if (!(await page.locator('.markers-panel .monaco-list-row .codicon-info, .markers-panel .monaco-list-row .codicon-marker-info, .markers-panel .monaco-list-row .severity-info').count())) {
+        throw new Error('the suspect rows are not shown as Information');
+      }
+      suspectLine = Number(m[4]);
+      suspectCount = shown;
+      suspectFix = m[2];
+      await page.waitForTimeout(500);
+      await shot('suspect-labels');
+      // where the cursor must be for the quick fix: the label value
+      await page.keyboard.press('Control+G');
+      await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+      await page.keyboard.type(`${m[4]}:${m[5]}`);
+      await page.keyboard.press('Enter');
+    });
+
+    await flow('quick fix of a suspect label (Ctrl+.) rewrites the label', async () => {
+      if (!suspectLine) throw new Error('no suspect label (the previous flow failed)');
+      const file = path.join(ws, 'reviews.jsonl');
+      const before = fs.readFileSync(file, 'utf8').split('\n')[suspectLine - 1];
+      // the Problems list is virtual (only the visible rows exist), so look for the fixed line's row, the first one
+      const fixedRow = () => page.locator('.markers-panel .monaco-list-row', { hasText: `[Ln ${suspectLine}, Col` }).filter({ hasText: 'the memory says' }).count();
+      if (!(await fixedRow())) throw new Error(`no suspect row at line ${suspectLine} in the Problems panel`);
+      await page.keyboard.press('Control+.');
+      const item = page.locator('.action-widget .monaco-list-row', { hasText: `Change label to "${suspectFix}"` }).first();
+      await item.waitFor({ timeout: 15000 });
+      await page.waitForTimeout(300);
+      await shot('suspect-quick-fix');
+      await page.keyboard.press('Enter');
+      await page.waitForTimeout(500);
+      await page.keyboard.press('Control+S');
+      const end = Date.now() + 10000; // the save reaches the disk
+      let after;
+      for (;;) {
+        after = fs.readFileSync(file, 'utf8').split('\n')[suspectLine - 1];
+        if (after !== before || Date.now() > end) break;
+        await page.waitForTimeout(200);
+      }
+      const row = JSON.parse(after);
+      if (row.label !== suspectFix || row.text !== JSON.parse(before).text) throw new Error(`line ${suspectLine} is ${after}, was ${before}`);
+      const end2 = Date.now() + 10000;
+      while (await fixedRow()) {
+        if (Date.now() > end2) throw new Error(`the diagnostic of line ${suspectLine} is still in the Problems panel`);
+        await page.waitForTimeout(200);
+      }
+      if (await page.locator('.markers-panel .monaco-list-row', { hasText: 'the memory says' }).count() === 0 && suspectCount > 1) throw new Error('the other suspect rows went too');
+      await page.waitForTimeout(300);
+      await shot('suspect-fixed');
+      await page.keyboard.press('Control+J');
+    });
+
+    await flow('suggest rows to label: the quick pick reveals each row', async () => {
+      await clearNotifications(page);
+      await openFile(page, 'unlabelled.jsonl');
+      await runCommand(page, 'Spartan: Suggest Rows to Label');
+      await quickPickTitled(page, 'Rows to label next in unlabelled.jsonl (most uncertain first)', 120000);
+      const items = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
+      await items.first().waitFor();
+      const n = await items.count();
+      if (n < 2 || n > 12) throw new Error(`expected up to the 12 rows of unlabelled.jsonl, listed ${n}`);
+      if (!/predicted (neg|pos) · margin 0\.\d{3} · entropy 0\.\d{3}/.test(await items.first().innerText())) throw new Error('unexpected item: ' + (await items.first().innerText()));
+      await page.keyboard.press('ArrowDown');
+      await page.waitForTimeout(300);
+      const focused = await page.locator('.quick-input-widget .quick-input-list .monaco-list-row.focused').first().innerText();
+      const line = Number(/^(\d+):/.exec(focused.trim())[1]);
+      await page.locator('.statusbar-item', { hasText: `Ln ${line},` }).first().waitFor({ timeout: 10000 });
+      await shot('suggest-rows');
+      await page.keyboard.press('Escape');
+    });
+
+    await flow('evaluate: confusion matrix and reliability diagram; a cell lists its rows, a row opens at its line', async () => {
+      await clearNotifications(page);
+      await runCommand(page, 'Spartan: Evaluate Memory on File');
+      await quickPickTitled(page, 'Evaluate the active Spartan memory on');
+      await pickRow(page, 'reviews.jsonl');
+      const text = await waitNotification(page, "'sentiment' on reviews.jsonl", 120000);
+      console.log(`    notification: ${JSON.stringify(text)}`);
+      const show = page.locator('.notification-list-item .monaco-button', { hasText: 'Show Confusion Matrix' }).first();
+      if (await show.isVisible().catch(() => false)) await show.click(); // the panel was not open
+      await clearNotifications(page);
+      const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+      await frame.locator('#evaluation svg rect.confusion-cell').first().waitFor({ timeout: 30000 });
+      const cells = await frame.locator('#evaluation rect.confusion-cell').count();
+      if (cells !== 4) throw new Error(`expected a 2 × 2 confusion matrix, drew ${cells} cells`);
+      await frame.locator('#evaluation svg.reliability rect.reliability-bin').first().waitFor({ timeout: 10000 });
+      if (!(await frame.locator('#evaluation svg.reliability circle.marker.s1').count())) throw new Error('no uncalibrated markers');
+      const legend = await frame.locator('#evaluation figure:has(svg.reliability) .legend').first().innerText();
+      if (!/calibrated, T = [\d.]+: ECE 0\.\d{3}/.test(legend) || !/uncalibrated: ECE 0\.\d{3}/.test(legend)) throw new Error('legend: ' + legend);
+      await frame.locator('#evaluation h2').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await page.waitForTimeout(800);
+      await shot('evaluation');
+      // the cell with the most errors (off the diagonal), from the counts the cells show
+      const titles = await frame.locator('#evaluation rect.confusion-cell title').allTextContents();
+      const counts = titles.map((t) => Number(/: (\d+) row/.exec(t)[1]));
+      const off = [1, 2].sort((x, y) => counts[y] - counts[x])[0];
+      const pick = counts[off] > 0 ? off : counts.indexOf(Math.max(...counts));
+      await frame.locator('#evaluation rect.confusion-cell').nth(pick).click({ position: { x: 6, y: 6 } });
+      const links = frame.locator('#evaluation button.row-link');
+      await links.first().waitFor({ timeout: 10000 });
+      if ((await links.count()) !== Math.min(counts[pick], 200)) throw new Error(`listed ${await links.count()} rows, the cell says ${counts[pick]}`);
+      await links.first().evaluate((e) => e.scrollIntoView({ block: 'center' }));
+      await page.waitForTimeout(500);
+      await shot('evaluation-rows');
+      const line = Number(await links.first().getAttribute('data-line'));
+      await links.first().click();
+      await page.locator('.tabs-container .tab.active[aria-label*="reviews.jsonl"], .tabs-container .tab.active[data-resource-name="reviews.jsonl"]').first().waitFor({ timeout: 15000 });
+      await page.locator('.statusbar-item', { hasText: `Ln ${line},` }).first().waitFor({ timeout: 10000 });
+      await page.waitForTimeout(500);
+      await shot('evaluation-open-row');
     });
   } finally {
     await browser.close().catch(() => {});
