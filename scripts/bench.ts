@@ -12,7 +12,7 @@
  *   - CPU seconds next to wall seconds everywhere (CPU/wall below 0.85 × threads means another process took cores);
  *   - peak RSS of each phase: each phase runs in its own process, so its peak is its own.
  *
- *   npm run bench -- [--threads 2] [--quick] [--skip-torch] [--dropouts 0.1,0] [--sst2 ../shared/data/glue/SST-2/train.tsv] [--json out.json]
+ *   npm run bench -- [--threads 2] [--quick] [--shapes 32x128,16x128] [--skip-torch] [--dropouts 0.1,0] [--sst2 ../shared/data/glue/SST-2/train.tsv] [--json out.json]
  *
  * --quick: one shape (16×128), one repetition, a few SST-2 batches: a smoke run of every phase, not figures.
  */
@@ -38,7 +38,7 @@ const value = (name: string, def: string) => {
 };
 const threads = Number(value('--threads', '2'));
 const quick = flag('--quick');
-const SHAPES: [number, number][] = quick ? [[16, 128]] : [[32, 128], [16, 128]];
+const SHAPES = value('--shapes', quick ? '16x128' : '32x128,16x128').split(',').map((s) => s.split('x').map(Number) as [number, number]);
 const BACKBONE = 'synthetic:roberta-base';
 const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
 const SST2_BATCH = 16;
