@@ -1,7 +1,7 @@
 // Runs the extension's integration tests (VS Code's extensionTestsPath mechanism) inside the Node extension host
 // of a real VS Code (code-server), driven by Debian chromium via playwright-core. Exit code = the extension host's
 // (0 = all passed), 124 on timeout. Adapted from the verified recipe /work/shared/recipes/vscode-e2e.
-//   node run-ext-tests.mjs --ext <extensionDevelopmentPath> --tests <extensionTestsPath> [--folder DIR] [--port 18080] [--timeout 420]
+//   node run-ext-tests.mjs --ext <extensionDevelopmentPath> --tests <extensionTestsPath> [--folder DIR] [--port 18080] [--timeout 900] (seconds for the whole suite; the audit test trains 4 fold memories)
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, format } from 'node:util';
@@ -9,7 +9,7 @@ import { scratchDir, userSettings, startCodeServer, launchBrowser, workbenchUrl 
 
 const { values: a } = parseArgs({ options: {
   ext: { type: 'string' }, tests: { type: 'string' }, folder: { type: 'string' },
-  port: { type: 'string', default: process.env.E2E_PORT || '18080' }, timeout: { type: 'string', default: '420' }, shot: { type: 'string' },
+  port: { type: 'string', default: process.env.E2E_PORT || '18080' }, timeout: { type: 'string', default: process.env.E2E_TIMEOUT || '900' }, shot: { type: 'string' },
 }});
 if (!a.ext || !a.tests) { console.error('need --ext and --tests'); process.exit(2); }
 const t0 = Date.now();

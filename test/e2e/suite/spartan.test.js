@@ -43,8 +43,16 @@ describe('Spartan in a real VS Code', function () {
     timings().activationWallMs = Date.now() - t0;
     console.log(`[timing] activation ${api.activationMs.toFixed(1)} ms inside activate(), ${Date.now() - t0} ms wall`);
     const cmds = await vscode.commands.getCommands(true);
-    for (const c of ['spartan.fineTune', 'spartan.classifySelection', 'spartan.selectMemory', 'spartan.evaluate', 'spartan.showBenchmark', 'spartan.downloadBackbone', 'spartan.export', 'spartan.cancelFineTune', 'spartan.showRouting']) {
+    for (const c of ['spartan.fineTune', 'spartan.classifySelection', 'spartan.selectMemory', 'spartan.evaluate', 'spartan.showBenchmark', 'spartan.downloadBackbone', 'spartan.export', 'spartan.cancelFineTune', 'spartan.showRouting', 'spartan.findSuspectLabels', 'spartan.suggestRowsToLabel']) {
       assert.ok(cmds.includes(c), `${c} not registered`);
+    }
+    // the new commands of issue 11 are in the JSONL editor's and the explorer's context menus
+    const menus = ext.packageJSON.contributes.menus;
+    for (const c of ['spartan.findSuspectLabels', 'spartan.suggestRowsToLabel']) {
+      for (const where of ['editor/context', 'explorer/context']) {
+        const item = menus[where].find((m) => m.command === c);
+        assert.ok(item && /jsonl/.test(item.when), `${c} not in ${where} for JSONL files: ${JSON.stringify(item)}`);
+      }
     }
     assert.ok(fs.existsSync(path.join(ext.extensionPath, 'dist', 'cli.js')), 'dist/cli.js missing: run node esbuild.mjs');
   });
@@ -214,5 +222,100 @@ describe('Spartan in a real VS Code', function () {
     const cells = r.labels.length * r.parents;
     const info = await waitFor(() => { const i = api.benchmarkPanelRender(); return i && i.routing && i.routing.layer === 1 && i.routing.cells === cells ? i : undefined; }, 30000, 'the routing heat map in the panel');
     assert.deepStrictEqual({ labels: info.routing.labels, parents: info.routing.parents }, { labels: 2, parents: r.parents });
+  });
+
+  it('finds suspect labels: Information diagnostics at the label values; the quick fix rewrites the label', async function () {
+    this.timeout(300000);
+    const uri = wsUri('reviews.jsonl');
+    const doc = await vscode.workspace.openTextDocument(uri);
+    const t0 = Date.now();
+    // 80 sentiment rows, 8 of them with a flipped label (lines 5, 14, 23, 32, 47, 56, 65, 78); small, fast folds
+    const r = await vscode.commands.executeCommand('spartan.findSuspectLabels', uri, { folds: 4, epochs: 20, method: 'head', lr: 0.01, dropout: 0 });
+    console.log(`[timing] audit ${Date.now() - t0} ms`);
+    assert.ok(r && Array.isArray(r.rows), JSON.stringify(r).slice(0, 500));
+    assert.strictEqual(r.rows.length, 80, 'every row audited');
+    assert.deepStrictEqual([...r.rows.map((x) => x.line)].sort((a, b) => a - b), Array.from({ length: 80 }, (_, i) => i + 1));
+    for (let i = 1; i < r.rows.length; i++) assert.ok(r.rows[i - 1].p_label <= r.rows[i].p_label, 'rows are not most suspect first');
+    const flagged = r.rows.filter((x) => x.issue);
+    assert.strictEqual(r.shown, flagged.length);
+    assert.ok(r.shown >= 1, 'no suspect label shown');
+    const planted = new Set([5, 14, 23, 32, 47, 56, 65, 78]);
+    console.log(`[audit] ${r.shown} suspect rows, ${flagged.filter((x) => planted.has(x.line)).length} of the 8 planted flips among them; top 8: ${r.rows.slice(0, 8).map((x) => x.line).join(',')}`);
+    const diags = api.suspectDiagnostics(uri);
+    assert.strictEqual(diags.length, r.shown);
+    assert.deepStrictEqual(diags.map((d) => d.range.start.line + 1).sort((a, b) => a - b), flagged.map((x) => x.line).sort((a, b) => a - b));
+    for (const d of diags) {
+      const row = flagged.find((x) => x.line === d.range.start.line + 1);
+      assert.strictEqual(d.severity, vscode.DiagnosticSeverity.Information);
+      assert.strictEqual(d.source, 'Spartan');
+      assert.strictEqual(d.code, 'spartan.suspectLabel');
+      assert.strictEqual(doc.getText(d.range), JSON.stringify(row.label), 'the range is not the label value');
+      assert.strictEqual(d.message, `labelled \`${row.label}\`, the memory says \`${row.predicted}\` (${row.p_predicted.toFixed(2)})`);
+      assert.notStrictEqual(row.predicted, row.label);
+    }
+    // the Problems panel sees them too
+    await waitFor(() => vscode.languages.getDiagnostics(uri).filter((d) => d.code === 'spartan.suspectLabel').length === r.shown, 10000, 'suspect diagnostics in the Problems panel');
+    // the quick fix of the most suspect flagged row
+    const target = diags.find((d) => d.range.start.line + 1 === flagged[0].line);
+    const actions = await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, target.range);
+    const title = `Change label to "${flagged[0].predicted}"`;
+    const fix = actions.find((x) => x.title === title);
+    assert.ok(fix && fix.edit, `no quick fix "${title}" among ${JSON.stringify(actions.map((x) => x.title))}`);
+    assert.ok(await vscode.workspace.applyEdit(fix.edit));
+    const line = doc.lineAt(target.range.start.line).text;
+    assert.strictEqual(JSON.parse(line).label, flagged[0].predicted, line);
+    assert.strictEqual(JSON.parse(line).text, JSON.parse(fs.readFileSync(uri.fsPath, 'utf8').split('\n')[target.range.start.line]).text, 'the text changed');
+    await waitFor(() => !api.suspectDiagnostics(uri).some((d) => d.range.start.line === target.range.start.line), 5000, 'the fixed row\'s diagnostic to go');
+    assert.strictEqual(api.suspectDiagnostics(uri).length, r.shown - 1, 'other rows\' diagnostics went too');
+    await vscode.window.showTextDocument(doc);
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+
+  it('suggests rows to label: unlabelled rows ranked most uncertain first, the top one selected', async () => {
+    const mem = path.join(memFolder(), 'sentiment.safetensors');
+    const uri = wsUri('unlabelled.jsonl');
+    const r = await vscode.commands.executeCommand('spartan.suggestRowsToLabel', uri, { memory: mem, top: 5, pick: false });
+    assert.ok(r && Array.isArray(r.rows), JSON.stringify(r).slice(0, 500));
+    assert.deepStrictEqual([...r.rows.map((x) => x.line)].sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1));
+    for (const x of r.rows) {
+      assert.ok(['neg', 'pos'].includes(x.predicted), JSON.stringify(x));
+      assert.ok(x.margin >= 0 && x.margin <= 1, JSON.stringify(x));
+      assert.ok(x.entropy >= 0 && x.entropy <= Math.log(2) + 1e-6, JSON.stringify(x));
+    }
+    for (let i = 1; i < r.rows.length; i++) assert.ok(r.rows[i - 1].margin <= r.rows[i].margin, 'not most uncertain first');
+    const ed = vscode.window.activeTextEditor;
+    assert.ok(ed && ed.document.uri.fsPath === uri.fsPath, 'unlabelled.jsonl is not the active editor');
+    assert.strictEqual(ed.selection.start.line, r.rows[0].line - 1, 'the most uncertain row is not selected');
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
+  it('multi-label file: a single-label row is a diagnostic at its line, not a crash; the rest trains a multi-label memory', async () => {
+    const uri = wsUri('topics.jsonl');
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(doc);
+    const diags = await waitFor(() => { const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'spartan'); return d.length ? d : undefined; }, 10000, 'diagnostics');
+    assert.deepStrictEqual(diags.map((d) => d.range.start.line + 1), [5], JSON.stringify(diags.map((d) => d.message)));
+    assert.match(diags[0].message, /single label/);
+    assert.strictEqual(diags[0].severity, vscode.DiagnosticSeverity.Error);
+    const refused = await vscode.commands.executeCommand('spartan.fineTune', uri, { task: 'topics', skipErrors: false });
+    assert.ok(refused && refused.refused, JSON.stringify(refused));
+    assert.ok(!fs.existsSync(path.join(memFolder(), 'topics.safetensors')));
+    const r = await vscode.commands.executeCommand('spartan.fineTune', uri, { task: 'topics', skipErrors: true, replace: true });
+    assert.ok(r && r.memory, JSON.stringify(r));
+    const meta = readHeader(r.memory).__metadata__;
+    assert.strictEqual(meta.task, 'multilabel');
+    assert.deepStrictEqual(JSON.parse(meta.labels), ['business', 'sports', 'tech']);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    await vscode.commands.executeCommand('spartan.selectMemory', path.join(memFolder(), 'sentiment.safetensors'));
+  });
+
+  it('an evaluation with the panel open draws the confusion matrix, reliability diagram and per-label scores', async () => {
+    await vscode.commands.executeCommand('spartan.showBenchmark');
+    const r = await vscode.commands.executeCommand('spartan.evaluate', wsUri('reviews.jsonl'), { memory: path.join(memFolder(), 'sentiment.safetensors') });
+    assert.ok(r && r.confusion && r.per_label, JSON.stringify(r).slice(0, 500));
+    assert.strictEqual(r.confusion.matrix.flat().reduce((a, b) => a + b, 0), 80);
+    const info = await waitFor(() => { const i = api.benchmarkPanelRender(); return i && i.evaluation && i.evaluation.confusionCells === 4 ? i : undefined; }, 30000, 'the evaluation in the panel');
+    assert.strictEqual(info.evaluation.perLabel, 2, JSON.stringify(info.evaluation));
+    assert.ok(info.evaluation.reliabilityBins >= 1, JSON.stringify(info.evaluation));
   });
 });
