@@ -325,6 +325,8 @@ async function runTheme(theme) {
     let suspectLine = 0, suspectFix = '', suspectCount = 0;
     await flow('find suspect labels: Information diagnostics in the Problems panel', async () => {
       await clearNotifications(page);
+      // closes the benchmark panel too: the evaluation flow below then opens it from the message's button
+      await runCommand(page, 'View: Close All Editors');
       await openFile(page, 'reviews.jsonl');
       // the JSONL editor's context menu holds both commands
       await page.locator('.monaco-editor .view-lines .view-line').first().click({ button: 'right', position: { x: 60, y: 8 } });
@@ -421,7 +423,7 @@ async function runTheme(theme) {
       await runCommand(page, 'Spartan: Evaluate Memory on File');
       await quickPickTitled(page, 'Evaluate the active Spartan memory on');
       await pickRow(page, 'reviews.jsonl');
-      const text = await waitNotification(page, "'sentiment' on reviews.jsonl", 120000);
+      const text = await waitNotification(page, "'sentiment' on reviews.jsonl: ", 120000); // the result, not the progress ("Evaluating …")
       console.log(`    notification: ${JSON.stringify(text)}`);
       const show = page.locator('.notification-list-item .monaco-button', { hasText: 'Show Confusion Matrix' }).first();
       if (await show.isVisible().catch(() => false)) await show.click(); // the panel was not open
