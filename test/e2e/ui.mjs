@@ -426,7 +426,11 @@ async function runTheme(theme) {
       const text = await waitNotification(page, "'sentiment' on reviews.jsonl: ", 120000); // the result, not the progress ("Evaluating …")
       console.log(`    notification: ${JSON.stringify(text)}`);
       const show = page.locator('.notification-list-item .monaco-button', { hasText: 'Show Confusion Matrix' }).first();
-      if (await show.isVisible().catch(() => false)) await show.click(); // the panel was not open
+      if (await show.isVisible().catch(() => false)) {
+        // the panel was not open; the bell's "Hide Notifications" hover can cover the button
+        await page.mouse.move(400, 400);
+        await show.click({ force: true });
+      }
       await clearNotifications(page);
       const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
       await frame.locator('#evaluation svg rect.confusion-cell').first().waitFor({ timeout: 30000 });
