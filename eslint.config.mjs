@@ -7,7 +7,18 @@ import globals from 'globals';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'models/**', 'results/**', 'python/**', 'test-results/**', '.vscode-test/**', 'scripts/pretrain-embedded/**', '**/*.vsix', 'media/*.d.ts'],
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'models/**',
+      'results/**',
+      'python/**',
+      'test-results/**',
+      '.vscode-test/**',
+      'scripts/pretrain-embedded/**',
+      '**/*.vsix',
+      'media/*.d.ts',
+    ],
   },
   js.configs.recommended,
   {
@@ -16,7 +27,10 @@ export default tseslint.config(
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // `_`-prefixed names are deliberately unused (destructuring a key away, a callback's fixed signature).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
+      ],
       // Promises the extension fires on purpose are marked with `void`; any other floating promise is a bug.
       '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: true }],
       // JSON from the CLI, the webview and files is `any` at its boundary and checked there; these rules would
@@ -27,7 +41,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/no-unsafe-call': 'off',
       // Numbers, flags and shapes (arrays print as "2,3,4") are the norm in messages; objects and unknowns are not.
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowNullish: true, allowArray: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true, allowNullish: true, allowArray: true },
+      ],
     },
   },
   {

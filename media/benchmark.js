@@ -9,7 +9,10 @@
   const HM = /** @type {any} */ (window).SpartanHeatmap;
   const EV = /** @type {any} */ (window).SpartanEvaluation;
   /** @type {import('../src/protocol/webview').PanelState} */
-  let state = Object.assign({ curves: [], bench: null, live: null, routing: null, routingView: 'counts', evaluation: null }, vscode.getState() || {});
+  let state = Object.assign(
+    { curves: [], bench: null, live: null, routing: null, routingView: 'counts', evaluation: null },
+    vscode.getState() || {},
+  );
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -27,7 +30,9 @@
     return e;
   }
   function niceTicks(min, max, count) {
-    if (!(max > min)) { max = min + 1; }
+    if (!(max > min)) {
+      max = min + 1;
+    }
     const span = max - min;
     const step0 = Math.pow(10, Math.floor(Math.log10(span / count)));
     const err = (count / span) * step0;
@@ -57,12 +62,15 @@
     return (n / 1073741824).toFixed(2) + ' GiB';
   }
 
-  const W = 640, H = 260, M = { l: 56, r: 16, t: 12, b: 44 };
+  const W = 640,
+    H = 260,
+    M = { l: 56, r: 16, t: 12, b: 44 };
 
   /** Line chart: series [{name, points: [[x, y], ...], markers?: [[x, y, label]]}] */
   function lineChart(title, series, xLabel, yLabel) {
     const pts = series.flatMap((s) => s.points.concat((s.markers || []).map((m) => [m[0], m[1]])));
-    const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+    const xs = pts.map((p) => p[0]),
+      ys = pts.map((p) => p[1]);
     const xt = niceTicks(Math.min(...xs, 0), Math.max(...xs, 1), 6);
     const yt = niceTicks(Math.min(...ys, 0), Math.max(...ys), 5);
     const X = (x) => M.l + ((x - xt.lo) / (xt.hi - xt.lo)) * (W - M.l - M.r);
@@ -77,7 +85,13 @@
     root.append(svg('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis' }));
     root.append(svg('line', { x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, class: 'axis' }));
     root.append(svg('text', { x: (M.l + W - M.r) / 2, y: H - 6, class: 'axis-label', 'text-anchor': 'middle' }, xLabel));
-    root.append(svg('text', { x: 12, y: (M.t + H - M.b) / 2, class: 'axis-label', 'text-anchor': 'middle', transform: `rotate(-90 12 ${(M.t + H - M.b) / 2})` }, yLabel));
+    root.append(
+      svg(
+        'text',
+        { x: 12, y: (M.t + H - M.b) / 2, class: 'axis-label', 'text-anchor': 'middle', transform: `rotate(-90 12 ${(M.t + H - M.b) / 2})` },
+        yLabel,
+      ),
+    );
     series.forEach((s, i) => {
       if (s.points.length) {
         const d = s.points.map((p, j) => (j ? 'L' : 'M') + X(p[0]).toFixed(1) + ' ' + Y(p[1]).toFixed(1)).join(' ');
@@ -89,7 +103,11 @@
         root.append(c);
       }
     });
-    return figure(title, root, series.map((s) => s.name));
+    return figure(
+      title,
+      root,
+      series.map((s) => s.name),
+    );
   }
 
   /** Grouped bar chart: categories on x, one bar per series. */
@@ -110,15 +128,31 @@
       series.forEach((s, si) => {
         const v = s.values[ci];
         if (typeof v !== 'number' || !isFinite(v)) return;
-        const r = svg('rect', { x: x0 + si * bw, y: Y(v), width: Math.max(bw - 2, 1), height: Math.max(Y(0) - Y(v), 0.5), class: `bar s${si % 6}` });
+        const r = svg('rect', {
+          x: x0 + si * bw,
+          y: Y(v),
+          width: Math.max(bw - 2, 1),
+          height: Math.max(Y(0) - Y(v), 0.5),
+          class: `bar s${si % 6}`,
+        });
         r.append(svg('title', {}, `${s.name} · ${c}: ${(format || fmt)(v)}`));
         root.append(r);
       });
       root.append(svg('text', { x: M.l + ci * band + band / 2, y: H - M.b + 16, class: 'tick', 'text-anchor': 'middle' }, c));
     });
     root.append(svg('line', { x1: M.l, x2: W - M.r, y1: Y(0), y2: Y(0), class: 'axis' }));
-    root.append(svg('text', { x: 12, y: (M.t + H - M.b) / 2, class: 'axis-label', 'text-anchor': 'middle', transform: `rotate(-90 12 ${(M.t + H - M.b) / 2})` }, yLabel));
-    return figure(title, root, series.map((s) => s.name));
+    root.append(
+      svg(
+        'text',
+        { x: 12, y: (M.t + H - M.b) / 2, class: 'axis-label', 'text-anchor': 'middle', transform: `rotate(-90 12 ${(M.t + H - M.b) / 2})` },
+        yLabel,
+      ),
+    );
+    return figure(
+      title,
+      root,
+      series.map((s) => s.name),
+    );
   }
 
   function figure(title, chart, names) {
@@ -129,7 +163,10 @@
 
   function renderCurves(target) {
     const curves = (state.curves || []).slice(-5);
-    const live = state.live && state.live.steps.length ? [{ task: 'running…', memory: '', startedAt: '', steps: state.live.steps, evals: state.live.evals }] : [];
+    const live =
+      state.live && state.live.steps.length
+        ? [{ task: 'running…', memory: '', startedAt: '', steps: state.live.steps, evals: state.live.evals }]
+        : [];
     const all = curves.concat(live);
     target.replaceChildren();
     if (!all.length) {
@@ -137,13 +174,35 @@
       return 0;
     }
     let n = 0;
-    target.append(lineChart('Training loss', all.map((c) => ({ name: `${c.task}${c.startedAt ? ' · ' + new Date(c.startedAt).toLocaleTimeString() : ''}`, points: c.steps })), 'step', 'loss'));
+    target.append(
+      lineChart(
+        'Training loss',
+        all.map((c) => ({ name: `${c.task}${c.startedAt ? ' · ' + new Date(c.startedAt).toLocaleTimeString() : ''}`, points: c.steps })),
+        'step',
+        'loss',
+      ),
+    );
     n++;
-    const evalSeries = all.filter((c) => c.evals && c.evals.length).map((c) => {
-      const key = Object.keys(c.evals[0].metrics || {})[0];
-      return { name: `${c.task} · dev ${key}`, points: c.evals.map((e) => [e.step, e.metrics[key]]), markers: c.evals.map((e) => [e.step, e.metrics[key], `epoch ${e.epoch}: ${Object.entries(e.metrics).map(([k, v]) => k + ' ' + Number(v).toFixed(3)).join(', ')}`]) };
-    });
-    if (evalSeries.length) { target.append(lineChart('Dev metric per epoch', evalSeries, 'step', 'metric')); n++; }
+    const evalSeries = all
+      .filter((c) => c.evals && c.evals.length)
+      .map((c) => {
+        const key = Object.keys(c.evals[0].metrics || {})[0];
+        return {
+          name: `${c.task} · dev ${key}`,
+          points: c.evals.map((e) => [e.step, e.metrics[key]]),
+          markers: c.evals.map((e) => [
+            e.step,
+            e.metrics[key],
+            `epoch ${e.epoch}: ${Object.entries(e.metrics)
+              .map(([k, v]) => k + ' ' + Number(v).toFixed(3))
+              .join(', ')}`,
+          ]),
+        };
+      });
+    if (evalSeries.length) {
+      target.append(lineChart('Dev metric per epoch', evalSeries, 'step', 'metric'));
+      n++;
+    }
     return n;
   }
 
@@ -152,12 +211,26 @@
     const b = state.bench;
     const rows = b && Array.isArray(b.rows) ? b.rows : [];
     if (!rows.length) {
-      target.append(el('p', { class: 'empty' }, 'No benchmark report yet. Run the benchmark to measure throughput, memory and storage on this machine.'));
+      target.append(
+        el(
+          'p',
+          { class: 'empty' },
+          'No benchmark report yet. Run the benchmark to measure throughput, memory and storage on this machine.',
+        ),
+      );
       return { charts: 0, rows: 0 };
     }
     const meta = [];
     if (b.ranAt) meta.push(`Measured ${new Date(b.ranAt).toLocaleString()}`);
-    if (b.machine) meta.push(typeof b.machine === 'string' ? b.machine : Object.entries(b.machine).filter(([, v]) => typeof v !== 'object').map(([k, v]) => `${k} ${v}`).join(', '));
+    if (b.machine)
+      meta.push(
+        typeof b.machine === 'string'
+          ? b.machine
+          : Object.entries(b.machine)
+              .filter(([, v]) => typeof v !== 'object')
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', '),
+      );
     if (b.backbone) meta.push(`backbone ${String(b.backbone).split('/').pop()}`);
     if (b.source) meta.push(`from ${b.source}`);
     if (typeof b.note === 'string') meta.push(b.note);
@@ -170,17 +243,43 @@
       const cats = [...new Set(pr.map((r) => `b${r.batch} · s${r.seq}`))];
       const sec = el('section', { class: 'profile' }, el('h3', {}, `Profile: ${p}`));
       const info = Array.isArray(b.profiles) ? b.profiles.find((x) => x && x.profile === p) : undefined;
-      if (info && (info.label || info.rationale)) sec.append(el('p', { class: 'meta' }, [info.label, info.rationale, info.threads ? `${info.threads} threads` : ''].filter(Boolean).join(' · ')));
-      const metric = (key) => methods.map((m) => ({ name: m, values: cats.map((c) => { const r = pr.find((x) => x.method === m && `b${x.batch} · s${x.seq}` === c); return r ? r[key] : undefined; }) }));
+      if (info && (info.label || info.rationale))
+        sec.append(
+          el(
+            'p',
+            { class: 'meta' },
+            [info.label, info.rationale, info.threads ? `${info.threads} threads` : ''].filter(Boolean).join(' · '),
+          ),
+        );
+      const metric = (key) =>
+        methods.map((m) => ({
+          name: m,
+          values: cats.map((c) => {
+            const r = pr.find((x) => x.method === m && `b${x.batch} · s${x.seq}` === c);
+            return r ? r[key] : undefined;
+          }),
+        }));
       const grid = el('div', { class: 'grid-charts' });
-      const add = (key, title, unit, f) => { const s = metric(key); if (s.some((x) => x.values.some((v) => typeof v === 'number'))) { grid.append(barChart(title, cats, s, unit, f)); charts++; } };
+      const add = (key, title, unit, f) => {
+        const s = metric(key);
+        if (s.some((x) => x.values.some((v) => typeof v === 'number'))) {
+          grid.append(barChart(title, cats, s, unit, f));
+          charts++;
+        }
+      };
       add('instancesPerMinute', 'Inference throughput', 'instances / min');
       add('trainExamplesPerSecond', 'Training throughput', 'examples / s');
       add('peakRssMB', 'Peak memory (RSS)', 'MB');
       const maxStorage = Math.max(0, ...pr.map((r) => Number(r.storageBytes) || 0));
       const [unitName, unitSize] = maxStorage >= 1048576 ? ['MiB', 1048576] : ['KiB', 1024];
-      const storage = metric('storageBytes').map((x) => ({ name: x.name, values: x.values.map((v) => (typeof v === 'number' ? v / unitSize : v)) }));
-      if (storage.some((x) => x.values.some((v) => typeof v === 'number'))) { grid.append(barChart('Storage per task', cats, storage, unitName)); charts++; }
+      const storage = metric('storageBytes').map((x) => ({
+        name: x.name,
+        values: x.values.map((v) => (typeof v === 'number' ? v / unitSize : v)),
+      }));
+      if (storage.some((x) => x.values.some((v) => typeof v === 'number'))) {
+        grid.append(barChart('Storage per task', cats, storage, unitName));
+        charts++;
+      }
       sec.append(grid);
       const c = b.constraints && b.constraints[p];
       if (c) {
@@ -196,9 +295,40 @@
         sec.append(el('h4', {}, 'Constraints'), dl);
       }
       const ratio = (v) => (typeof v === 'number' && isFinite(v) ? '×' + v.toFixed(2) : '–');
-      const table = el('table', {}, el('thead', {}, el('tr', {}, ...['method', 'batch', 'seq', 'inst/min', '× plain', 'train ex/s', '× plain', 'peak RSS', 'storage'].map((h) => el('th', {}, h)))));
+      const table = el(
+        'table',
+        {},
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ...['method', 'batch', 'seq', 'inst/min', '× plain', 'train ex/s', '× plain', 'peak RSS', 'storage'].map((h) =>
+              el('th', {}, h),
+            ),
+          ),
+        ),
+      );
       const tb = el('tbody');
-      for (const r of pr) tb.append(el('tr', {}, ...[r.method, r.batch, r.seq, r.instancesPerMinute != null ? fmt(r.instancesPerMinute) : '–', ratio(r.inferenceVsPlain), r.trainExamplesPerSecond != null ? fmt(r.trainExamplesPerSecond) : '–', ratio(r.trainingVsPlain), r.peakRssMB != null ? fmt(r.peakRssMB) + ' MB' : '–', r.storageBytes != null ? bytes(r.storageBytes) : '–'].map((v) => el('td', {}, String(v)))));
+      for (const r of pr)
+        tb.append(
+          el(
+            'tr',
+            {},
+            ...[
+              r.method,
+              r.batch,
+              r.seq,
+              r.instancesPerMinute != null ? fmt(r.instancesPerMinute) : '–',
+              ratio(r.inferenceVsPlain),
+              r.trainExamplesPerSecond != null ? fmt(r.trainExamplesPerSecond) : '–',
+              ratio(r.trainingVsPlain),
+              r.peakRssMB != null ? fmt(r.peakRssMB) + ' MB' : '–',
+              r.storageBytes != null ? bytes(r.storageBytes) : '–',
+            ].map((v) => el('td', {}, String(v))),
+          ),
+        );
       table.append(tb);
       sec.append(table);
       target.append(sec);
@@ -211,7 +341,8 @@
    * the value in each cell where it fits and in its tooltip, labels on the rows, parent indices on the columns.
    */
   function heatMap(title, rowLabels, matrix, unit, describe) {
-    const rows = rowLabels.length, cols = matrix[0] ? matrix[0].length : 0;
+    const rows = rowLabels.length,
+      cols = matrix[0] ? matrix[0].length : 0;
     const L = HM.heatLayout({ rows, cols, labels: rowLabels });
     const sc = HM.heatScale(matrix);
     const root = svg('svg', { viewBox: `0 0 ${L.W} ${L.H}`, class: 'chart heatmap', role: 'img', 'aria-label': title });
@@ -223,25 +354,80 @@
       if (short !== String(label)) t.append(svg('title', {}, String(label)));
       root.append(t);
       for (let c = 0; c < cols; c++) {
-        const v = matrix[r][c], t01 = sc.t[r][c];
+        const v = matrix[r][c],
+          t01 = sc.t[r][c];
         const x = L.left + c * L.cellW;
-        const cell = svg('rect', { x: x.toFixed(2), y: y.toFixed(2), width: L.cellW.toFixed(2), height: L.cellH.toFixed(2), class: 'heat-cell', 'fill-opacity': HM.cellOpacity(t01), 'data-row': r, 'data-col': c });
+        const cell = svg('rect', {
+          x: x.toFixed(2),
+          y: y.toFixed(2),
+          width: L.cellW.toFixed(2),
+          height: L.cellH.toFixed(2),
+          class: 'heat-cell',
+          'fill-opacity': HM.cellOpacity(t01),
+          'data-row': r,
+          'data-col': c,
+        });
         cell.append(svg('title', {}, describe(r, c, v)));
         root.append(cell);
-        if (L.showNumbers) root.append(svg('text', { x: (x + L.cellW / 2).toFixed(2), y: (y + L.cellH / 2 + 3.5).toFixed(2), class: 'heat-num' + (HM.isHot(t01) ? ' hot' : ''), 'text-anchor': 'middle' }, HM.cellText(v)));
+        if (L.showNumbers)
+          root.append(
+            svg(
+              'text',
+              {
+                x: (x + L.cellW / 2).toFixed(2),
+                y: (y + L.cellH / 2 + 3.5).toFixed(2),
+                class: 'heat-num' + (HM.isHot(t01) ? ' hot' : ''),
+                'text-anchor': 'middle',
+              },
+              HM.cellText(v),
+            ),
+          );
       }
     });
-    for (let c = 0; c < cols; c += L.tickEvery) root.append(svg('text', { x: (L.left + (c + 0.5) * L.cellW).toFixed(2), y: L.gridBottom + 14, class: 'tick', 'text-anchor': 'middle' }, String(c)));
-    root.append(svg('text', { x: (L.left + L.W - L.right) / 2, y: L.gridBottom + 29, class: 'axis-label', 'text-anchor': 'middle' }, 'parent'));
-    root.append(svg('text', { x: 12, y: L.top + (rows * L.cellH) / 2, class: 'axis-label', 'text-anchor': 'middle', transform: `rotate(-90 12 ${L.top + (rows * L.cellH) / 2})` }, 'label'));
+    for (let c = 0; c < cols; c += L.tickEvery)
+      root.append(
+        svg(
+          'text',
+          { x: (L.left + (c + 0.5) * L.cellW).toFixed(2), y: L.gridBottom + 14, class: 'tick', 'text-anchor': 'middle' },
+          String(c),
+        ),
+      );
+    root.append(
+      svg('text', { x: (L.left + L.W - L.right) / 2, y: L.gridBottom + 29, class: 'axis-label', 'text-anchor': 'middle' }, 'parent'),
+    );
+    root.append(
+      svg(
+        'text',
+        {
+          x: 12,
+          y: L.top + (rows * L.cellH) / 2,
+          class: 'axis-label',
+          'text-anchor': 'middle',
+          transform: `rotate(-90 12 ${L.top + (rows * L.cellH) / 2})`,
+        },
+        'label',
+      ),
+    );
     // colour scale: 0 … max in ten steps
-    const steps = 10, sw = 16;
+    const steps = 10,
+      sw = 16;
     const x0 = L.W - L.right - steps * sw - 90;
     root.append(svg('text', { x: x0 - 6, y: L.legendY + 11, class: 'tick', 'text-anchor': 'end' }, '0'));
     for (let i = 0; i < steps; i++) {
-      root.append(svg('rect', { x: x0 + i * sw, y: L.legendY, width: sw, height: 14, class: 'heat-cell legend-cell', 'fill-opacity': HM.cellOpacity((i + 0.5) / steps) }));
+      root.append(
+        svg('rect', {
+          x: x0 + i * sw,
+          y: L.legendY,
+          width: sw,
+          height: 14,
+          class: 'heat-cell legend-cell',
+          'fill-opacity': HM.cellOpacity((i + 0.5) / steps),
+        }),
+      );
     }
-    root.append(svg('text', { x: x0 + steps * sw + 6, y: L.legendY + 11, class: 'tick', 'text-anchor': 'start' }, `${fmt(sc.max)} ${unit}`));
+    root.append(
+      svg('text', { x: x0 + steps * sw + 6, y: L.legendY + 11, class: 'tick', 'text-anchor': 'start' }, `${fmt(sc.max)} ${unit}`),
+    );
     const fig = el('figure', { class: 'chart-figure heatmap-figure' }, el('figcaption', {}, title), root);
     return { fig, cells: rows * cols };
   }
@@ -265,24 +451,53 @@
     const view = state.routingView === 'gate' ? 'gate' : 'counts';
     const toggle = el('div', { class: 'toggle', role: 'group', 'aria-label': 'Value shown' });
     /** @type {['counts' | 'gate', string][]} */
-    const views = [['counts', `Top-${r.topK} share`], ['gate', 'Mean gate']];
+    const views = [
+      ['counts', `Top-${r.topK} share`],
+      ['gate', 'Mean gate'],
+    ];
     for (const [key, text] of views) {
-      const b = el('button', { type: 'button', class: key === view ? 'toggle-on' : 'secondary', 'data-view': key, 'aria-pressed': String(key === view) }, text);
-      b.addEventListener('click', () => { if (state.routingView !== key) { state.routingView = key; vscode.setState(state); scheduleRender(); } });
+      const b = el(
+        'button',
+        { type: 'button', class: key === view ? 'toggle-on' : 'secondary', 'data-view': key, 'aria-pressed': String(key === view) },
+        text,
+      );
+      b.addEventListener('click', () => {
+        if (state.routingView !== key) {
+          state.routingView = key;
+          vscode.setState(state);
+          scheduleRender();
+        }
+      });
       toggle.append(b);
     }
     const again = el('button', { type: 'button', class: 'secondary', id: 'routing-layer' }, 'Other layer…');
     again.addEventListener('click', () => vscode.postMessage({ type: 'showRouting', memory: r.memory, data: r.data }));
     target.append(el('div', { class: 'routing-actions' }, toggle, again));
     const pct = (v) => (100 * v).toFixed(1) + ' %';
-    const describe = (k, p, _v) => `${r.labels[k]} · parent ${p}: in the top-${r.topK} of ${pct(r.counts[k][p])} of ${r.tokens[k]} tokens · mean gate ${Number(r.meanGate[k][p]).toFixed(3)}`;
-    const hm = view === 'gate'
-      ? heatMap(`Mean gate weight per label and parent (each row sums to 1)`, r.labels, r.meanGate, 'gate', describe)
-      : heatMap(`Share of each label's tokens routed to each parent (top-${r.topK} of ${r.parents}; each row sums to ${r.topK})`, r.labels, r.counts, 'share', describe);
+    const describe = (k, p, _v) =>
+      `${r.labels[k]} · parent ${p}: in the top-${r.topK} of ${pct(r.counts[k][p])} of ${r.tokens[k]} tokens · mean gate ${Number(r.meanGate[k][p]).toFixed(3)}`;
+    const hm =
+      view === 'gate'
+        ? heatMap(`Mean gate weight per label and parent (each row sums to 1)`, r.labels, r.meanGate, 'gate', describe)
+        : heatMap(
+            `Share of each label's tokens routed to each parent (top-${r.topK} of ${r.parents}; each row sums to ${r.topK})`,
+            r.labels,
+            r.counts,
+            'share',
+            describe,
+          );
     target.append(hm.fig);
     // the parents each label uses most: the specialisation the map shows
     const m = view === 'gate' ? r.meanGate : r.counts;
-    const top = r.labels.map((l, k) => `${l}: ${m[k].map((v, p) => [v, p]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 3).map((x) => 'p' + x[1]).join(', ')}`);
+    const top = r.labels.map(
+      (l, k) =>
+        `${l}: ${m[k]
+          .map((v, p) => [v, p])
+          .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+          .slice(0, 3)
+          .map((x) => 'p' + x[1])
+          .join(', ')}`,
+    );
     target.append(el('p', { class: 'meta' }, `Most used parents · ${top.join(' · ')}`));
     return { layer: r.layer, cells: hm.cells, labels: r.labels.length, parents: r.parents, view: /** @type {'counts' | 'gate'} */ (view) };
   }
@@ -292,7 +507,15 @@
     const nb = renderBench(document.querySelector('#bench .content'));
     const nr = renderRouting(document.getElementById('routing'));
     const ne = EV ? EV.render(document.getElementById('evaluation'), state.evaluation, { el, svg }, (m) => vscode.postMessage(m)) : null;
-    vscode.postMessage({ type: 'rendered', charts: document.querySelectorAll('svg.chart').length, curves: nc, benchRows: nb.rows, routing: nr, evaluation: ne, heatCells: document.querySelectorAll('svg.heatmap:not(.confusion) rect.heat-cell:not(.legend-cell)').length });
+    vscode.postMessage({
+      type: 'rendered',
+      charts: document.querySelectorAll('svg.chart').length,
+      curves: nc,
+      benchRows: nb.rows,
+      routing: nr,
+      evaluation: ne,
+      heatCells: document.querySelectorAll('svg.heatmap:not(.confusion) rect.heat-cell:not(.legend-cell)').length,
+    });
   }
 
   let pending = false;
@@ -315,13 +538,25 @@
   window.addEventListener('message', (/** @type {MessageEvent<import('../src/protocol/webview').ToWebview>} */ ev) => {
     const m = ev.data;
     if (m.type === 'update') {
-      state = { curves: m.curves || [], bench: m.bench || null, live: null, routing: m.routing || null, routingView: state.routingView || 'counts', evaluation: m.evaluation || null };
+      state = {
+        curves: m.curves || [],
+        bench: m.bench || null,
+        live: null,
+        routing: m.routing || null,
+        routingView: state.routingView || 'counts',
+        evaluation: m.evaluation || null,
+      };
       if (m.reveal === 'routing' || m.reveal === 'evaluation') reveal = m.reveal;
     } else if (m.type === 'event' && m.command === 'train') {
       const e = m.event || {};
       if (e.event === 'start') state.live = { steps: [], evals: [], totalSteps: e.steps };
       else if (e.event === 'step' && state.live) state.live.steps.push([Number(e.step), Number(e.loss)]);
-      else if (e.event === 'eval' && state.live) state.live.evals.push({ step: (state.live.steps[state.live.steps.length - 1] || [0])[0], epoch: e.epoch, metrics: e.metrics || {} });
+      else if (e.event === 'eval' && state.live)
+        state.live.evals.push({
+          step: (state.live.steps[state.live.steps.length - 1] || [0])[0],
+          epoch: e.epoch,
+          metrics: e.metrics || {},
+        });
       else return;
     } else return;
     vscode.setState(state);

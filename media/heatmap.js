@@ -57,8 +57,10 @@
     const maxChars = 18;
     const longest = Math.max(1, ...o.labels.map((l) => Math.min(String(l).length, maxChars)));
     const left = Math.round(Math.min(160, Math.max(48, 26 + longest * 6.6)));
-    const right = 12, top = 8;
-    const cols = Math.max(1, o.cols), rows = Math.max(1, o.rows);
+    const right = 12,
+      top = 8;
+    const cols = Math.max(1, o.cols),
+      rows = Math.max(1, o.rows);
     const cellW = (W - left - right) / cols;
     const cellH = Math.max(16, Math.min(32, cellW * 0.8));
     const showNumbers = cellW >= 26 && cellH >= 16;

@@ -21,7 +21,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadBackbone, repoRoot } from '../src/engine/models/backbone';
-import { BenchModel, cpuSecondsSince, forwardFlops, peakRssMB, sgemmPeak, summarize, syntheticExamples, timeRepetitions, Timing } from '../src/engine/bench/measure';
+import {
+  BenchModel,
+  cpuSecondsSince,
+  forwardFlops,
+  peakRssMB,
+  sgemmPeak,
+  summarize,
+  syntheticExamples,
+  timeRepetitions,
+  Timing,
+} from '../src/engine/bench/measure';
 import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
 import { MethodSpec } from '../src/engine/methods';
 import { loadTokenizer } from '../src/engine/tokenizers/robertaTokenizer';
@@ -38,7 +48,9 @@ const value = (name: string, def: string) => {
 };
 const threads = Number(value('--threads', '2'));
 const quick = flag('--quick');
-const SHAPES = value('--shapes', quick ? '16x128' : '32x128,16x128').split(',').map((s) => s.split('x').map(Number) as [number, number]);
+const SHAPES = value('--shapes', quick ? '16x128' : '32x128,16x128')
+  .split(',')
+  .map((s) => s.split('x').map(Number) as [number, number]);
 const BACKBONE = 'synthetic:roberta-base';
 const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
 const SST2_BATCH = 16;
@@ -66,26 +78,47 @@ async function phaseInfer(): Promise<Json> {
     await plain.infer(sp, batch);
     await spartan.infer(ss, batch);
     // Interleaved so that drift of the machine (thermal, other load) hits both alike.
-    const tp: number[] = [], ts: number[] = [], cp: number[] = [], cs: number[] = [];
+    const tp: number[] = [],
+      ts: number[] = [],
+      cp: number[] = [],
+      cs: number[] = [];
     for (let r = 0; r < reps; r++) {
-      for (const [model, session, into, cpu] of [[plain, sp, tp, cp], [spartan, ss, ts, cs]] as const) {
+      for (const [model, session, into, cpu] of [
+        [plain, sp, tp, cp],
+        [spartan, ss, ts, cs],
+      ] as const) {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
         await model.infer(session, batch);
         into.push((performance.now() - t0) / 1000);
         cpu.push(cpuSecondsSince(c0));
       }
-      log(`infer ${B}x${T} rep ${r + 1}/${reps}: plain ${tp[r].toFixed(2)} s (cpu ${cp[r].toFixed(2)} s), spartan ${ts[r].toFixed(2)} s (cpu ${cs[r].toFixed(2)} s)`);
+      log(
+        `infer ${B}x${T} rep ${r + 1}/${reps}: plain ${tp[r].toFixed(2)} s (cpu ${cp[r].toFixed(2)} s), spartan ${ts[r].toFixed(2)} s (cpu ${cs[r].toFixed(2)} s)`,
+      );
     }
-    const plainT = summarize(tp, cp), spartanT = summarize(ts, cs);
+    const plainT = summarize(tp, cp),
+      spartanT = summarize(ts, cs);
     shapes.push({
       shape: `${B}x${T}`,
-      plain: { ...plainT, instancesPerMinute: (60 * B) / plainT.median, gflops: forwardFlops(backbone.config, PLAIN, B, T) / plainT.median / 1e9 },
-      spartan: { ...spartanT, instancesPerMinute: (60 * B) / spartanT.median, gflops: forwardFlops(backbone.config, SPARTAN, B, T) / spartanT.median / 1e9 },
+      plain: {
+        ...plainT,
+        instancesPerMinute: (60 * B) / plainT.median,
+        gflops: forwardFlops(backbone.config, PLAIN, B, T) / plainT.median / 1e9,
+      },
+      spartan: {
+        ...spartanT,
+        instancesPerMinute: (60 * B) / spartanT.median,
+        gflops: forwardFlops(backbone.config, SPARTAN, B, T) / spartanT.median / 1e9,
+      },
     });
   }
   const peakAfter = await sgemmPeak(threads);
-  return { sgemm: { before: peakBefore.gflops, after: peakAfter.gflops, gflops: Math.max(peakBefore.gflops, peakAfter.gflops) }, shapes, peakRssMB: peakRssMB() };
+  return {
+    sgemm: { before: peakBefore.gflops, after: peakAfter.gflops, gflops: Math.max(peakBefore.gflops, peakAfter.gflops) },
+    shapes,
+    peakRssMB: peakRssMB(),
+  };
 }
 
 async function phaseTrain(): Promise<Json> {
@@ -100,8 +133,16 @@ async function phaseTrain(): Promise<Json> {
     const batch = syntheticExamples(backbone.config, B, T, 2);
     const forward = await timeRepetitions(() => spartan.infer(infer, batch), quick ? 1 : 2, 1);
     const train = await timeRepetitions(() => step(batch), quick ? 1 : 2, 1);
-    log(`train ${B}x${T} dropout ${dropout}: step ${train.median.toFixed(2)} s (cpu ${median(train.cpuSeconds!).toFixed(2)} s), forward ${forward.median.toFixed(2)} s`);
-    shapes.push({ shape: `${B}x${T}`, forward, train, examplesPerSecond: B / train.median, stepOverForward: train.median / forward.median });
+    log(
+      `train ${B}x${T} dropout ${dropout}: step ${train.median.toFixed(2)} s (cpu ${median(train.cpuSeconds!).toFixed(2)} s), forward ${forward.median.toFixed(2)} s`,
+    );
+    shapes.push({
+      shape: `${B}x${T}`,
+      forward,
+      train,
+      examplesPerSecond: B / train.median,
+      stepOverForward: train.median / forward.median,
+    });
   }
   return { dropout, shapes, peakRssMB: peakRssMB() };
 }
@@ -129,14 +170,20 @@ async function phaseSst2(): Promise<Json> {
   const dropout = Number(value('--dropout', '0.1'));
   const backbone = await loadBackbone(BACKBONE);
   const tokenizer = loadTokenizer(backbone.tokenizerDir);
-  const rows = importGlueTask('SST-2', tsv).rows.slice(0, 1600).map((r, i) => ({ text: r.text, label: String(r.label), line: i + 2 }));
+  const rows = importGlueTask('SST-2', tsv)
+    .rows.slice(0, 1600)
+    .map((r, i) => ({ text: r.text, label: String(r.label), line: i + 2 }));
   const labels = [...new Set(rows.map((r) => r.label))].sort();
   const { examples } = encodeExamples(rows, tokenizer, 'classification', labels, 128, tsv);
   const spartan = new BenchModel(backbone, SPARTAN);
   const session = await spartan.trainingSession(threads, dropout);
   const inferSession = await spartan.inferenceSession(threads);
   const step = spartan.trainStep(session, BenchModel.adamW());
-  const bucketed = makeBatches(examples.map((e) => e.ids.length), SST2_BATCH, { shuffle: true, seed: 1, bucket: true }).filter((idx) => idx.length === SST2_BATCH);
+  const bucketed = makeBatches(
+    examples.map((e) => e.ids.length),
+    SST2_BATCH,
+    { shuffle: true, seed: 1, bucket: true },
+  ).filter((idx) => idx.length === SST2_BATCH);
   const sample = bucketed.slice(0, quick ? 3 : 16);
   const batches = sample.map((idx) => idx.map((i) => examples[i]));
   fs.writeFileSync(value('--batches-out', ''), JSON.stringify(sample.map((idx) => idx.map((i) => Array.from(examples[i].ids)))));
@@ -148,7 +195,16 @@ async function phaseSst2(): Promise<Json> {
   const meanTokens = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
   const meanPadded = batches.reduce((s, b) => s + Math.max(...b.map((e) => e.ids.length)), 0) / batches.length;
   log(`sst2: train ${train.perSecond.toFixed(2)} ex/s, SPARTAN inference ${(60 * infer.perSecond).toFixed(1)} inst/min`);
-  return { dropout, rows: examples.length, meanTokens, meanPaddedLength: meanPadded, batches: batches.length, train, infer, peakRssMB: peakRssMB() };
+  return {
+    dropout,
+    rows: examples.length,
+    meanTokens,
+    meanPaddedLength: meanPadded,
+    batches: batches.length,
+    train,
+    infer,
+    peakRssMB: peakRssMB(),
+  };
 }
 
 // ------------------------------------------------------------------ orchestration
@@ -161,7 +217,12 @@ function sst2Path(): string {
 
 function runPhase(name: string, extra: string[] = []): Json {
   log(`--- engine phase ${name} ${extra.join(' ')}`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, ...args, '--phase', name, ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20, env: withTrainingEnv() });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, ...args, '--phase', name, ...extra], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+    env: withTrainingEnv(),
+  });
   if (r.status !== 0) throw new Error(`phase ${name} failed (${r.status})`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -172,7 +233,11 @@ const torchAvailable = () => !flag('--skip-torch') && spawnSync('/usr/bin/python
 /** One bench_torch.py process (so its peak RSS is that phase's own). */
 function runTorch(label: string, extra: string[]): Json {
   log(`--- torch phase ${label}`);
-  const out = execFileSync('/usr/bin/python3', [torchScript(), '--threads', String(threads), '--reps-infer', quick ? '1' : '3', '--reps-train', quick ? '1' : '2', ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  const out = execFileSync(
+    '/usr/bin/python3',
+    [torchScript(), '--threads', String(threads), '--reps-infer', quick ? '1' : '3', '--reps-train', quick ? '1' : '2', ...extra],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 },
+  );
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
@@ -186,18 +251,36 @@ function report(all: Json): string {
   const infer = all.infer;
   const lines: string[] = [];
   const torchInfo = all.torchInfer && !all.torchInfer.skipped ? all.torchInfer : undefined;
-  lines.push(`roberta-base geometry (synthetic weights), ${threads} threads, ${os.cpus()[0]?.model ?? 'unknown CPU'}; load average at start ${all.loadStart.map((v: number) => v.toFixed(2)).join(' ')}, end ${all.loadEnd.map((v: number) => v.toFixed(2)).join(' ')}${quick ? '  [--quick: smoke run, not figures]' : ''}`);
-  lines.push(`engine micro-batches of at most ${MICRO_BATCH_TOKENS || 'unlimited'} padded tokens (SPARTAN_MICRO_TOKENS); ORT sgemm peak (MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s` + (torchInfo ? `; PyTorch ${torchInfo.torch}, BLAS ${torchInfo.blas.join(', ') || 'none found'}, sgemm 1024³ ${torchInfo.gemm_1024_gflops} GFLOP/s` : `; PyTorch: ${all.torchInfer?.skipped ?? 'not run'}`));
+  lines.push(
+    `roberta-base geometry (synthetic weights), ${threads} threads, ${os.cpus()[0]?.model ?? 'unknown CPU'}; load average at start ${all.loadStart.map((v: number) => v.toFixed(2)).join(' ')}, end ${all.loadEnd.map((v: number) => v.toFixed(2)).join(' ')}${quick ? '  [--quick: smoke run, not figures]' : ''}`,
+  );
+  lines.push(
+    `engine micro-batches of at most ${MICRO_BATCH_TOKENS || 'unlimited'} padded tokens (SPARTAN_MICRO_TOKENS); ORT sgemm peak (MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s` +
+      (torchInfo
+        ? `; PyTorch ${torchInfo.torch}, BLAS ${torchInfo.blas.join(', ') || 'none found'}, sgemm 1024³ ${torchInfo.gemm_1024_gflops} GFLOP/s`
+        : `; PyTorch: ${all.torchInfer?.skipped ?? 'not run'}`),
+  );
   lines.push('');
   lines.push('inference (inst/min; wall s | CPU s per batch)');
-  lines.push('shape    | engine plain             | torch plain              | ratio | engine SPARTAN           | torch SPARTAN            | ratio');
-  const side = (ipm: number | undefined, wall: number | undefined, cpu: number | undefined) => `${fmt(ipm).padStart(7)} (${fmt(wall, 2)} | ${fmt(cpu, 2)})`.padEnd(24);
+  lines.push(
+    'shape    | engine plain             | torch plain              | ratio | engine SPARTAN           | torch SPARTAN            | ratio',
+  );
+  const side = (ipm: number | undefined, wall: number | undefined, cpu: number | undefined) =>
+    `${fmt(ipm).padStart(7)} (${fmt(wall, 2)} | ${fmt(cpu, 2)})`.padEnd(24);
   const targets: string[] = [];
   for (const s of infer.shapes) {
     const t = torchShape(all.torchInfer, s.shape);
-    const tp = t?.plain_infer_instances_per_min, ts = t?.spartan_infer_instances_per_min;
-    lines.push(`${s.shape.padEnd(8)} | ${side(s.plain.instancesPerMinute, s.plain.median, median(s.plain.cpuSeconds))} | ${side(tp, t && median(t.plain_infer_seconds), t && median(t.cpu_seconds_plain))} | ${ratio(s.plain.instancesPerMinute, tp).padStart(5)} | ${side(s.spartan.instancesPerMinute, s.spartan.median, median(s.spartan.cpuSeconds))} | ${side(ts, t && median(t.spartan_infer_seconds), t && median(t.cpu_seconds_spartan))} | ${ratio(s.spartan.instancesPerMinute, ts)}`);
-    targets.push(check(ts ? s.spartan.instancesPerMinute / ts >= 1.15 : undefined, `fp32 SPARTAN inference >= 1.15x PyTorch at ${s.shape}: ${ratio(s.spartan.instancesPerMinute, ts)}`));
+    const tp = t?.plain_infer_instances_per_min,
+      ts = t?.spartan_infer_instances_per_min;
+    lines.push(
+      `${s.shape.padEnd(8)} | ${side(s.plain.instancesPerMinute, s.plain.median, median(s.plain.cpuSeconds))} | ${side(tp, t && median(t.plain_infer_seconds), t && median(t.cpu_seconds_plain))} | ${ratio(s.plain.instancesPerMinute, tp).padStart(5)} | ${side(s.spartan.instancesPerMinute, s.spartan.median, median(s.spartan.cpuSeconds))} | ${side(ts, t && median(t.spartan_infer_seconds), t && median(t.cpu_seconds_spartan))} | ${ratio(s.spartan.instancesPerMinute, ts)}`,
+    );
+    targets.push(
+      check(
+        ts ? s.spartan.instancesPerMinute / ts >= 1.15 : undefined,
+        `fp32 SPARTAN inference >= 1.15x PyTorch at ${s.shape}: ${ratio(s.spartan.instancesPerMinute, ts)}`,
+      ),
+    );
   }
   lines.push('');
   lines.push('SPARTAN training (ex/s; wall s | CPU s per step; step/forward of the engine)');
@@ -207,9 +290,16 @@ function report(all: Json): string {
     for (const s of tr.shapes) {
       const t = torchShape(torchTrain, s.shape);
       const te = t?.spartan_train_examples_per_sec;
-      lines.push(`${s.shape.padEnd(8)} | ${String(tr.dropout).padEnd(7)} | ${side(s.examplesPerSecond, s.train.median, median(s.train.cpuSeconds))} | ${side(te, t && median(t.spartan_train_seconds), t && median(t.cpu_seconds_train))} | ${ratio(s.examplesPerSecond, te).padStart(5)} | ${fmt(s.stepOverForward, 2)}`);
+      lines.push(
+        `${s.shape.padEnd(8)} | ${String(tr.dropout).padEnd(7)} | ${side(s.examplesPerSecond, s.train.median, median(s.train.cpuSeconds))} | ${side(te, t && median(t.spartan_train_seconds), t && median(t.cpu_seconds_train))} | ${ratio(s.examplesPerSecond, te).padStart(5)} | ${fmt(s.stepOverForward, 2)}`,
+      );
       if (tr.dropout === 0.1) {
-        targets.push(check(te ? s.examplesPerSecond / te >= 1.25 : undefined, `fp32 training >= 1.25x PyTorch at ${s.shape}, dropout 0.1: ${ratio(s.examplesPerSecond, te)}`));
+        targets.push(
+          check(
+            te ? s.examplesPerSecond / te >= 1.25 : undefined,
+            `fp32 training >= 1.25x PyTorch at ${s.shape}, dropout 0.1: ${ratio(s.examplesPerSecond, te)}`,
+          ),
+        );
         targets.push(check(s.stepOverForward <= 2.15, `step/forward <= 2.15 at ${s.shape}: ${fmt(s.stepOverForward, 2)}`));
       }
     }
@@ -219,23 +309,51 @@ function report(all: Json): string {
   if (sst.skipped) lines.push(`SST-2: ${sst.skipped}`);
   else {
     const t = all.torchSst2?.results?.[0];
-    lines.push(`SST-2 rows, the same ${sst.batches} length-bucketed batches of ${SST2_BATCH} on both sides (mean ${fmt(sst.meanTokens)} tokens/row, mean padded length ${fmt(sst.meanPaddedLength)}), dropout ${sst.dropout}:`);
-    lines.push(`  training: engine ${fmt(sst.train.perSecond, 2)} ex/s (${fmt(sst.train.seconds, 2)} s wall | ${fmt(sst.train.cpuSeconds, 2)} s CPU), torch ${fmt(t?.spartan_train_examples_per_sec, 2)} ex/s (${fmt(t && t.spartan_train_seconds[0], 2)} s | ${fmt(t && t.cpu_seconds_train[0], 2)} s), ratio ${ratio(sst.train.perSecond, t?.spartan_train_examples_per_sec)}`);
-    lines.push(`  SPARTAN inference: engine ${fmt(60 * sst.infer.perSecond)} inst/min (${fmt(sst.infer.seconds, 2)} s | ${fmt(sst.infer.cpuSeconds, 2)} s), torch ${fmt(t?.spartan_infer_instances_per_min)} inst/min, ratio ${ratio(60 * sst.infer.perSecond, t?.spartan_infer_instances_per_min)}`);
-    targets.push(check(t ? sst.train.perSecond / t.spartan_train_examples_per_sec >= 1.25 : undefined, `SST-2 training >= 1.25x PyTorch on the same batches: ${ratio(sst.train.perSecond, t?.spartan_train_examples_per_sec)}`));
+    lines.push(
+      `SST-2 rows, the same ${sst.batches} length-bucketed batches of ${SST2_BATCH} on both sides (mean ${fmt(sst.meanTokens)} tokens/row, mean padded length ${fmt(sst.meanPaddedLength)}), dropout ${sst.dropout}:`,
+    );
+    lines.push(
+      `  training: engine ${fmt(sst.train.perSecond, 2)} ex/s (${fmt(sst.train.seconds, 2)} s wall | ${fmt(sst.train.cpuSeconds, 2)} s CPU), torch ${fmt(t?.spartan_train_examples_per_sec, 2)} ex/s (${fmt(t && t.spartan_train_seconds[0], 2)} s | ${fmt(t && t.cpu_seconds_train[0], 2)} s), ratio ${ratio(sst.train.perSecond, t?.spartan_train_examples_per_sec)}`,
+    );
+    lines.push(
+      `  SPARTAN inference: engine ${fmt(60 * sst.infer.perSecond)} inst/min (${fmt(sst.infer.seconds, 2)} s | ${fmt(sst.infer.cpuSeconds, 2)} s), torch ${fmt(t?.spartan_infer_instances_per_min)} inst/min, ratio ${ratio(60 * sst.infer.perSecond, t?.spartan_infer_instances_per_min)}`,
+    );
+    targets.push(
+      check(
+        t ? sst.train.perSecond / t.spartan_train_examples_per_sec >= 1.25 : undefined,
+        `SST-2 training >= 1.25x PyTorch on the same batches: ${ratio(sst.train.perSecond, t?.spartan_train_examples_per_sec)}`,
+      ),
+    );
   }
   lines.push('');
   const rss = (x: Json | undefined, key = 'peakRssMB') => fmt(x?.[key], 0);
-  lines.push(`peak RSS (MB), engine: inference ${rss(infer)}, ${(all.train as Json[]).map((t) => `training dropout ${t.dropout} ${rss(t)}`).join(', ')}${sst.skipped ? '' : `, SST-2 ${rss(sst)}`}`);
-  if (torchInfo) lines.push(`peak RSS (MB), torch: inference ${fmt(torchInfo.results?.[torchInfo.results.length - 1]?.peak_rss_mb, 0)}, ${(all.torchTrain as Json[]).map((t) => `training dropout ${t.dropout} ${fmt(t.results?.[t.results.length - 1]?.peak_rss_mb, 0)}`).join(', ')}${all.torchSst2?.results ? `, SST-2 ${fmt(all.torchSst2.results[0].peak_rss_mb, 0)}` : ''}`);
+  lines.push(
+    `peak RSS (MB), engine: inference ${rss(infer)}, ${(all.train as Json[]).map((t) => `training dropout ${t.dropout} ${rss(t)}`).join(', ')}${sst.skipped ? '' : `, SST-2 ${rss(sst)}`}`,
+  );
+  if (torchInfo)
+    lines.push(
+      `peak RSS (MB), torch: inference ${fmt(torchInfo.results?.[torchInfo.results.length - 1]?.peak_rss_mb, 0)}, ${(all.torchTrain as Json[]).map((t) => `training dropout ${t.dropout} ${fmt(t.results?.[t.results.length - 1]?.peak_rss_mb, 0)}`).join(', ')}${all.torchSst2?.results ? `, SST-2 ${fmt(all.torchSst2.results[0].peak_rss_mb, 0)}` : ''}`,
+    );
   const trainAll = (all.train as Json[]).find((t) => t.dropout === 0.1);
-  if (!quick && trainAll) targets.push(check(trainAll.peakRssMB <= 1536, `peak RSS training (fp32, 32x128 and 16x128 in one process) <= 1.5 GB: ${fmt(trainAll.peakRssMB, 0)} MB`));
+  if (!quick && trainAll)
+    targets.push(
+      check(
+        trainAll.peakRssMB <= 1536,
+        `peak RSS training (fp32, 32x128 and 16x128 in one process) <= 1.5 GB: ${fmt(trainAll.peakRssMB, 0)} MB`,
+      ),
+    );
   targets.push(check(infer.peakRssMB <= 819, `peak RSS inference <= 0.8 GB: ${fmt(infer.peakRssMB, 0)} MB`));
   lines.push('');
   lines.push('targets (issue 8):');
   for (const t of targets) lines.push('  ' + t);
-  const contended = [...(all.train as Json[]).flatMap((t) => t.shapes.map((s: Json) => cpuWall(s.train))), ...infer.shapes.map((s: Json) => cpuWall(s.spartan))].some((r) => r < 0.85 * threads);
-  if (contended) lines.push(`WARNING: some engine repetitions got less than ${(0.85 * threads).toFixed(2)} CPU-seconds per second: another process took cores; the figures are not trustworthy.`);
+  const contended = [
+    ...(all.train as Json[]).flatMap((t) => t.shapes.map((s: Json) => cpuWall(s.train))),
+    ...infer.shapes.map((s: Json) => cpuWall(s.spartan)),
+  ].some((r) => r < 0.85 * threads);
+  if (contended)
+    lines.push(
+      `WARNING: some engine repetitions got less than ${(0.85 * threads).toFixed(2)} CPU-seconds per second: another process took cores; the figures are not trustworthy.`,
+    );
   return lines.join('\n') + '\n';
 }
 
@@ -252,15 +370,31 @@ async function main(): Promise<void> {
   const shapes = SHAPES.map(([b, t]) => `${b}x${t}`).join(',');
   const torch = torchAvailable();
   all.infer = runPhase('infer');
-  all.torchInfer = torch ? runTorch('inference', ['--shapes', shapes, '--only', 'plain,spartan']) : { skipped: 'PyTorch not installed (scripts/install-torch.sh) or --skip-torch' };
+  all.torchInfer = torch
+    ? runTorch('inference', ['--shapes', shapes, '--only', 'plain,spartan'])
+    : { skipped: 'PyTorch not installed (scripts/install-torch.sh) or --skip-torch' };
   all.train = DROPOUTS.map((p) => runPhase('train', ['--dropout', String(p)]));
-  all.torchTrain = torch ? DROPOUTS.map((p) => runTorch(`training dropout ${p}`, ['--shapes', shapes, '--only', 'train', '--dropout', String(p)])) : [];
+  all.torchTrain = torch
+    ? DROPOUTS.map((p) => runTorch(`training dropout ${p}`, ['--shapes', shapes, '--only', 'train', '--dropout', String(p)]))
+    : [];
   if (fs.existsSync(sst2Path())) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-'));
     const batchesFile = path.join(tmp, 'sst2-batches.json');
     try {
       all.sst2 = runPhase('sst2', ['--dropout', String(DROPOUTS[0]), '--batches-out', batchesFile]);
-      if (torch) all.torchSst2 = runTorch('SST-2 batches', ['--batches', batchesFile, '--only', 'spartan,train', '--dropout', String(DROPOUTS[0]), '--reps-train', '1', '--reps-infer', '1']);
+      if (torch)
+        all.torchSst2 = runTorch('SST-2 batches', [
+          '--batches',
+          batchesFile,
+          '--only',
+          'spartan,train',
+          '--dropout',
+          String(DROPOUTS[0]),
+          '--reps-train',
+          '1',
+          '--reps-infer',
+          '1',
+        ]);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

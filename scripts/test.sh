@@ -9,6 +9,8 @@ export ONNXRUNTIME_NODE_INSTALL=skip   # its postinstall downloads CUDA files; t
 if ! npm ls --depth=0 >/dev/null 2>&1; then npm ci --no-audit --no-fund; fi
 bash scripts/install-torch.sh
 npm run --silent typecheck
+npm run --silent lint          # ESLint with typescript-eslint's type-aware rules
+npm run --silent format:check  # Prettier
 npm run --silent build
 
 results=$(mktemp)

@@ -85,7 +85,10 @@ test('loads the shipped roberta-mini directory with a stable sha256', async () =
   assert.equal(bb.tokenizerDir, path.resolve(MINI_DIR));
   const again = await loadBackbone(MINI_DIR);
   assert.equal(again.weightsSha256, bb.weightsSha256);
-  assert.deepEqual(again.weights.get('roberta.encoder.layer.3.output.LayerNorm.bias'), bb.weights.get('roberta.encoder.layer.3.output.LayerNorm.bias'));
+  assert.deepEqual(
+    again.weights.get('roberta.encoder.layer.3.output.LayerNorm.bias'),
+    bb.weights.get('roberta.encoder.layer.3.output.LayerNorm.bias'),
+  );
 });
 
 test('synthetic:tiny is deterministic by seed, with the documented distributions', async () => {
@@ -129,7 +132,11 @@ test('synthetic:tiny is deterministic by seed, with the documented distributions
 test('bad synthetic specs are clear errors', async () => {
   await rejectsWith(loadBackbone('synthetic:huge'), 'unknown synthetic backbone "huge"', 'roberta-base');
   await rejectsWith(loadBackbone('synthetic:tiny@x'), 'not a valid synthetic backbone spec');
-  assert.deepEqual(parseSyntheticSpec('synthetic:roberta-mini@3'), { name: 'roberta-mini', seed: 3, canonical: 'synthetic:roberta-mini@3' });
+  assert.deepEqual(parseSyntheticSpec('synthetic:roberta-mini@3'), {
+    name: 'roberta-mini',
+    seed: 3,
+    canonical: 'synthetic:roberta-mini@3',
+  });
 });
 
 test('a directory with a removed, a renamed and a mis-shaped tensor reports them by name in one error', async () => {
@@ -244,12 +251,15 @@ test('parseRobertaConfig validates and inverts toHfConfig', () => {
   assert.deepEqual(real, SYNTHETIC_GEOMETRIES['roberta-mini']);
   const base = toHfConfig(SYNTHETIC_GEOMETRIES.tiny);
   const bad = (patch: Record<string, unknown>, re: RegExp) =>
-    assert.throws(() => parseRobertaConfig({ ...base, ...patch }, '/x/config.json'), (e: unknown) => {
-      assert.ok(e instanceof SpartanError);
-      assert.ok(e.message.startsWith('/x/config.json: '), e.message);
-      assert.match(e.message, re);
-      return true;
-    });
+    assert.throws(
+      () => parseRobertaConfig({ ...base, ...patch }, '/x/config.json'),
+      (e: unknown) => {
+        assert.ok(e instanceof SpartanError);
+        assert.ok(e.message.startsWith('/x/config.json: '), e.message);
+        assert.match(e.message, re);
+        return true;
+      },
+    );
   bad({ model_type: 'bert' }, /model_type is "bert"/);
   bad({ hidden_size: 65 }, /not divisible by num_attention_heads 4/);
   bad({ hidden_act: 'relu' }, /hidden_act "relu" is not supported/);
@@ -271,7 +281,10 @@ test('createRng is seeded and uniform-ish; shuffleInPlace permutes deterministic
   const a = createRng(42);
   const b = createRng(42);
   const xs = Array.from({ length: 10000 }, () => a.next());
-  assert.deepEqual(xs.slice(0, 100), Array.from({ length: 100 }, () => b.next()));
+  assert.deepEqual(
+    xs.slice(0, 100),
+    Array.from({ length: 100 }, () => b.next()),
+  );
   assert.ok(xs.every((x) => x >= 0 && x < 1));
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   assert.ok(Math.abs(mean - 0.5) < 0.02, `mean ${mean}`);
@@ -286,7 +299,10 @@ test('createRng is seeded and uniform-ish; shuffleInPlace permutes deterministic
   const s2 = shuffleInPlace(arr.slice(), createRng(9));
   assert.deepEqual(s1, s2);
   assert.notDeepEqual(s1, arr);
-  assert.deepEqual(s1.slice().sort((x, y) => x - y), arr);
+  assert.deepEqual(
+    s1.slice().sort((x, y) => x - y),
+    arr,
+  );
 });
 
 test('fillNormal consumes the generator exactly like repeated normal() calls', () => {

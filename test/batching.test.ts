@@ -39,7 +39,10 @@ test('padToLength pads every row to the fixed length; a longer row is an error',
   assert.deepEqual([...b.labels], [0.25]);
   // A pad id other than 1 shifts the positions (the rule is pad + index, not a fixed offset of 2).
   assert.deepEqual([...padBatch([ex([5, 6], 0, 1)], 3, 3).positionIds], [4n, 5n, 3n]);
-  assert.throws(() => padToLength([ex([0, 1, 2, 3], 0, 9)], 1, 3), (e: Error) => e instanceof SpartanError && e.message.startsWith('line 9:'));
+  assert.throws(
+    () => padToLength([ex([0, 1, 2, 3], 0, 9)], 1, 3),
+    (e: Error) => e instanceof SpartanError && e.message.startsWith('line 9:'),
+  );
   assert.throws(() => padBatch([], 1), SpartanError);
 });
 
@@ -60,7 +63,10 @@ test('position ids match a direct transcription of create_position_ids_from_inpu
 
 function assertPartition(batches: number[][], n: number, batchSize: number): void {
   const seen = batches.flat().sort((a, b) => a - b);
-  assert.deepEqual(seen, Array.from({ length: n }, (_, i) => i));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: n }, (_, i) => i),
+  );
   assert.ok(batches.every((b) => b.length >= 1 && b.length <= batchSize));
   assert.equal(batches.filter((b) => b.length < batchSize).length <= Math.ceil(n / (batchSize * 50)), true);
 }
@@ -86,7 +92,9 @@ test('bucketing cuts padded tokens on SST-2 train rows', () => {
   const glue = path.join(SHARED, 'data/glue/SST-2/train.tsv');
   const tokenizer = loadTokenizer(modelDir());
   // 4,000 rows keep the test fast (the tokenizer runs at ~5k sentences/s) and span several 32×50 chunks.
-  const rows: Example[] = importGlueTask('SST-2', glue).rows.slice(0, 4000).map((r, i) => ({ text: r.text, label: r.label, line: i + 2 }));
+  const rows: Example[] = importGlueTask('SST-2', glue)
+    .rows.slice(0, 4000)
+    .map((r, i) => ({ text: r.text, label: r.label, line: i + 2 }));
   const { examples, truncated } = encodeExamples(rows, tokenizer, 'classification', ['negative', 'positive'], 128);
   assert.equal(truncated, 0);
   const lengths = examples.map((e) => e.ids.length);
@@ -99,7 +107,10 @@ test('bucketing cuts padded tokens on SST-2 train rows', () => {
   const wasteBucketed = padded(bucketed) - real;
   assert.ok(wasteBucketed < wastePlain / 4, `padding tokens: bucketed ${wasteBucketed}, plain ${wastePlain}`);
   // The padded batch agrees with the lengths it was built from.
-  const first = padBatch(bucketed[0].map((i) => examples[i]), tokenizer.padId);
+  const first = padBatch(
+    bucketed[0].map((i) => examples[i]),
+    tokenizer.padId,
+  );
   assert.equal(first.seqLen, Math.max(...bucketed[0].map((i) => lengths[i])));
 });
 
@@ -116,10 +127,19 @@ test('encodeExamples maps labels and counts truncations', () => {
   ];
   const out = encodeExamples(rows, fake, 'classification', ['neg', 'pos'], 6);
   assert.equal(out.truncated, 1);
-  assert.deepEqual(out.examples.map((e) => [[...e.ids], e.label, e.line]), [[[0, 2, 3, 2], 1, 3], [[0, 1, 1, 1, 1, 1], 0, 5]]);
+  assert.deepEqual(
+    out.examples.map((e) => [[...e.ids], e.label, e.line]),
+    [
+      [[0, 2, 3, 2], 1, 3],
+      [[0, 1, 1, 1, 1, 1], 0, 5],
+    ],
+  );
   const reg = encodeExamples([{ text: 'x', textPair: 'yy', label: 3.5, line: 1 }], fake, 'regression', [], 10);
   assert.deepEqual([...reg.examples[0].ids], [0, 1, 2, 2, 2, 2]);
   assert.equal(reg.examples[0].label, 3.5);
-  assert.throws(() => encodeExamples([{ text: 'x', label: 'other', line: 8 }], fake, 'classification', ['neg', 'pos'], 6, 'dev.jsonl'), (e: Error) => e instanceof SpartanError && e.message.startsWith('dev.jsonl:8:'));
+  assert.throws(
+    () => encodeExamples([{ text: 'x', label: 'other', line: 8 }], fake, 'classification', ['neg', 'pos'], 6, 'dev.jsonl'),
+    (e: Error) => e instanceof SpartanError && e.message.startsWith('dev.jsonl:8:'),
+  );
   assert.throws(() => encodeExamples([{ text: 'x', label: 'pos', line: 2 }], fake, 'regression', [], 6), SpartanError);
 });

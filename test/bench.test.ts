@@ -9,13 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  formatCpuList,
-  parseCpuList,
-  parseCpuQuotaFlag,
-  parseProfileList,
-  resolveProfile,
-} from '../src/engine/bench/profiles';
+import { formatCpuList, parseCpuList, parseCpuQuotaFlag, parseProfileList, resolveProfile } from '../src/engine/bench/profiles';
 import {
   checkObserved,
   detectCapabilities,
@@ -101,7 +95,10 @@ test('tool detection agrees with PATH, and a missing taskset is reported as not 
 
 test('cgroup detection agrees with the filesystem; more cores than the machine has are reported', () => {
   const caps = detectCapabilities();
-  for (const [controller, ctl] of [['memory', caps.cgroup.memory], ['cpu', caps.cgroup.cpu]] as const) {
+  for (const [controller, ctl] of [
+    ['memory', caps.cgroup.memory],
+    ['cpu', caps.cgroup.cpu],
+  ] as const) {
     if (!ctl) {
       assert.ok(caps.cgroup.detail.length > 0, `${controller}: not usable, and the report must say why`);
       continue;
@@ -109,14 +106,24 @@ test('cgroup detection agrees with the filesystem; more cores than the machine h
     // Usable means: a child can really be created (and removed) there, and the controller's file exists.
     const probe = path.join(ctl.parent, `spartan-probe-${process.pid}-test`);
     fs.mkdirSync(probe);
-    const file = ctl.version === 2 ? (controller === 'memory' ? 'memory.max' : 'cpu.max') : controller === 'memory' ? 'memory.limit_in_bytes' : 'cpu.cfs_quota_us';
+    const file =
+      ctl.version === 2
+        ? controller === 'memory'
+          ? 'memory.max'
+          : 'cpu.max'
+        : controller === 'memory'
+          ? 'memory.limit_in_bytes'
+          : 'cpu.cfs_quota_us';
     const exists = fs.existsSync(path.join(probe, file));
     fs.rmdirSync(probe);
     assert.ok(exists, `${probe}/${file}`);
   }
   const plan = planConstraints(resolveProfile('rpi4'), caps);
   assert.equal(plan.constraints.memory.enforced, Boolean(caps.cgroup.memory || caps.prlimit));
-  assert.equal(plan.constraints.memory.mechanism, caps.cgroup.memory ? `cgroup v${caps.cgroup.memory.version}` : caps.prlimit ? 'prlimit --as' : null);
+  assert.equal(
+    plan.constraints.memory.mechanism,
+    caps.cgroup.memory ? `cgroup v${caps.cgroup.memory.version}` : caps.prlimit ? 'prlimit --as' : null,
+  );
   assert.equal(plan.constraints.cpuQuota.enforced, Boolean(caps.cgroup.cpu));
   const cpus = resolveProfile('host').availableCpus.length;
   assert.equal(plan.constraints.threads.applied, Math.min(4, cpus));
@@ -127,36 +134,60 @@ test('cgroup detection agrees with the filesystem; more cores than the machine h
   if (caps.prlimit) assert.match(noCg.constraints.memory.detail, /VIRTUAL memory, not RSS/);
 });
 
-test('a constrained child sees its constraints, and its cgroups are removed afterwards', { skip: process.platform !== 'linux' }, async () => {
-  const caps = detectCapabilities();
-  const plan = planConstraints(resolveProfile('custom', { cores: 1, memoryMB: 512, cpuQuota: '0.5' }), caps);
-  const script = `const fs=require('fs');const r=f=>{try{return fs.readFileSync(f,'utf8')}catch{return ''}};` +
-    `const s=r('/proc/self/status'),l=r('/proc/self/limits');` +
-    `console.log(JSON.stringify({pid:process.pid,cpusAllowed:(/^Cpus_allowed_list:\\s*(.+)$/m.exec(s)||[])[1]||null,` +
-    `cgroups:r('/proc/self/cgroup').split('\\n').filter(Boolean),addressSpaceLimit:(/^Max address space\\s+(\\S+)/m.exec(l)||[])[1]||null}))`;
-  const launched = launchConstrained(plan, process.execPath, ['-e', script]);
-  let stdout = '';
-  launched.child.stdout!.on('data', (d) => (stdout += d));
-  const code = await new Promise<number | null>((resolve) => launched.child.on('exit', (c) => resolve(c)));
-  assert.equal(code, 0);
-  const seen = JSON.parse(stdout);
-  assert.equal(seen.pid, launched.child.pid, 'the wrapper execs: the pid we hold is the worker');
-  assert.deepEqual(checkObserved(plan, launched, seen), {});
-  if (plan.taskset) assert.equal(seen.cpusAllowed, plan.taskset.cpus);
-  const dirs = launched.cgroupDirs.map((c) => c.dir);
-  assert.equal(dirs.length, plan.cgroups.length);
-  for (const d of dirs) assert.ok(fs.existsSync(d));
-  launched.dispose();
-  for (const d of dirs) assert.ok(!fs.existsSync(d), `${d} left behind`);
-  assert.equal(liveCgroupCount(), 0);
-});
+test(
+  'a constrained child sees its constraints, and its cgroups are removed afterwards',
+  { skip: process.platform !== 'linux' },
+  async () => {
+    const caps = detectCapabilities();
+    const plan = planConstraints(resolveProfile('custom', { cores: 1, memoryMB: 512, cpuQuota: '0.5' }), caps);
+    const script =
+      `const fs=require('fs');const r=f=>{try{return fs.readFileSync(f,'utf8')}catch{return ''}};` +
+      `const s=r('/proc/self/status'),l=r('/proc/self/limits');` +
+      `console.log(JSON.stringify({pid:process.pid,cpusAllowed:(/^Cpus_allowed_list:\\s*(.+)$/m.exec(s)||[])[1]||null,` +
+      `cgroups:r('/proc/self/cgroup').split('\\n').filter(Boolean),addressSpaceLimit:(/^Max address space\\s+(\\S+)/m.exec(l)||[])[1]||null}))`;
+    const launched = launchConstrained(plan, process.execPath, ['-e', script]);
+    let stdout = '';
+    launched.child.stdout!.on('data', (d) => (stdout += d));
+    const code = await new Promise<number | null>((resolve) => launched.child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0);
+    const seen = JSON.parse(stdout);
+    assert.equal(seen.pid, launched.child.pid, 'the wrapper execs: the pid we hold is the worker');
+    assert.deepEqual(checkObserved(plan, launched, seen), {});
+    if (plan.taskset) assert.equal(seen.cpusAllowed, plan.taskset.cpus);
+    const dirs = launched.cgroupDirs.map((c) => c.dir);
+    assert.equal(dirs.length, plan.cgroups.length);
+    for (const d of dirs) assert.ok(fs.existsSync(d));
+    launched.dispose();
+    for (const d of dirs) assert.ok(!fs.existsSync(d), `${d} left behind`);
+    assert.equal(liveCgroupCount(), 0);
+  },
+);
 
 test('spartan bench --json and --csv on a tiny backbone', { timeout: 120_000 }, () => {
   execFileSync(process.execPath, ['esbuild.mjs'], { cwd: ROOT, stdio: 'inherit' });
   const csv = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-')), 'out', 'bench.csv');
   const res = spawnSync(
     process.execPath,
-    [path.join(ROOT, 'bin', 'spartan.js'), 'bench', '--backbone', 'synthetic:tiny', '--seq', '16', '--batch', '4', '--train-batch', '4', '--quick', '--profiles', 'host', '--methods', 'spartan,head', '--json', '--csv', csv],
+    [
+      path.join(ROOT, 'bin', 'spartan.js'),
+      'bench',
+      '--backbone',
+      'synthetic:tiny',
+      '--seq',
+      '16',
+      '--batch',
+      '4',
+      '--train-batch',
+      '4',
+      '--quick',
+      '--profiles',
+      'host',
+      '--methods',
+      'spartan,head',
+      '--json',
+      '--csv',
+      csv,
+    ],
     { cwd: ROOT, encoding: 'utf8', timeout: 110_000 },
   );
   assert.equal(res.status, 0, res.stderr);
@@ -175,7 +206,10 @@ test('spartan bench --json and --csv on a tiny backbone', { timeout: 120_000 }, 
     assert.ok('requested' in p.constraints[k] && 'applied' in p.constraints[k], k);
   }
   assert.equal(p.constraints.threads.enforced, true);
-  assert.deepEqual(p.results.map((m: any) => m.method), ['spartan', 'head']);
+  assert.deepEqual(
+    p.results.map((m: any) => m.method),
+    ['spartan', 'head'],
+  );
   for (const m of p.results) {
     assert.deepEqual(m.errors, {}, m.method);
     assert.ok(m.inference.instancesPerMinute > 0, m.method);
@@ -195,7 +229,10 @@ test('spartan bench --json and --csv on a tiny backbone', { timeout: 120_000 }, 
   assert.equal(r.rows.length, 2);
   assert.deepEqual(Object.keys(r.constraints), ['host']);
   // Progress: JSON lines with "event": "bench" on stderr.
-  const events = res.stderr.trim().split('\n').map((l) => JSON.parse(l));
+  const events = res.stderr
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.ok(events.every((e) => e.event === 'bench'));
   assert.equal(events.filter((e) => e.stage === 'rep').length, 4);
 
@@ -208,6 +245,10 @@ test('spartan bench --json and --csv on a tiny backbone', { timeout: 120_000 }, 
   // No cgroup of the run's workers is left behind.
   const caps = detectCapabilities();
   for (const ctl of [caps.cgroup.memory, caps.cgroup.cpu]) {
-    if (ctl) assert.deepEqual(fs.readdirSync(ctl.parent).filter((e) => e.startsWith(`spartan-bench-${res.pid}-`)), []);
+    if (ctl)
+      assert.deepEqual(
+        fs.readdirSync(ctl.parent).filter((e) => e.startsWith(`spartan-bench-${res.pid}-`)),
+        [],
+      );
   }
 });

@@ -37,7 +37,13 @@ function file(name: string, content: string): string {
 }
 
 const rows = (n: number, pair = false) =>
-  Array.from({ length: n }, (_, i) => JSON.stringify({ text: `sample text number ${i} ${i % 2 ? 'good' : 'bad'}`, label: i % 2 ? 'pos' : 'neg', ...(pair ? { text_pair: `other ${i}` } : {}) })).join('\n') + '\n';
+  Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      text: `sample text number ${i} ${i % 2 ? 'good' : 'bad'}`,
+      label: i % 2 ? 'pos' : 'neg',
+      ...(pair ? { text_pair: `other ${i}` } : {}),
+    }),
+  ).join('\n') + '\n';
 
 test('train, classify, eval and export on the embedded backbone', { skip, timeout: 120_000 }, async () => {
   const train = file('ok.jsonl', rows(24));
@@ -81,7 +87,10 @@ test('train, classify, eval and export on the embedded backbone', { skip, timeou
 });
 
 test('regression and pair tasks, and --steps 0', { skip, timeout: 120_000 }, () => {
-  const reg = file('reg.jsonl', Array.from({ length: 12 }, (_, i) => JSON.stringify({ text: `row ${i}`, text_pair: `pair ${i}`, label: i / 3 })).join('\n'));
+  const reg = file(
+    'reg.jsonl',
+    Array.from({ length: 12 }, (_, i) => JSON.stringify({ text: `row ${i}`, text_pair: `pair ${i}`, label: i / 3 })).join('\n'),
+  );
   const out = path.join(tmp, 'reg.safetensors');
   const t = run(['train', '--data', reg, '--out', out, '--steps', '0', '--json']);
   assert.equal(t.status, 0, t.stderr);
@@ -96,7 +105,10 @@ test('regression and pair tasks, and --steps 0', { skip, timeout: 120_000 }, () 
 });
 
 test('malformed JSONL rows are reported with file:line and refused', { skip }, () => {
-  const bad = file('bad.jsonl', ['{"text": "fine", "label": "a"}', '{"text": "broken", "label": ', '{"label": "b"}', '{"text": "ok", "label": "b"}'].join('\n'));
+  const bad = file(
+    'bad.jsonl',
+    ['{"text": "fine", "label": "a"}', '{"text": "broken", "label": ', '{"label": "b"}', '{"text": "ok", "label": "b"}'].join('\n'),
+  );
   const out = path.join(tmp, 'bad.safetensors');
   const r = run(['train', '--data', bad, '--out', out, '--json']);
   assert.equal(r.status, 1);
@@ -151,7 +163,14 @@ test('empty files, unknown dev labels, missing backbones and bad memories give c
 });
 
 test('texts over the length limit are truncated and counted', { skip, timeout: 60_000 }, () => {
-  const long = file('long.jsonl', [JSON.stringify({ text: 'word '.repeat(300), label: 'a' }), JSON.stringify({ text: 'short', label: 'b' }), JSON.stringify({ text: 'tiny', label: 'a' })].join('\n'));
+  const long = file(
+    'long.jsonl',
+    [
+      JSON.stringify({ text: 'word '.repeat(300), label: 'a' }),
+      JSON.stringify({ text: 'short', label: 'b' }),
+      JSON.stringify({ text: 'tiny', label: 'a' }),
+    ].join('\n'),
+  );
   const r = run(['train', '--data', long, '--out', path.join(tmp, 'long.safetensors'), '--steps', '1', '--max-length', '32', '--json']);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.json.truncated, 1);
@@ -162,7 +181,9 @@ test('an interrupted run leaves the earlier memory untouched', { skip, timeout: 
   const out = path.join(tmp, 'keep.safetensors');
   assert.equal(run(['train', '--data', train, '--out', out, '--steps', '0']).status, 0);
   const before = fs.readFileSync(out);
-  const child = spawn(process.execPath, [CLI, 'train', '--data', train, '--out', out, '--epochs', '5', '--threads', '1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'train', '--data', train, '--out', out, '--epochs', '5', '--threads', '1', '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   await new Promise<void>((resolve) => {
     child.stderr.on('data', (d) => {
@@ -173,7 +194,11 @@ test('an interrupted run leaves the earlier memory untouched', { skip, timeout: 
   });
   assert.notEqual(child.exitCode, 0);
   assert.deepEqual(fs.readFileSync(out), before, 'the earlier memory is byte-identical');
-  assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('.tmp')), [], 'no temp files left');
+  assert.deepEqual(
+    fs.readdirSync(tmp).filter((f) => f.includes('.tmp')),
+    [],
+    'no temp files left',
+  );
 });
 
 test('serve answers classify requests from a cached model, and reports bad requests', { skip, timeout: 60_000 }, () => {
@@ -186,10 +211,19 @@ test('serve answers classify requests from a cached model, and reports bad reque
     { id: 3, method: 'classify', params: { memory: path.join(tmp, 'missing.safetensors'), text: 'x' } },
     { id: 4, method: 'shutdown' },
   ];
-  const r = spawnSync(process.execPath, [CLI, 'serve', '--threads', '1'], { input: requests.map((q) => JSON.stringify(q)).join('\n') + '\n', encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'serve', '--threads', '1'], {
+    input: requests.map((q) => JSON.stringify(q)).join('\n') + '\n',
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
-  const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(answers.map((a) => a.id), [1, 2, 3, 4]);
+  const answers = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    answers.map((a) => a.id),
+    [1, 2, 3, 4],
+  );
   assert.ok(['neg', 'pos'].includes(answers[0].result.label));
   assert.ok(['neg', 'pos'].includes(answers[1].result.label));
   assert.match(answers[2].error, /missing\.safetensors: memory file not found/);

@@ -18,7 +18,9 @@ const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'u
 
 test("package.json's spartan.training.* defaults are the extension's, and every setting is declared", () => {
   const props = pkg.contributes.configuration.properties as Record<string, { default?: unknown }>;
-  const declared = Object.keys(props).filter((k) => k.startsWith('spartan.training.')).map((k) => k.slice('spartan.training.'.length));
+  const declared = Object.keys(props)
+    .filter((k) => k.startsWith('spartan.training.'))
+    .map((k) => k.slice('spartan.training.'.length));
   assert.deepEqual(declared.sort(), Object.keys(SETTINGS).sort());
   for (const [k, v] of Object.entries(SETTINGS)) assert.equal(props[`spartan.training.${k}`].default, v, `spartan.training.${k}`);
 });

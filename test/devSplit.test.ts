@@ -31,15 +31,30 @@ test('stratified: each label keeps its share in dev and at least one training ro
     assert.equal(s.dev.filter((r) => r.label === l).length, Math.round(all * 0.2), `label ${l}`);
     assert.ok(s.train.some((r) => r.label === l));
   }
-  assert.deepEqual([...s.train, ...s.dev].map((r) => r.line).sort((p, q) => p - q), rows.map((r) => r.line));
-  assert.deepEqual(s.dev.map((r) => r.line), [...s.dev.map((r) => r.line)].sort((p, q) => p - q));
+  assert.deepEqual(
+    [...s.train, ...s.dev].map((r) => r.line).sort((p, q) => p - q),
+    rows.map((r) => r.line),
+  );
+  assert.deepEqual(
+    s.dev.map((r) => r.line),
+    [...s.dev.map((r) => r.line)].sort((p, q) => p - q),
+  );
   assert.deepEqual(splitRows(rows, 0.2, 42, false), s);
   assert.notDeepEqual(splitRows(rows, 0.2, 43, false).dev, s.dev);
   // A label with one row stays in training; multi-label rows group by label set.
   const rare = splitRows([...rows, { line: 201, label: 'd' }], 0.5, 1, false);
   assert.ok(rare.train.some((r) => r.label === 'd'));
   // (one group of 3 holds out round(1.5) = 2; groups of 1 and 2 would hold out 0 + 1)
-  const multi = splitRows([{ line: 1, label: ['x', 'y'] }, { line: 2, label: ['y', 'x'] }, { line: 3, label: ['y', 'x'] }], 0.5, 3, false);
+  const multi = splitRows(
+    [
+      { line: 1, label: ['x', 'y'] },
+      { line: 2, label: ['y', 'x'] },
+      { line: 3, label: ['y', 'x'] },
+    ],
+    0.5,
+    3,
+    false,
+  );
   assert.equal(multi.dev.length, 2);
 });
 
@@ -48,12 +63,37 @@ test('CLI --dev-share and the extension hold out the same rows (same dev metrics
   try {
     // Regression with random targets: the dev Pearson correlation is a fingerprint of which rows were held out.
     const rng = createRng(11);
-    const text = Array.from({ length: 40 }, (_, i) => JSON.stringify({ text: `row ${i} ${['alpha', 'beta', 'gamma'][i % 3]} ${i * 7}`, label: Math.round(rng.next() * 1000) / 100 })).join('\n') + '\n';
+    const text =
+      Array.from({ length: 40 }, (_, i) =>
+        JSON.stringify({ text: `row ${i} ${['alpha', 'beta', 'gamma'][i % 3]} ${i * 7}`, label: Math.round(rng.next() * 1000) / 100 }),
+      ).join('\n') + '\n';
     const data = path.join(tmp, 'data.jsonl');
     fs.writeFileSync(data, text);
     const out = path.join(tmp, 'm.safetensors');
     const common = ['--backbone', 'synthetic:tiny', '--threads', '1', '--json'];
-    const t = spawnSync(process.execPath, [CLI, 'train', '--data', data, '--out', out, '--dev-share', '0.25', '--seed', '5', '--steps', '2', '--batch-size', '8', '--dtype', 'float32', ...common], { encoding: 'utf8' });
+    const t = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'train',
+        '--data',
+        data,
+        '--out',
+        out,
+        '--dev-share',
+        '0.25',
+        '--seed',
+        '5',
+        '--steps',
+        '2',
+        '--batch-size',
+        '8',
+        '--dtype',
+        'float32',
+        ...common,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(t.status, 0, t.stderr);
     const trained = JSON.parse(t.stdout.trim().split('\n').pop()!);
 

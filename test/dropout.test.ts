@@ -10,11 +10,16 @@ import { BenchModel, syntheticBatch } from '../src/engine/bench/measure';
 import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
 
 test('mask pool: keep rate 1 − p, kept elements scaled by 1/(1 − p), requested length, same seed same masks', () => {
-  const a = new DropoutMaskPool(0.1, 7), b = new DropoutMaskPool(0.1, 7), c = new DropoutMaskPool(0.1, 8);
+  const a = new DropoutMaskPool(0.1, 7),
+    b = new DropoutMaskPool(0.1, 7),
+    c = new DropoutMaskPool(0.1, 8);
   const m = a.take(1_000_000);
   assert.equal(m.length, 1_000_000);
   const scale = Math.fround(1 / 0.9);
-  assert.ok(m.every((v) => v === 0 || v === scale), 'every element is 0 or fl(1/(1 − p))');
+  assert.ok(
+    m.every((v) => v === 0 || v === scale),
+    'every element is 0 or fl(1/(1 − p))',
+  );
   const kept = m.reduce((s, v) => s + (v > 0 ? 1 : 0), 0) / m.length;
   assert.ok(Math.abs(kept - 0.9) < 0.003, `keep rate ${kept}`);
   assert.deepEqual(b.take(1_000_000), m);

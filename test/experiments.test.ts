@@ -14,15 +14,48 @@ const ROOT = path.join(__dirname, '..');
 const GLUE = path.join(ROOT, '../shared/data/glue');
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-exp-'));
 
-const PROTOCOL: Protocol = { backbone: 'synthetic:tiny@0', lr: 1e-3, epochs: 1, trainRows: null, devRows: null, fewShot: null, fewShotSteps: null, stratified: false, batchSize: 16, maxLength: 128, dropout: 0.1, warmupRatio: 0.06, weightDecay: 0, geometry: '16x3 k8 t1.6' };
+const PROTOCOL: Protocol = {
+  backbone: 'synthetic:tiny@0',
+  lr: 1e-3,
+  epochs: 1,
+  trainRows: null,
+  devRows: null,
+  fewShot: null,
+  fewShotSteps: null,
+  stratified: false,
+  batchSize: 16,
+  maxLength: 128,
+  dropout: 0.1,
+  warmupRatio: 0.06,
+  weightDecay: 0,
+  geometry: '16x3 k8 t1.6',
+};
 
 function record(task: string, method: string, seed: number, metrics: Record<string, number>, extra: Partial<RunRecord> = {}): RunRecord {
   const metric = task === 'STS-B' ? 'pearson' : task === 'MRPC' ? 'f1' : 'accuracy';
   const protocol = { ...PROTOCOL, ...(extra.protocol ?? {}) };
   return {
-    key: runKey(task, method, seed, protocol), task, method, seed, protocol, metric, score: metrics[metric], metrics, bestEpoch: 1, steps: 10,
-    trainExamples: 100, devExamples: 50, trainSeconds: 2, examplesPerSecond: 50, wallSeconds: 3, trainableParameters: 1000, storageBytes: 2048, memory: null,
-    finishedAt: '2026-01-01T00:00:00Z', ...extra, ...(extra.protocol ? { protocol } : {}),
+    key: runKey(task, method, seed, protocol),
+    task,
+    method,
+    seed,
+    protocol,
+    metric,
+    score: metrics[metric],
+    metrics,
+    bestEpoch: 1,
+    steps: 10,
+    trainExamples: 100,
+    devExamples: 50,
+    trainSeconds: 2,
+    examplesPerSecond: 50,
+    wallSeconds: 3,
+    trainableParameters: 1000,
+    storageBytes: 2048,
+    memory: null,
+    finishedAt: '2026-01-01T00:00:00Z',
+    ...extra,
+    ...(extra.protocol ? { protocol } : {}),
   };
 }
 
@@ -35,15 +68,32 @@ test('mean and sample standard deviation (n − 1)', () => {
 
 test('table: per-task mean ± std over seeds, per-seed average over tasks, throughput and storage', () => {
   const runs: RunRecord[] = [];
-  const sst = [0.8, 0.82, 0.84], mrpc = [0.9, 0.88, 0.86];
+  const sst = [0.8, 0.82, 0.84],
+    mrpc = [0.9, 0.88, 0.86];
   [1, 2, 3].forEach((seed, i) => {
-    runs.push(record('SST-2', 'spartan', seed, { accuracy: sst[i], f1: 0, mcc: 0 }, { examplesPerSecond: 10 * seed, storageBytes: 40 * 1024 }));
-    runs.push(record('MRPC', 'spartan', seed, { f1: mrpc[i], accuracy: mrpc[i] - 0.1, mcc: 0 }, { examplesPerSecond: 10 * seed, storageBytes: 40 * 1024 }));
+    runs.push(
+      record('SST-2', 'spartan', seed, { accuracy: sst[i], f1: 0, mcc: 0 }, { examplesPerSecond: 10 * seed, storageBytes: 40 * 1024 }),
+    );
+    runs.push(
+      record(
+        'MRPC',
+        'spartan',
+        seed,
+        { f1: mrpc[i], accuracy: mrpc[i] - 0.1, mcc: 0 },
+        { examplesPerSecond: 10 * seed, storageBytes: 40 * 1024 },
+      ),
+    );
     runs.push(record('SST-2', 'head', seed, { accuracy: 0.5, f1: 0, mcc: 0 }, { storageBytes: 3 * 1024 * 1024 }));
   });
   const table = buildTable(runs, { tasks: ['SST-2', 'MRPC'], methods: ['head', 'spartan'] });
-  assert.deepEqual(table.columns.map((c) => `${c.task}/${c.metric}`), ['SST-2/accuracy', 'MRPC/f1', 'MRPC/accuracy']);
-  assert.deepEqual(table.rows.map((r) => r.label), ['head', 'spartan']);
+  assert.deepEqual(
+    table.columns.map((c) => `${c.task}/${c.metric}`),
+    ['SST-2/accuracy', 'MRPC/f1', 'MRPC/accuracy'],
+  );
+  assert.deepEqual(
+    table.rows.map((r) => r.label),
+    ['head', 'spartan'],
+  );
   const spartan = table.rows[1];
   assert.ok(Math.abs(spartan.cells['SST-2/accuracy'].mean - 0.82) < 1e-12);
   assert.ok(Math.abs(spartan.cells['SST-2/accuracy'].std - 0.02) < 1e-12);
@@ -64,13 +114,22 @@ test('table: per-task mean ± std over seeds, per-seed average over tasks, throu
 });
 
 test('table: a method run with two learning rates gets a row per rate', () => {
-  const runs = [record('SST-2', 'full', 1, { accuracy: 0.6 }), record('SST-2', 'full', 1, { accuracy: 0.7 }, { protocol: { ...PROTOCOL, lr: 2e-5 } })];
+  const runs = [
+    record('SST-2', 'full', 1, { accuracy: 0.6 }),
+    record('SST-2', 'full', 1, { accuracy: 0.7 }, { protocol: { ...PROTOCOL, lr: 2e-5 } }),
+  ];
   assert.notEqual(runs[0].key, runs[1].key);
-  assert.deepEqual(buildTable(runs).rows.map((r) => r.label), ['full (lr 2e-5)', 'full (lr 1e-3)']);
+  assert.deepEqual(
+    buildTable(runs).rows.map((r) => r.label),
+    ['full (lr 2e-5)', 'full (lr 1e-3)'],
+  );
 });
 
 test('few-shot sampling: size, seed determinism, stratified proportions', () => {
-  const rows = [...Array.from({ length: 300 }, (_, i) => ({ label: 'a', i })), ...Array.from({ length: 100 }, (_, i) => ({ label: 'b', i }))];
+  const rows = [
+    ...Array.from({ length: 300 }, (_, i) => ({ label: 'a', i })),
+    ...Array.from({ length: 100 }, (_, i) => ({ label: 'b', i })),
+  ];
   const s1 = sampleFewShot(rows, { size: 200, seed: 1, stratified: false });
   assert.equal(s1.length, 200);
   assert.equal(new Set(s1).size, 200);
@@ -82,19 +141,32 @@ test('few-shot sampling: size, seed determinism, stratified proportions', () => 
     assert.equal(s.filter((r) => r.label === 'a').length, 150);
     assert.equal(s.filter((r) => r.label === 'b').length, 50);
   }
-  assert.notDeepEqual(sampleFewShot(rows, { size: 200, seed: 1, stratified: true }), sampleFewShot(rows, { size: 200, seed: 2, stratified: true }));
+  assert.notDeepEqual(
+    sampleFewShot(rows, { size: 200, seed: 1, stratified: true }),
+    sampleFewShot(rows, { size: 200, seed: 2, stratified: true }),
+  );
   // Regression rows have no classes: stratified falls back to a uniform sample of the same size.
   const scores = Array.from({ length: 50 }, (_, i) => ({ label: i / 10 }));
-  assert.deepEqual(sampleFewShot(scores, { size: 20, seed: 4, stratified: true }), sampleFewShot(scores, { size: 20, seed: 4, stratified: false }));
+  assert.deepEqual(
+    sampleFewShot(scores, { size: 20, seed: 4, stratified: true }),
+    sampleFewShot(scores, { size: 20, seed: 4, stratified: false }),
+  );
   assert.equal(sampleFewShot(rows, { size: 1000, seed: 1, stratified: true }).length, 400);
 });
 
 test('allocate: proportional quotas summing to n, at least one per class', () => {
   assert.deepEqual(allocate([300, 100], 200), [150, 50]);
   assert.deepEqual(allocate([1000, 10, 5], 20), [18, 1, 1]);
-  for (const [sizes, n] of [[[3, 3, 3], 7], [[5, 1], 6], [[10, 20, 30], 13]] as [number[], number][]) {
+  for (const [sizes, n] of [
+    [[3, 3, 3], 7],
+    [[5, 1], 6],
+    [[10, 20, 30], 13],
+  ] as [number[], number][]) {
     const q = allocate(sizes, n);
-    assert.equal(q.reduce((a, b) => a + b, 0), n);
+    assert.equal(
+      q.reduce((a, b) => a + b, 0),
+      n,
+    );
     q.forEach((v, i) => assert.ok(v >= 1 && v <= sizes[i]));
   }
   assert.deepEqual(subset([1, 2, 3, 4, 5], 3), subset([1, 2, 3, 4, 5], 3));
@@ -115,14 +187,26 @@ function sliceGlue(n: number): string {
 }
 
 function cli(args: string[]): { stdout: string } {
-  const stdout = execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  const stdout = execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
+  });
   return { stdout };
 }
 
 function cliWithEvents(args: string[]): { result: Record<string, any>; events: Record<string, any>[] } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args, '--json'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args, '--json'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   assert.equal(r.status, 0, r.stderr);
-  const events = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const events = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
   return { result: JSON.parse(r.stdout), events };
 }
 
@@ -131,7 +215,28 @@ test('glue run on 60-row slices of SST-2 and STS-B: results JSON, table, resume'
   const dir = tmp();
   const out = path.join(dir, 'results.json');
   const md = path.join(dir, 'table.md');
-  const args = ['glue', 'run', '--glue-dir', glue, '--tasks', 'SST-2,STS-B', '--methods', 'spartan,head', '--seeds', '1', '--backbone', 'synthetic:tiny', '--epochs', '1', '--out', out, '--markdown', md, '--threads', '1'];
+  const args = [
+    'glue',
+    'run',
+    '--glue-dir',
+    glue,
+    '--tasks',
+    'SST-2,STS-B',
+    '--methods',
+    'spartan,head',
+    '--seeds',
+    '1',
+    '--backbone',
+    'synthetic:tiny',
+    '--epochs',
+    '1',
+    '--out',
+    out,
+    '--markdown',
+    md,
+    '--threads',
+    '1',
+  ];
   const first = cliWithEvents(args);
   const results = JSON.parse(fs.readFileSync(out, 'utf8'));
   assert.equal(results.format, 'spartan-glue-results');
@@ -155,11 +260,17 @@ test('glue run on 60-row slices of SST-2 and STS-B: results JSON, table, resume'
   assert.ok(by('SST-2', 'head').storageBytes < 2 * by('SST-2', 'head').trainableParameters + 4096);
   // The regression head has one output, the binary one two.
   assert.equal(by('SST-2', 'head').trainableParameters - by('STS-B', 'head').trainableParameters, 64 + 1);
-  assert.deepEqual(first.result.table.rows.map((r: { label: string }) => r.label), ['spartan', 'head']);
+  assert.deepEqual(
+    first.result.table.rows.map((r: { label: string }) => r.label),
+    ['spartan', 'head'],
+  );
   assert.equal(first.events.filter((e) => e.event === 'result').length, 4);
   assert.equal(first.result.missing, 0);
   const markdown = fs.readFileSync(md, 'utf8');
-  assert.match(markdown, /\| Method \| LR \| SST-2 Acc \| STS-B Pearson \| STS-B Spearman \| Avg \| Storage\/task \| Params \| Train ex\/s \| Seeds \|/);
+  assert.match(
+    markdown,
+    /\| Method \| LR \| SST-2 Acc \| STS-B Pearson \| STS-B Spearman \| Avg \| Storage\/task \| Params \| Train ex\/s \| Seeds \|/,
+  );
   assert.match(markdown, /\| spartan \| 1e-3 \| -?\d+\.\d \| -?\d+\.\d \| -?\d+\.\d \| -?\d+\.\d \| [\d.]+ KiB \|/);
 
   // Resume: nothing left to do, the file untouched.
@@ -208,17 +319,59 @@ test('glue import reports skipped TSV lines with file:line; few-shot run trains 
   const train = path.join(glue, 'SST-2', 'train.tsv');
   fs.appendFileSync(train, 'a sentence without a label\n');
   const outDir = tmp();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'glue', 'import', '--task', 'sst2', '--dir', path.join(glue, 'SST-2'), '--out', outDir, '--json'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(ROOT, 'src/cli/main.ts'),
+      'glue',
+      'import',
+      '--task',
+      'sst2',
+      '--dir',
+      path.join(glue, 'SST-2'),
+      '--out',
+      outDir,
+      '--json',
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   const result = JSON.parse(r.stdout);
   assert.equal(result.task, 'SST-2');
   assert.equal(result.files[0].rows, 60);
-  assert.deepEqual(result.files[0].skipped.map((s: { file: string; line: number }) => `${path.basename(s.file)}:${s.line}`), ['train.tsv:62']);
+  assert.deepEqual(
+    result.files[0].skipped.map((s: { file: string; line: number }) => `${path.basename(s.file)}:${s.line}`),
+    ['train.tsv:62'],
+  );
   assert.equal(fs.readFileSync(path.join(outDir, 'train.jsonl'), 'utf8').trim().split('\n').length, 60);
   assert.equal(fs.readFileSync(path.join(outDir, 'dev.jsonl'), 'utf8').trim().split('\n').length, 60);
 
   const out = path.join(tmp(), 'fs.json');
-  const run = cliWithEvents(['glue', 'run', '--glue-dir', glue, '--tasks', 'SST-2', '--methods', 'head', '--seeds', '1,2', '--backbone', 'synthetic:tiny', '--few-shot', '20', '--few-shot-steps', '3', '--stratified', '--out', out, '--threads', '1']);
+  const run = cliWithEvents([
+    'glue',
+    'run',
+    '--glue-dir',
+    glue,
+    '--tasks',
+    'SST-2',
+    '--methods',
+    'head',
+    '--seeds',
+    '1,2',
+    '--backbone',
+    'synthetic:tiny',
+    '--few-shot',
+    '20',
+    '--few-shot-steps',
+    '3',
+    '--stratified',
+    '--out',
+    out,
+    '--threads',
+    '1',
+  ]);
   const runs = JSON.parse(fs.readFileSync(out, 'utf8')).runs as RunRecord[];
   assert.equal(runs.length, 2);
   for (const x of runs) {
@@ -237,14 +390,38 @@ test('glue import reports skipped TSV lines with file:line; few-shot run trains 
 test('glue run --parallel 2: two workers share the results file, each run done once', { timeout: 60_000 }, () => {
   const glue = sliceGlue(30);
   const out = path.join(tmp(), 'par.json');
-  const run = cliWithEvents(['glue', 'run', '--glue-dir', glue, '--tasks', 'SST-2,STS-B', '--methods', 'head,spartan', '--seeds', '1,2', '--backbone', 'synthetic:tiny', '--epochs', '1', '--out', out, '--threads', '2', '--parallel', '2']);
+  const run = cliWithEvents([
+    'glue',
+    'run',
+    '--glue-dir',
+    glue,
+    '--tasks',
+    'SST-2,STS-B',
+    '--methods',
+    'head,spartan',
+    '--seeds',
+    '1,2',
+    '--backbone',
+    'synthetic:tiny',
+    '--epochs',
+    '1',
+    '--out',
+    out,
+    '--threads',
+    '2',
+    '--parallel',
+    '2',
+  ]);
   const runs = JSON.parse(fs.readFileSync(out, 'utf8')).runs as RunRecord[];
   assert.equal(runs.length, 8);
   assert.equal(new Set(runs.map((r) => `${r.task}/${r.method}/${r.seed}`)).size, 8);
   // Both workers reported; together they ran every run exactly once.
   const done = run.events.filter((e) => e.event === 'done');
   assert.equal(done.length, 2);
-  assert.equal(done.reduce((n, e) => n + e.ran, 0), 8);
+  assert.equal(
+    done.reduce((n, e) => n + e.ran, 0),
+    8,
+  );
   assert.equal(run.result.missing, 0);
   assert.equal(run.result.table.rows.length, 2);
   assert.ok(!fs.existsSync(`${out}.claims`));

@@ -14,7 +14,8 @@ import { padBatch } from '../src/engine/data/batching';
 import { MethodSpec } from '../src/engine/methods';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
-  let diff = 0, scale = 1e-30;
+  let diff = 0,
+    scale = 1e-30;
   for (let i = 0; i < a.length; i++) {
     diff = Math.max(diff, Math.abs(a[i] - b[i]));
     scale = Math.max(scale, Math.abs(b[i]));
@@ -30,7 +31,14 @@ for (const method of [
     const backbone = await loadBackbone('synthetic:tiny');
     const model = new BenchModel(backbone, method, 3, 2);
     const lengths = [9, 5, 12, 7];
-    const batch = padBatch(lengths.map((n, b) => ({ ids: Array.from({ length: n }, (_, t) => (t === 0 ? 0 : t === n - 1 ? 2 : 4 + ((t * 7 + b) % 50))), label: b % 3, line: b + 1 })), backbone.config.padTokenId);
+    const batch = padBatch(
+      lengths.map((n, b) => ({
+        ids: Array.from({ length: n }, (_, t) => (t === 0 ? 0 : t === n - 1 ? 2 : 4 + ((t * 7 + b) % 50))),
+        label: b % 3,
+        line: b + 1,
+      })),
+      backbone.config.padTokenId,
+    );
     const inf = graphOptions(backbone, method, 'classification', 3);
     const tr = { ...inf, training: true };
     const run = async (graph: ReturnType<typeof compileInference>) => {
@@ -39,10 +47,17 @@ for (const method of [
       await s.release();
       return out;
     };
-    assert.notEqual(compileInference(inf).bytes.length, compileInference({ ...inf, headRowsOnly: false }).bytes.length, 'two different graphs');
+    assert.notEqual(
+      compileInference(inf).bytes.length,
+      compileInference({ ...inf, headRowsOnly: false }).bytes.length,
+      'two different graphs',
+    );
     const [fast, full] = [await run(compileInference(inf)), await run(compileInference({ ...inf, headRowsOnly: false }))];
     close(fast[OUTPUT_LOGITS].data as Float32Array, full[OUTPUT_LOGITS].data as Float32Array, 'inference logits');
-    const [tFast, tFull] = [await run(compileTraining(tr, model.names)), await run(compileTraining({ ...tr, headRowsOnly: false }, model.names))];
+    const [tFast, tFull] = [
+      await run(compileTraining(tr, model.names)),
+      await run(compileTraining({ ...tr, headRowsOnly: false }, model.names)),
+    ];
     close(tFast[OUTPUT_LOSS].data as Float32Array, tFull[OUTPUT_LOSS].data as Float32Array, 'loss');
     for (const n of model.names) close(tFast[gradOutputName(n)].data as Float32Array, tFull[gradOutputName(n)].data as Float32Array, n);
   });

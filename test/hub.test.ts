@@ -30,7 +30,12 @@ const FILES: Record<string, Buffer> = {
 const LFS = new Set(['model.safetensors']);
 const COMMIT = 'e2da8e2f811d1448a5b465c236feacd80ffbac7b';
 
-interface Seen { server: 'hub' | 'cdn'; path: string; range?: string; auth?: string }
+interface Seen {
+  server: 'hub' | 'cdn';
+  path: string;
+  range?: string;
+  auth?: string;
+}
 
 /** Per-test knobs for misbehaving. */
 interface Behaviour {
@@ -66,7 +71,11 @@ function sendBody(req: http.IncomingMessage, res: http.ServerResponse, body: Buf
       return;
     }
     const slice = body.subarray(start);
-    res.writeHead(206, { ...extra, 'content-length': String(slice.length), 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
+    res.writeHead(206, {
+      ...extra,
+      'content-length': String(slice.length),
+      'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+    });
     res.end(slice);
     return;
   }
@@ -167,9 +176,16 @@ test('full download: files, sha256, redirect, manifest; optional 404 skipped; to
   b.token = 'hf_secret';
   const progress: { file: string; received: number; total?: number }[] = [];
   const r = await downloadModel({
-    repo: 'FacebookAI/roberta-base', dest, baseUrl: hubUrl, token: 'hf_secret', onProgress: (e) => progress.push(e),
+    repo: 'FacebookAI/roberta-base',
+    dest,
+    baseUrl: hubUrl,
+    token: 'hf_secret',
+    onProgress: (e) => progress.push(e),
   });
-  assert.deepEqual(r.files.map((f) => f.name), ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'tokenizer.json']);
+  assert.deepEqual(
+    r.files.map((f) => f.name),
+    ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'tokenizer.json'],
+  );
   for (const f of r.files) {
     const disk = readFileSync(join(dest, f.name));
     assert.ok(disk.equals(FILES[f.name]), f.name);
@@ -205,7 +221,10 @@ test('a complete destination is a no-op: no file requests the second time', { ti
   // A deleted file is noticed and fetched again (only that one).
   rmSync(join(dest, 'vocab.json'));
   await downloadModel({ repo: 'roberta-base', dest, baseUrl: hubUrl });
-  assert.deepEqual(fileRequests().map((s) => s.path), ['/roberta-base/resolve/main/vocab.json']);
+  assert.deepEqual(
+    fileRequests().map((s) => s.path),
+    ['/roberta-base/resolve/main/vocab.json'],
+  );
 });
 
 test('SPARTAN_HF_ENDPOINT is used when no baseUrl is given', { timeout: 10_000 }, async () => {
@@ -226,7 +245,8 @@ test('sha256 mismatch on the LFS file is detected; the target is not created', {
   b.corruptLfs = true;
   await assert.rejects(
     downloadModel({ repo: 'roberta-base', dest, baseUrl: hubUrl }),
-    (e: Error) => e instanceof SpartanError && /sha256 mismatch for model\.safetensors/.test(e.message) && e.message.includes(sha256(WEIGHTS)),
+    (e: Error) =>
+      e instanceof SpartanError && /sha256 mismatch for model\.safetensors/.test(e.message) && e.message.includes(sha256(WEIGHTS)),
   );
   assert.ok(!existsSync(join(dest, 'model.safetensors')));
   assert.ok(!existsSync(join(dest, 'model.safetensors.part')), 'a corrupt part is not kept for resuming');
@@ -251,7 +271,10 @@ test('a connection dropped midway is resumed with a Range request', { timeout: 1
   const cdnRanges = seen.filter((s) => s.server === 'cdn').map((s) => s.range);
   assert.deepEqual(cdnRanges, [undefined, 'bytes=70000-']);
   // The Range header also went to the hub's resolve URL (it must survive the redirect).
-  assert.deepEqual(fileRequests().map((s) => s.range), [undefined, 'bytes=70000-']);
+  assert.deepEqual(
+    fileRequests().map((s) => s.range),
+    [undefined, 'bytes=70000-'],
+  );
   assert.ok(readFileSync(join(dest, 'model.safetensors')).equals(WEIGHTS));
   assert.equal(r.files[0].sha256, sha256(WEIGHTS));
 });
@@ -262,8 +285,14 @@ test('abort keeps the .part; the next call resumes it with Range and verifies th
   const ac = new AbortController();
   await assert.rejects(
     downloadModel({
-      repo: 'roberta-base', dest, baseUrl: hubUrl, files: ['config.json', 'model.safetensors'], signal: ac.signal,
-      onProgress: (e) => { if (e.file === 'model.safetensors' && e.received >= 50_000) ac.abort(); },
+      repo: 'roberta-base',
+      dest,
+      baseUrl: hubUrl,
+      files: ['config.json', 'model.safetensors'],
+      signal: ac.signal,
+      onProgress: (e) => {
+        if (e.file === 'model.safetensors' && e.received >= 50_000) ac.abort();
+      },
     }),
     (e: Error) => e instanceof SpartanError && /cancelled/.test(e.message) && /model\.safetensors\.part is kept/.test(e.message),
   );
@@ -273,8 +302,14 @@ test('abort keeps the .part; the next call resumes it with Range and verifies th
   seen = [];
   const r = await downloadModel({ repo: 'roberta-base', dest, baseUrl: hubUrl, files: ['config.json', 'model.safetensors'] });
   // config.json finished before the abort and is not fetched again; the weights resume at byte 50000.
-  assert.deepEqual(fileRequests().map((s) => [s.path, s.range]), [['/roberta-base/resolve/main/model.safetensors', 'bytes=50000-']]);
-  assert.deepEqual(seen.filter((s) => s.server === 'cdn').map((s) => s.range), ['bytes=50000-']);
+  assert.deepEqual(
+    fileRequests().map((s) => [s.path, s.range]),
+    [['/roberta-base/resolve/main/model.safetensors', 'bytes=50000-']],
+  );
+  assert.deepEqual(
+    seen.filter((s) => s.server === 'cdn').map((s) => s.range),
+    ['bytes=50000-'],
+  );
   assert.ok(readFileSync(join(dest, 'model.safetensors')).equals(WEIGHTS));
   assert.equal(r.files[1].sha256, sha256(WEIGHTS));
   assert.ok(!existsSync(part));
@@ -286,7 +321,10 @@ test('a part that is already complete (416) is verified and put in place', { tim
   writeFileSync(join(dest, 'model.safetensors.part'), WEIGHTS);
   const r = await downloadModel({ repo: 'roberta-base', dest, baseUrl: hubUrl, files: ['model.safetensors'] });
   assert.equal(r.files[0].sha256, sha256(WEIGHTS));
-  assert.deepEqual(seen.filter((s) => s.server === 'cdn').map((s) => s.range), [`bytes=${WEIGHTS.length}-`]);
+  assert.deepEqual(
+    seen.filter((s) => s.server === 'cdn').map((s) => s.range),
+    [`bytes=${WEIGHTS.length}-`],
+  );
   assert.ok(readFileSync(join(dest, 'model.safetensors')).equals(WEIGHTS));
 });
 
@@ -296,7 +334,10 @@ test('a 200 answer to a Range request restarts the part from zero', { timeout: 1
   writeFileSync(join(dest, 'model.safetensors.part'), Buffer.alloc(1000, 7)); // wrong bytes: appending would corrupt
   b.ignoreRange = true;
   const r = await downloadModel({ repo: 'roberta-base', dest, baseUrl: hubUrl, files: ['model.safetensors'] });
-  assert.deepEqual(seen.filter((s) => s.server === 'cdn').map((s) => s.range), ['bytes=1000-']);
+  assert.deepEqual(
+    seen.filter((s) => s.server === 'cdn').map((s) => s.range),
+    ['bytes=1000-'],
+  );
   assert.ok(readFileSync(join(dest, 'model.safetensors')).equals(WEIGHTS));
   assert.equal(r.files[0].bytes, WEIGHTS.length);
 });
@@ -307,7 +348,10 @@ test('a stale part that does not verify after resuming is discarded and fetched 
   writeFileSync(join(dest, 'config.json.part'), 'garbage!'); // e.g. left by an older version of the file
   const r = await downloadModel({ repo: 'roberta-base', dest, baseUrl: hubUrl, files: ['config.json'], retryDelayMs: 1 });
   // First a resume (206 appended to the garbage: the git blob id check fails), then a clean fetch.
-  assert.deepEqual(fileRequests().map((s) => s.range), ['bytes=8-', undefined]);
+  assert.deepEqual(
+    fileRequests().map((s) => s.range),
+    ['bytes=8-', undefined],
+  );
   assert.ok(readFileSync(join(dest, 'config.json')).equals(FILES['config.json']));
   assert.equal(r.files[0].sha256, sha256(FILES['config.json']));
 });
@@ -316,8 +360,11 @@ test('404 on a required file and 401 on a gated repo give clear errors', { timeo
   b.missing.add('merges.txt');
   await assert.rejects(
     downloadModel({ repo: 'roberta-base', dest: freshDest(), baseUrl: hubUrl }),
-    (e: Error) => e instanceof SpartanError && /merges\.txt in roberta-base@main not found/.test(e.message) &&
-      e.message.includes(`${hubUrl}/roberta-base/resolve/main/merges.txt`) && /404/.test(e.message),
+    (e: Error) =>
+      e instanceof SpartanError &&
+      /merges\.txt in roberta-base@main not found/.test(e.message) &&
+      e.message.includes(`${hubUrl}/roberta-base/resolve/main/merges.txt`) &&
+      /404/.test(e.message),
   );
   b.missing.clear();
   b.token = 'hf_secret';
@@ -338,7 +385,10 @@ test('5xx is retried; an unreachable host says offline', { timeout: 10_000 }, as
   const host = new URL(deadUrl).host;
   await assert.rejects(
     downloadModel({ repo: 'roberta-base', dest: freshDest(), baseUrl: deadUrl, files: ['config.json'], retryDelayMs: 1 }),
-    (e: Error) => e instanceof SpartanError && e.message.includes(`could not reach ${host}`) && /offline\?/.test(e.message) &&
+    (e: Error) =>
+      e instanceof SpartanError &&
+      e.message.includes(`could not reach ${host}`) &&
+      /offline\?/.test(e.message) &&
       /config\.json/.test(e.message),
   );
 });

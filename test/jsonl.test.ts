@@ -40,7 +40,10 @@ test('every problem kind is reported at its exact line', () => {
     '{"text": "ok", "label": ""}', // 15 empty label
   ];
   const { rows, problems } = parseJsonlText(lines.join('\n'), 'data/train.jsonl');
-  assert.deepEqual(rows.map((r) => r.line), [1, 14]);
+  assert.deepEqual(
+    rows.map((r) => r.line),
+    [1, 14],
+  );
   assert.ok(problems.every((p) => p.file === 'data/train.jsonl' && p.severity === 'error'));
   const byLine = new Map(problems.map((p) => [p.line, p]));
   assert.deepEqual([...byLine.keys()], [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15]);
@@ -80,12 +83,26 @@ test('mixed numeric and string labels: the minority rows are the problems', () =
     '{"text": "e", "label": 2}',
   ].join('\n');
   const { rows, problems } = parseJsonlText(text, 'f.jsonl');
-  assert.deepEqual(rows.map((r) => r.line), [1, 3, 4]);
-  assert.deepEqual(problems.map((p) => p.line), [2, 5]);
+  assert.deepEqual(
+    rows.map((r) => r.line),
+    [1, 3, 4],
+  );
+  assert.deepEqual(
+    problems.map((p) => p.line),
+    [2, 5],
+  );
   assert.match(problems[0].message, /label 0\.5 is a number, but 3 other rows have string labels/);
 
   const mostlyNumbers = parseJsonlText('{"text": "a", "label": 1}\n{"text": "b", "label": "x"}\n{"text": "c", "label": 2.5}', 'f.jsonl');
-  assert.deepEqual(mostlyNumbers.problems.map((p) => [p.line, p.message]), [[2, 'label "x" is a string, but 2 other rows have numeric labels (a file is either classification with string labels or regression with numeric ones)']]);
+  assert.deepEqual(
+    mostlyNumbers.problems.map((p) => [p.line, p.message]),
+    [
+      [
+        2,
+        'label "x" is a string, but 2 other rows have numeric labels (a file is either classification with string labels or regression with numeric ones)',
+      ],
+    ],
+  );
 });
 
 test('text_pair on some rows only: the minority rows are the problems', () => {
@@ -94,27 +111,47 @@ test('text_pair on some rows only: the minority rows are the problems', () => {
     '{"text": "b", "label": "y"}',
     '{"text": "c", "text_pair": "q", "label": "y"}',
   ].join('\n');
-  assert.deepEqual(problemLines(text), [[2, 'this row has no "text_pair", but 2 other rows do (either every row is a text pair or none is)']]);
+  assert.deepEqual(problemLines(text), [
+    [2, 'this row has no "text_pair", but 2 other rows do (either every row is a text pair or none is)'],
+  ]);
 });
 
 test('readJsonl: missing file, empty file, no valid rows', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-jsonl-'));
   const missing = path.join(dir, 'nope.jsonl');
-  assert.throws(() => readJsonl(missing), (e: Error) => e instanceof SpartanError && e.message === `${missing}: file not found`);
+  assert.throws(
+    () => readJsonl(missing),
+    (e: Error) => e instanceof SpartanError && e.message === `${missing}: file not found`,
+  );
   const empty = path.join(dir, 'F.jsonl');
   fs.writeFileSync(empty, '\n\n');
-  assert.throws(() => readJsonl(empty), (e: Error) => e instanceof SpartanError && e.message === `${empty} has no rows`);
+  assert.throws(
+    () => readJsonl(empty),
+    (e: Error) => e instanceof SpartanError && e.message === `${empty} has no rows`,
+  );
   const allBad = path.join(dir, 'bad.jsonl');
   fs.writeFileSync(allBad, '{"text": "a"}\n');
-  assert.throws(() => readJsonl(allBad), (e: Error) => e instanceof SpartanError && e.message.startsWith(`${allBad} has no rows`) && e.message.includes(`${allBad}:1: missing "label"`));
+  assert.throws(
+    () => readJsonl(allBad),
+    (e: Error) =>
+      e instanceof SpartanError && e.message.startsWith(`${allBad} has no rows`) && e.message.includes(`${allBad}:1: missing "label"`),
+  );
   const good = path.join(dir, 'good.jsonl');
   fs.writeFileSync(good, '{"text": "a", "label": "x"}\nnot json\n');
   const parsed = readJsonl(good);
   assert.equal(parsed.rows.length, 1);
-  assert.deepEqual(parsed.problems.map((p) => [p.file, p.line]), [[good, 2]]);
+  assert.deepEqual(
+    parsed.problems.map((p) => [p.file, p.line]),
+    [[good, 2]],
+  );
 });
 
-const row = (label: string | number, line: number, textPair?: string): Example => ({ text: 't', label, line, ...(textPair !== undefined ? { textPair } : {}) });
+const row = (label: string | number, line: number, textPair?: string): Example => ({
+  text: 't',
+  label,
+  line,
+  ...(textPair !== undefined ? { textPair } : {}),
+});
 
 test('inferTask: classification with naturally sorted labels and counts', () => {
   const info = inferTask([row('10', 1), row('2', 2), row('b', 3), row('B', 4), row('2', 5), row('label1', 6)]);
@@ -126,9 +163,18 @@ test('inferTask: classification with naturally sorted labels and counts', () => 
 
 test('inferTask: regression, pairs, single label, inconsistent rows', () => {
   assert.deepEqual(inferTask([row(0.5, 1, 'p'), row(3, 2, 'q')]), { task: 'regression', labels: [], labelCounts: {}, pair: true });
-  assert.throws(() => inferTask([row('x', 1), row('x', 2)], 'train.jsonl'), (e: Error) => e instanceof SpartanError && /train\.jsonl: every row has the label "x"/.test(e.message));
-  assert.throws(() => inferTask([row('x', 1, 'p'), row('y', 7)], 'train.jsonl'), (e: Error) => e instanceof SpartanError && e.message.startsWith('train.jsonl:7:'));
-  assert.throws(() => inferTask([row('x', 1), row(2, 3)], 'train.jsonl'), (e: Error) => e instanceof SpartanError && e.message.startsWith('train.jsonl:3:'));
+  assert.throws(
+    () => inferTask([row('x', 1), row('x', 2)], 'train.jsonl'),
+    (e: Error) => e instanceof SpartanError && /train\.jsonl: every row has the label "x"/.test(e.message),
+  );
+  assert.throws(
+    () => inferTask([row('x', 1, 'p'), row('y', 7)], 'train.jsonl'),
+    (e: Error) => e instanceof SpartanError && e.message.startsWith('train.jsonl:7:'),
+  );
+  assert.throws(
+    () => inferTask([row('x', 1), row(2, 3)], 'train.jsonl'),
+    (e: Error) => e instanceof SpartanError && e.message.startsWith('train.jsonl:3:'),
+  );
   assert.throws(() => inferTask([], 'train.jsonl'), SpartanError);
 });
 
@@ -140,8 +186,17 @@ test('naturalCompare orders numbers by value and is case-sensitive', () => {
 
 test('checkDevLabels flags labels unknown to training, with file:line', () => {
   const problems = checkDevLabels([row('pos', 1), row('neutral', 4), row(1, 6)], ['neg', 'pos'], 'dev.jsonl');
-  assert.deepEqual(problems.map((p) => [p.file, p.line]), [['dev.jsonl', 4], ['dev.jsonl', 6]]);
+  assert.deepEqual(
+    problems.map((p) => [p.file, p.line]),
+    [
+      ['dev.jsonl', 4],
+      ['dev.jsonl', 6],
+    ],
+  );
   assert.equal(problems[0].message, 'label "neutral" does not occur in the training file');
   assert.match(problems[1].message, /label 1 is a number/);
-  assert.deepEqual(checkDevLabels([row(0.3, 2), row('x', 3)], [], 'dev.jsonl').map((p) => p.line), [3]);
+  assert.deepEqual(
+    checkDevLabels([row(0.3, 2), row('x', 3)], [], 'dev.jsonl').map((p) => p.line),
+    [3],
+  );
 });

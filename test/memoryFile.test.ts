@@ -77,10 +77,23 @@ test('float32 round trip keeps metadata and tensors exactly, with the documented
     assert.deepEqual(loaded.tensors.get(n)!.data, t.data, n);
   }
   const headerLen = Number(fs.readFileSync(p).readBigUInt64LE(0));
-  const header = JSON.parse(fs.readFileSync(p).subarray(8, 8 + headerLen).toString('utf8'));
+  const header = JSON.parse(
+    fs
+      .readFileSync(p)
+      .subarray(8, 8 + headerLen)
+      .toString('utf8'),
+  );
   assert.deepEqual(Object.keys(header.__metadata__).sort(), [
-    'backbone_name', 'backbone_sha256', 'created_at', 'format_version', 'hyperparameters',
-    'labels', 'method', 'metrics', 'task', 'tokenizer_hash',
+    'backbone_name',
+    'backbone_sha256',
+    'created_at',
+    'format_version',
+    'hyperparameters',
+    'labels',
+    'method',
+    'metrics',
+    'task',
+    'tokenizer_hash',
   ]);
   assert.equal(header.__metadata__.format_version, '1');
   assert.equal(header.__metadata__.labels, '["negative","neutral","positive"]');
@@ -121,7 +134,12 @@ test('a memory trained for another backbone is refused with both names and hashe
   );
   // A different geometry also reports the hidden-size mismatch.
   const mini = await loadBackbone(MINI_DIR);
-  assertSpartan(() => loadMemory(p, mini), '"roberta-mini"', 'hidden size 256', 'roberta.encoder.layer.0.spartan_experts.weight has shape [16, 64]');
+  assertSpartan(
+    () => loadMemory(p, mini),
+    '"roberta-mini"',
+    'hidden size 256',
+    'roberta.encoder.layer.0.spartan_experts.weight has shape [16, 64]',
+  );
   // The right backbone loads.
   assert.equal(loadMemory(p, tiny0).metadata.backbone.name, 'synthetic:tiny@0');
 });
@@ -137,8 +155,16 @@ test('a memory whose tensors do not fit its own backbone is refused', async () =
 test('metadata problems are clear errors naming the file', () => {
   const tensors = memoryTensors(8, 1, 2);
   const good: Record<string, string> = {
-    format_version: '1', method: 'spartan', backbone_name: 'b', backbone_sha256: 'c', tokenizer_hash: 'd',
-    task: 'classification', labels: '["a","b"]', hyperparameters: '{}', metrics: '{}', created_at: 'now',
+    format_version: '1',
+    method: 'spartan',
+    backbone_name: 'b',
+    backbone_sha256: 'c',
+    tokenizer_hash: 'd',
+    task: 'classification',
+    labels: '["a","b"]',
+    hyperparameters: '{}',
+    metrics: '{}',
+    created_at: 'now',
   };
   const write = (name: string, md: Record<string, string>, t: TensorMap = tensors) => {
     const p = path.join(scratch, name);
@@ -215,23 +241,33 @@ test('atomic write: when the rename itself fails (a directory in the way) the te
   const dir = path.join(scratch, 'atomic2');
   const target = path.join(dir, 'occupied');
   fs.mkdirSync(path.join(target, 'child'), { recursive: true });
-  assert.throws(() => writeFileAtomic(target, Buffer.from('data')), (e: NodeJS.ErrnoException) => typeof e.code === 'string');
+  assert.throws(
+    () => writeFileAtomic(target, Buffer.from('data')),
+    (e: NodeJS.ErrnoException) => typeof e.code === 'string',
+  );
   assert.deepEqual(fs.readdirSync(dir), ['occupied']);
   assert.ok(fs.statSync(target).isDirectory());
   assert.deepEqual(fs.readdirSync(target), ['child']);
 });
 
-test('atomic write: an unwritable directory fails cleanly and leaves the previous file', { skip: process.getuid?.() === 0 ? 'root ignores directory permissions' : false }, () => {
-  const dir = path.join(scratch, 'readonly');
-  fs.mkdirSync(dir);
-  const p = path.join(dir, 'm.txt');
-  fs.writeFileSync(p, 'old');
-  fs.chmodSync(dir, 0o555);
-  try {
-    assert.throws(() => writeFileAtomic(p, 'new'), (e: NodeJS.ErrnoException) => e.code === 'EACCES' || e.code === 'EPERM');
-    assert.equal(fs.readFileSync(p, 'utf8'), 'old');
-    assert.deepEqual(fs.readdirSync(dir), ['m.txt']);
-  } finally {
-    fs.chmodSync(dir, 0o755);
-  }
-});
+test(
+  'atomic write: an unwritable directory fails cleanly and leaves the previous file',
+  { skip: process.getuid?.() === 0 ? 'root ignores directory permissions' : false },
+  () => {
+    const dir = path.join(scratch, 'readonly');
+    fs.mkdirSync(dir);
+    const p = path.join(dir, 'm.txt');
+    fs.writeFileSync(p, 'old');
+    fs.chmodSync(dir, 0o555);
+    try {
+      assert.throws(
+        () => writeFileAtomic(p, 'new'),
+        (e: NodeJS.ErrnoException) => e.code === 'EACCES' || e.code === 'EPERM',
+      );
+      assert.equal(fs.readFileSync(p, 'utf8'), 'old');
+      assert.deepEqual(fs.readdirSync(dir), ['m.txt']);
+    } finally {
+      fs.chmodSync(dir, 0o755);
+    }
+  },
+);

@@ -16,12 +16,19 @@ import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
 import { EncodedExample } from '../src/engine/data/batching';
 import { createRng } from '../src/engine/util/random';
 
-const row = (n: number, label = 0, line = 1): EncodedExample => ({ ids: Array.from({ length: n }, (_, t) => (t === 0 ? 0 : t === n - 1 ? 2 : 5 + t)), label, line });
+const row = (n: number, label = 0, line = 1): EncodedExample => ({
+  ids: Array.from({ length: n }, (_, t) => (t === 0 ? 0 : t === n - 1 ? 2 : 5 + t)),
+  label,
+  line,
+});
 
 test('splitMicroBatches: longest first, at most maxTokens padded tokens each (at least one row), every row once', () => {
   const rows = [row(5, 0, 1), row(9, 0, 2), row(3, 0, 3), row(9, 0, 4), row(4, 0, 5), row(20, 0, 6)];
   const parts = splitMicroBatches(rows, 18);
-  assert.deepEqual(parts.map((p) => p.map((e) => e.line)), [[6], [2, 4], [1, 5, 3]]);
+  assert.deepEqual(
+    parts.map((p) => p.map((e) => e.line)),
+    [[6], [2, 4], [1, 5, 3]],
+  );
   for (const p of parts) assert.ok(p.length === 1 || p.length * Math.max(...p.map((e) => e.ids.length)) <= 18);
   assert.deepEqual(splitMicroBatches(rows, 0), [rows], '0 turns micro-batching off');
   assert.deepEqual(splitMicroBatches([], 16), []);
@@ -40,7 +47,8 @@ function mixedRows(n: number, vocab: number, seed: number): EncodedExample[] {
 }
 
 function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  let diff = 0, scale = 0;
+  let diff = 0,
+    scale = 0;
   for (let i = 0; i < a.length; i++) {
     diff = Math.max(diff, Math.abs(a[i] - b[i]));
     scale = Math.max(scale, Math.abs(b[i]));
@@ -54,7 +62,13 @@ test('accumulated micro-batch gradients equal the full batch gradient (loss and 
   const opts = { ...graphOptions(backbone, model.method, 'classification', 3, 0), training: true };
   const session = await GraphSession.create(compileTraining(opts, model.names), { threads: 1 });
   const rows = mixedRows(11, backbone.config.vocabSize, 9);
-  const step = (maxTokens: number) => accumulatedStep(session, model.params, rows, model.names, { padId: backbone.config.padTokenId, task: 'classification', numLabels: 3, maxTokens });
+  const step = (maxTokens: number) =>
+    accumulatedStep(session, model.params, rows, model.names, {
+      padId: backbone.config.padTokenId,
+      task: 'classification',
+      numLabels: 3,
+      maxTokens,
+    });
   const full = await step(0);
   const micro = await step(30);
   assert.equal(full.microBatches, 1);
@@ -65,7 +79,12 @@ test('accumulated micro-batch gradients equal the full batch gradient (loss and 
     assert.ok(d <= 1e-5, `${n}: max relative difference ${d}`);
   }
   // The check can fail: half the batch is not the batch.
-  const half = await accumulatedStep(session, model.params, rows.slice(0, 6), model.names, { padId: backbone.config.padTokenId, task: 'classification', numLabels: 3, maxTokens: 0 });
+  const half = await accumulatedStep(session, model.params, rows.slice(0, 6), model.names, {
+    padId: backbone.config.padTokenId,
+    task: 'classification',
+    numLabels: 3,
+    maxTokens: 0,
+  });
   assert.ok(maxRelDiff(half.grads.get(model.names[0])!, full.grads.get(model.names[0])!) > 1e-3);
   await session.release();
 });
@@ -75,8 +94,17 @@ test('predictLogits: the same logits for every row with and without micro-batche
   const model = new BenchModel(backbone, { name: 'spartan', geometry: DEFAULT_GEOMETRY, trainLayerNorms: true }, 3, 5);
   const session = await GraphSession.create(compileInference(graphOptions(backbone, model.method, 'classification', 3)), { threads: 1 });
   const rows = mixedRows(13, backbone.config.vocabSize, 4);
-  const run = (maxTokens: number) => predictLogits(session, model.params, rows, { batchSize: 13, padId: backbone.config.padTokenId, task: 'classification', numLabels: 3, maxTokens });
-  const whole = await run(0), micro = await run(24);
-  for (let i = 0; i < rows.length; i++) assert.ok(maxRelDiff(micro[i], whole[i]) <= 1e-5, `row ${i}: ${micro[i].join()} vs ${whole[i].join()}`);
+  const run = (maxTokens: number) =>
+    predictLogits(session, model.params, rows, {
+      batchSize: 13,
+      padId: backbone.config.padTokenId,
+      task: 'classification',
+      numLabels: 3,
+      maxTokens,
+    });
+  const whole = await run(0),
+    micro = await run(24);
+  for (let i = 0; i < rows.length; i++)
+    assert.ok(maxRelDiff(micro[i], whole[i]) <= 1e-5, `row ${i}: ${micro[i].join()} vs ${whole[i].join()}`);
   await session.release();
 });

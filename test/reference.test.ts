@@ -43,7 +43,14 @@ const TEXTS = [
   'Surprisingly touching!',
   'An utter mess from start to finish, with a few good jokes.',
 ];
-const PAIRS = ['The film is good.', 'A bad movie', 'Nothing happens for two hours, then something small happens.', 'fun', 'It moved me to tears.', 'Messy.'];
+const PAIRS = [
+  'The film is good.',
+  'A bad movie',
+  'Nothing happens for two hours, then something small happens.',
+  'fun',
+  'It moved me to tears.',
+  'Messy.',
+];
 
 type Kind = 'single' | 'pair' | 'regression' | 'multilabel';
 
@@ -53,7 +60,10 @@ const LABEL_SETS = [['neg'], ['pos', 'mixed'], [], ['neg', 'pos', 'mixed'], ['mi
 function writeJsonl(file: string, kind: Kind): void {
   const labels = ['neg', 'pos', 'mixed'];
   const rows = TEXTS.map((text, i) => {
-    const row: Record<string, unknown> = { text, label: kind === 'regression' ? 0.7 * i - 1.3 : kind === 'multilabel' ? LABEL_SETS[i] : labels[i % 3] };
+    const row: Record<string, unknown> = {
+      text,
+      label: kind === 'regression' ? 0.7 * i - 1.3 : kind === 'multilabel' ? LABEL_SETS[i] : labels[i % 3],
+    };
     if (kind === 'pair') row.text_pair = PAIRS[i];
     return JSON.stringify(row);
   });
@@ -65,7 +75,8 @@ function cli(args: string[]): void {
 }
 
 function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0, scale = 0;
+  let diff = 0,
+    scale = 0;
   for (let i = 0; i < a.length; i++) {
     diff = Math.max(diff, Math.abs(a[i] - b[i]));
     scale = Math.max(scale, Math.abs(b[i]));
@@ -94,7 +105,11 @@ function expectTensors(method: Method, names: Set<string>): void {
   assert.equal(has(adapter('output')), method === 'pfeiffer' || method === 'houlsby', 'feed-forward adapter iff pfeiffer/houlsby');
   assert.equal(has(adapter('attention.output')), method === 'houlsby', 'attention adapter iff houlsby');
   assert.equal(has('roberta.embeddings.word_embeddings.weight'), method === 'full', 'embeddings trained iff full');
-  assert.equal(has('roberta.embeddings.LayerNorm.weight'), method === 'spartan' || method === 'full', 'LayerNorms trained for spartan and full');
+  assert.equal(
+    has('roberta.embeddings.LayerNorm.weight'),
+    method === 'spartan' || method === 'full',
+    'LayerNorms trained for spartan and full',
+  );
   if (method === 'head') assert.equal(names.size, 4, 'head-only trains the 4 head tensors');
 }
 
@@ -125,8 +140,48 @@ async function checkAgainstTorch(backboneDir: string, kind: Kind, geometry: stri
     writeJsonl(data, kind);
     const m0 = path.join(dir, 'm0.safetensors');
     const m1 = path.join(dir, 'm1.safetensors');
-    cli(['train', '--backbone', backboneDir, '--data', data, '--out', m0, '--steps', '0', '--dtype', 'float32', '--seed', '7', '--method', method, ...geometry]);
-    cli(['train', '--backbone', backboneDir, '--data', data, '--out', m1, '--init', m0, '--optimizer', 'sgd', '--lr', '1', '--steps', '1', '--no-shuffle', '--dropout', '0', '--dtype', 'float32', '--batch-size', '64']);
+    cli([
+      'train',
+      '--backbone',
+      backboneDir,
+      '--data',
+      data,
+      '--out',
+      m0,
+      '--steps',
+      '0',
+      '--dtype',
+      'float32',
+      '--seed',
+      '7',
+      '--method',
+      method,
+      ...geometry,
+    ]);
+    cli([
+      'train',
+      '--backbone',
+      backboneDir,
+      '--data',
+      data,
+      '--out',
+      m1,
+      '--init',
+      m0,
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '1',
+      '--steps',
+      '1',
+      '--no-shuffle',
+      '--dropout',
+      '0',
+      '--dtype',
+      'float32',
+      '--batch-size',
+      '64',
+    ]);
 
     // The batch exactly as the engine pads it, for the reference.
     const backbone = await loadBackbone(backboneDir);
@@ -136,29 +191,70 @@ async function checkAgainstTorch(backboneDir: string, kind: Kind, geometry: stri
     const rows = readJsonl(data).rows;
     const { examples } = encodeExamples(rows, tokenizer, model.metadata.task, model.metadata.labels, 128, data);
     const batch = padBatch(examples, tokenizer.padId);
-    assert.ok(batch.attentionMask.some((m) => m === 0), 'the batch has padding');
+    assert.ok(
+      batch.attentionMask.some((m) => m === 0),
+      'the batch has padding',
+    );
     const batchFile = path.join(dir, 'batch.json');
-    const B = batch.batch, T = batch.seqLen;
-    const rowsOf = <X>(a: ArrayLike<X>, f: (x: X) => number) => Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => f(a[b * T + t])));
-    fs.writeFileSync(batchFile, JSON.stringify({
-      input_ids: rowsOf(batch.inputIds, Number),
-      attention_mask: rowsOf(batch.attentionMask, Number),
-      position_ids: rowsOf(batch.positionIds, Number),
-      labels: batch.labelSets ? batch.labelSets.map((set) => model.metadata.labels.map((_, k) => (set.includes(k) ? 1 : 0))) : Array.from(batch.labels),
-      task: model.metadata.task,
-    }));
+    const B = batch.batch,
+      T = batch.seqLen;
+    const rowsOf = <X>(a: ArrayLike<X>, f: (x: X) => number) =>
+      Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => f(a[b * T + t])));
+    fs.writeFileSync(
+      batchFile,
+      JSON.stringify({
+        input_ids: rowsOf(batch.inputIds, Number),
+        attention_mask: rowsOf(batch.attentionMask, Number),
+        position_ids: rowsOf(batch.positionIds, Number),
+        labels: batch.labelSets
+          ? batch.labelSets.map((set) => model.metadata.labels.map((_, k) => (set.includes(k) ? 1 : 0)))
+          : Array.from(batch.labels),
+        task: model.metadata.task,
+      }),
+    );
     const h = model.metadata.hyperparameters as Record<string, number>;
     const refOut = path.join(dir, 'ref.safetensors');
-    const refRun = execFileSync(PYTHON, ['-m', 'spartan_torch', 'grads', '--backbone', backboneDir, '--memory', m0, '--batch', batchFile, '--out', refOut, '--method', method,
-      '--parents', String(h.parents), '--children', String(h.children), '--top-k', String(h.topK), '--temperature', String(h.temperature), '--threads', '2'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: TORCH_ENV });
+    const refRun = execFileSync(
+      PYTHON,
+      [
+        '-m',
+        'spartan_torch',
+        'grads',
+        '--backbone',
+        backboneDir,
+        '--memory',
+        m0,
+        '--batch',
+        batchFile,
+        '--out',
+        refOut,
+        '--method',
+        method,
+        '--parents',
+        String(h.parents),
+        '--children',
+        String(h.children),
+        '--top-k',
+        String(h.topK),
+        '--temperature',
+        String(h.temperature),
+        '--threads',
+        '2',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: TORCH_ENV },
+    );
     const ref = readSafetensors(refOut).tensors;
     // The reference trained exactly the memory file's tensors under the same method.
     const refSummary = JSON.parse(refRun.trim().split('\n').pop()!) as { method: string; trainable: string[] };
     assert.equal(refSummary.method, method);
 
     // Logits: the engine's inference graph on the same padded batch.
-    const session = await GraphSession.create(compileInference(graphOptions(backbone, methodFromMetadata(model.metadata), model.metadata.task, model.numLabels)), { threads: 2 });
-    const logits = (await session.run(layerParams(backbone, model.tensors), batch, model.metadata.task, model.numLabels))[OUTPUT_LOGITS].data as Float32Array;
+    const session = await GraphSession.create(
+      compileInference(graphOptions(backbone, methodFromMetadata(model.metadata), model.metadata.task, model.numLabels)),
+      { threads: 2 },
+    );
+    const logits = (await session.run(layerParams(backbone, model.tensors), batch, model.metadata.task, model.numLabels))[OUTPUT_LOGITS]
+      .data as Float32Array;
     await session.release();
     await model.close();
     const logitErr = relativeError(logits, ref.get('logits')!.data);
@@ -167,9 +263,12 @@ async function checkAgainstTorch(backboneDir: string, kind: Kind, geometry: stri
     // Gradients straight from the training graph (float32): within 1e-4 of the reference, every tensor.
     const spec = methodFromMetadata(model.metadata);
     const names = [...model.tensors.keys()];
-    assert.deepEqual([...refSummary.trainable].sort(), [...names].sort(), 'the reference trains the memory file\'s tensors');
+    assert.deepEqual([...refSummary.trainable].sort(), [...names].sort(), "the reference trains the memory file's tensors");
     expectTensors(method, new Set(names));
-    const training = await GraphSession.create(compileTraining({ ...graphOptions(backbone, spec, model.metadata.task, model.numLabels), training: true }, names), { threads: 2 });
+    const training = await GraphSession.create(
+      compileTraining({ ...graphOptions(backbone, spec, model.metadata.task, model.numLabels), training: true }, names),
+      { threads: 2 },
+    );
     const out = await training.run(layerParams(backbone, model.tensors), batch, model.metadata.task, model.numLabels);
     await training.release();
     // The training graph's own logits too (a training graph with dropout 0 is the inference graph).
@@ -185,7 +284,8 @@ async function checkAgainstTorch(backboneDir: string, kind: Kind, geometry: stri
       for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - expected.data[i]));
       const err = diff / errorScale(name, ref);
       record(method, err, `${kind} ${name}`);
-      if (!(err < TOLERANCE)) failures.push(`${name}: gradient relative error ${err} (max|engine| ${maxAbs(got)}, max|torch| ${maxAbs(expected.data)})`);
+      if (!(err < TOLERANCE))
+        failures.push(`${name}: gradient relative error ${err} (max|engine| ${maxAbs(got)}, max|torch| ${maxAbs(expected.data)})`);
     }
     assert.deepEqual(failures, [], `${method} ${kind}: ${failures.length} tensor(s) disagree`);
 
@@ -203,7 +303,8 @@ async function checkAgainstTorch(backboneDir: string, kind: Kind, geometry: stri
       const bound = TOLERANCE * scale + 2 * Math.pow(2, -23) * weights;
       for (let i = 0; i < expected.length; i++) {
         const g = t0.data[i] - t1.data[i];
-        if (Math.abs(g - expected[i]) > bound) assert.fail(`${method} ${kind}: ${name}[${i}]: M0 − M1 = ${g}, reference gradient ${expected[i]} (bound ${bound})`);
+        if (Math.abs(g - expected[i]) > bound)
+          assert.fail(`${method} ${kind}: ${name}[${i}]: M0 − M1 = ${g}, reference gradient ${expected[i]} (bound ${bound})`);
       }
       checked++;
     }
@@ -215,23 +316,31 @@ async function checkAgainstTorch(backboneDir: string, kind: Kind, geometry: stri
   }
 }
 
-const skip = !torchAvailable ? 'PyTorch (Debian python3-torch) is not installed: run scripts/install-torch.sh' : !cliBuilt ? 'run `npm run build` first' : false;
+const skip = !torchAvailable
+  ? 'PyTorch (Debian python3-torch) is not installed: run scripts/install-torch.sh'
+  : !cliBuilt
+    ? 'run `npm run build` first'
+    : false;
 
-test('engine = PyTorch reference on a random small RoBERTa (single, pair, regression, multi-label)', { skip, timeout: 600_000 }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-tiny-'));
-  try {
-    const tiny = await loadBackbone('synthetic:tiny@3');
-    saveBackboneDir(tiny, dir, 'float32');
-    // A geometry where top-K < Np matters and a second one with K = Np.
-    await checkAgainstTorch(dir, 'single', ['--parents', '6', '--children', '2', '--top-k', '3', '--temperature', '0.7']);
-    await checkAgainstTorch(dir, 'pair', ['--parents', '4', '--children', '3', '--top-k', '4']);
-    await checkAgainstTorch(dir, 'regression', []);
-    await checkAgainstTorch(dir, 'multilabel', ['--parents', '6', '--children', '2', '--top-k', '3']);
-    reportWorst('synthetic:tiny@3');
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'engine = PyTorch reference on a random small RoBERTa (single, pair, regression, multi-label)',
+  { skip, timeout: 600_000 },
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-tiny-'));
+    try {
+      const tiny = await loadBackbone('synthetic:tiny@3');
+      saveBackboneDir(tiny, dir, 'float32');
+      // A geometry where top-K < Np matters and a second one with K = Np.
+      await checkAgainstTorch(dir, 'single', ['--parents', '6', '--children', '2', '--top-k', '3', '--temperature', '0.7']);
+      await checkAgainstTorch(dir, 'pair', ['--parents', '4', '--children', '3', '--top-k', '4']);
+      await checkAgainstTorch(dir, 'regression', []);
+      await checkAgainstTorch(dir, 'multilabel', ['--parents', '6', '--children', '2', '--top-k', '3']);
+      reportWorst('synthetic:tiny@3');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test('engine = PyTorch reference on roberta-mini (single, pair, regression, multi-label)', { skip, timeout: 600_000 }, async () => {
   const mini = path.join(ROOT, 'models', 'roberta-mini');
@@ -242,19 +351,23 @@ test('engine = PyTorch reference on roberta-mini (single, pair, regression, mult
   reportWorst('roberta-mini');
 });
 
-test('engine = PyTorch reference for the baselines on a random small RoBERTa (pfeiffer, houlsby, head, full)', { skip, timeout: 600_000 }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-tiny-'));
-  try {
-    const tiny = await loadBackbone('synthetic:tiny@3');
-    saveBackboneDir(tiny, dir, 'float32');
-    await checkAgainstTorch(dir, 'single', [], 'pfeiffer');
-    await checkAgainstTorch(dir, 'pair', [], 'houlsby');
-    await checkAgainstTorch(dir, 'regression', [], 'pfeiffer');
-    await checkAgainstTorch(dir, 'regression', [], 'houlsby');
-    await checkAgainstTorch(dir, 'single', [], 'head');
-    await checkAgainstTorch(dir, 'single', [], 'full');
-    reportWorst('synthetic:tiny@3');
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'engine = PyTorch reference for the baselines on a random small RoBERTa (pfeiffer, houlsby, head, full)',
+  { skip, timeout: 600_000 },
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-tiny-'));
+    try {
+      const tiny = await loadBackbone('synthetic:tiny@3');
+      saveBackboneDir(tiny, dir, 'float32');
+      await checkAgainstTorch(dir, 'single', [], 'pfeiffer');
+      await checkAgainstTorch(dir, 'pair', [], 'houlsby');
+      await checkAgainstTorch(dir, 'regression', [], 'pfeiffer');
+      await checkAgainstTorch(dir, 'regression', [], 'houlsby');
+      await checkAgainstTorch(dir, 'single', [], 'head');
+      await checkAgainstTorch(dir, 'single', [], 'full');
+      reportWorst('synthetic:tiny@3');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

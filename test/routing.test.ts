@@ -14,7 +14,16 @@ import { train, TrainConfig } from '../src/engine/training/trainer';
 import { SpartanError } from '../src/engine/types';
 
 const ROOT = path.join(__dirname, '..');
-const TEXTS = ['a wonderful, moving film', 'dull and far too long', 'I laughed all the way through', 'a mess', 'fine, I guess', 'the best thing this year', 'nothing works here', 'sweet'];
+const TEXTS = [
+  'a wonderful, moving film',
+  'dull and far too long',
+  'I laughed all the way through',
+  'a mess',
+  'fine, I guess',
+  'the best thing this year',
+  'nothing works here',
+  'sweet',
+];
 const LABELS = ['pos', 'neg', 'pos', 'neg', 'meh', 'pos', 'neg', 'pos'];
 
 test('routing: per-label top-K shares sum to K, gates to 1, labels as in the file; routes CLI', { timeout: 60_000 }, async () => {
@@ -24,10 +33,38 @@ test('routing: per-label top-K shares sum to K, gates to 1, labels as in the fil
   const method: MethodSpec = { name: 'spartan', geometry: { parents: 6, children: 2, topK: 2, temperature: 1.6 }, trainLayerNorms: true };
   const rows: Example[] = TEXTS.map((text, i) => ({ text, label: LABELS[i], line: i + 1 }));
   const task = { task: 'classification' as const, labels: ['meh', 'neg', 'pos'], labelCounts: {}, pair: false };
-  const cfg: TrainConfig = { method, epochs: 1, batchSize: 4, maxLength: 32, optimizer: 'adamw', lr: 1e-2, weightDecay: 0, warmupRatio: 0, clipNorm: 1, dropout: 0, seed: 3, shuffle: true, bucket: false, threads: 1, patience: 0 };
+  const cfg: TrainConfig = {
+    method,
+    epochs: 1,
+    batchSize: 4,
+    maxLength: 32,
+    optimizer: 'adamw',
+    lr: 1e-2,
+    weightDecay: 0,
+    warmupRatio: 0,
+    clipNorm: 1,
+    dropout: 0,
+    seed: 3,
+    shuffle: true,
+    bucket: false,
+    threads: 1,
+    patience: 0,
+  };
   const trained = await train({ backbone, tokenizer, task, train: rows, trainFile: 'mem' }, cfg);
 
-  const base = { backbone, tokenizer, method, task: 'classification' as const, memoryLabels: task.labels, tensors: trained.tensors, rows, file: 'mem.jsonl', maxLength: 32, batchSize: 3, threads: 1 };
+  const base = {
+    backbone,
+    tokenizer,
+    method,
+    task: 'classification' as const,
+    memoryLabels: task.labels,
+    tensors: trained.tensors,
+    rows,
+    file: 'mem.jsonl',
+    maxLength: 32,
+    batchSize: 3,
+    threads: 1,
+  };
   const layer0 = await parentRouting({ ...base, layer: 0 });
   const layer1 = await parentRouting({ ...base, layer: 1 });
   for (const report of [layer0, layer1]) {
@@ -35,7 +72,9 @@ test('routing: per-label top-K shares sum to K, gates to 1, labels as in the fil
     assert.equal(report.parents, 6);
     assert.equal(report.topK, 2);
     report.labels.forEach((label, k) => {
-      const expectedTokens = rows.filter((r) => r.label === label).reduce((n, r) => n + tokenizer.encode(r.text, undefined, 32).ids.length, 0);
+      const expectedTokens = rows
+        .filter((r) => r.label === label)
+        .reduce((n, r) => n + tokenizer.encode(r.text, undefined, 32).ids.length, 0);
       assert.equal(report.tokens[k], expectedTokens, `real tokens of ${label}`);
       const share = report.counts[k].reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(share - 2) < 1e-9, `top-K shares of ${label} sum to ${share}`);
@@ -56,8 +95,43 @@ test('routing: per-label top-K shares sum to K, gates to 1, labels as in the fil
   const memory = path.join(dir, 'm.safetensors');
   const data = path.join(dir, 'd.jsonl');
   fs.writeFileSync(data, rows.map((r) => JSON.stringify({ text: r.text, label: r.label })).join('\n') + '\n');
-  saveMemory(memory, trained.tensors, { formatVersion: MEMORY_FORMAT_VERSION, method: 'spartan', backbone: { name: backbone.id, sha256: backbone.weightsSha256 }, tokenizerHash: backbone.tokenizerHash, task: 'classification', labels: task.labels, hyperparameters: { ...method.geometry, trainLayerNorms: true, maxLength: 32 }, metrics: {}, createdAt: new Date().toISOString() }, 'float32');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'routes', '--memory', memory, '--data', data, '--layer', '1', '--backbone', 'synthetic:tiny', '--threads', '1', '--json'], { cwd: ROOT, encoding: 'utf8' });
+  saveMemory(
+    memory,
+    trained.tensors,
+    {
+      formatVersion: MEMORY_FORMAT_VERSION,
+      method: 'spartan',
+      backbone: { name: backbone.id, sha256: backbone.weightsSha256 },
+      tokenizerHash: backbone.tokenizerHash,
+      task: 'classification',
+      labels: task.labels,
+      hyperparameters: { ...method.geometry, trainLayerNorms: true, maxLength: 32 },
+      metrics: {},
+      createdAt: new Date().toISOString(),
+    },
+    'float32',
+  );
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(ROOT, 'src/cli/main.ts'),
+      'routes',
+      '--memory',
+      memory,
+      '--data',
+      data,
+      '--layer',
+      '1',
+      '--backbone',
+      'synthetic:tiny',
+      '--threads',
+      '1',
+      '--json',
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   const cli = JSON.parse(r.stdout);
   assert.deepEqual(Object.keys(cli).sort(), ['counts', 'labels', 'layer', 'meanGate', 'parents', 'tokens', 'topK']);

@@ -46,35 +46,92 @@ const CASES: Record<string, RuleCase[]> = {
   Add: [{ name: 'broadcast: leading axis and a kept 1', inputs: { a: [2, 3, 4], b: [3, 1] }, build: (g, x) => void g.add(x.a, x.b) }],
   Sub: [{ name: 'broadcast both ways', inputs: { a: [3, 1], b: [2, 3, 4] }, build: (g, x) => void g.sub(x.a, x.b) }],
   Mul: [{ name: 'broadcast: scalar-like [1] and a matrix', inputs: { a: [2, 3, 4], b: [1, 4] }, build: (g, x) => void g.mul(x.a, x.b) }],
-  Div: [{ name: 'broadcast denominator', inputs: { a: [2, 3, 4], b: [3, 1] }, build: (g, x) => void g.div(x.a, x.b), draw: awayFromZero, eps: 3e-3 }],
+  Div: [
+    {
+      name: 'broadcast denominator',
+      inputs: { a: [2, 3, 4], b: [3, 1] },
+      build: (g, x) => void g.div(x.a, x.b),
+      draw: awayFromZero,
+      eps: 3e-3,
+    },
+  ],
   Neg: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.neg(x.x) }],
   Identity: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.identity(x.x) }],
-  Sum: [{ name: 'three inputs, broadcast', inputs: { a: [2, 3, 4], b: [4], c: [3, 1] }, build: (g, x) => void g.node('Sum', [x.a, x.b, x.c], [{ type: 'float32', shape: [2, 3, 4] }]) }],
+  Sum: [
+    {
+      name: 'three inputs, broadcast',
+      inputs: { a: [2, 3, 4], b: [4], c: [3, 1] },
+      build: (g, x) => void g.node('Sum', [x.a, x.b, x.c], [{ type: 'float32', shape: [2, 3, 4] }]),
+    },
+  ],
   MatMul: [
-    { name: 'rank 3 × shared weight (one GEMM for the weight)', inputs: { a: [2, 3, 4], b: [4, 5] }, build: (g, x) => void g.matmul(x.a, x.b) },
+    {
+      name: 'rank 3 × shared weight (one GEMM for the weight)',
+      inputs: { a: [2, 3, 4], b: [4, 5] },
+      build: (g, x) => void g.matmul(x.a, x.b),
+    },
     { name: 'batch axes broadcast both ways', inputs: { a: [2, 1, 3, 4], b: [3, 4, 2] }, build: (g, x) => void g.matmul(x.a, x.b) },
   ],
   Gemm: [
-    { name: 'transB, alpha, bias broadcast over rows', inputs: { a: [3, 4], b: [5, 4], c: [5] }, build: (g, x) => void g.gemm(x.a, x.b, x.c, { transB: true, alpha: 0.5 }) },
-    { name: 'transA, bias [1, n]', inputs: { a: [4, 3], b: [4, 5], c: [1, 5] }, build: (g, x) => void g.gemm(x.a, x.b, x.c, { transA: true }) },
-    { name: 'transA and transB, no bias', inputs: { a: [4, 3], b: [5, 4] }, build: (g, x) => void g.gemm(x.a, x.b, undefined, { transA: true, transB: true, alpha: 2 }) },
+    {
+      name: 'transB, alpha, bias broadcast over rows',
+      inputs: { a: [3, 4], b: [5, 4], c: [5] },
+      build: (g, x) => void g.gemm(x.a, x.b, x.c, { transB: true, alpha: 0.5 }),
+    },
+    {
+      name: 'transA, bias [1, n]',
+      inputs: { a: [4, 3], b: [4, 5], c: [1, 5] },
+      build: (g, x) => void g.gemm(x.a, x.b, x.c, { transA: true }),
+    },
+    {
+      name: 'transA and transB, no bias',
+      inputs: { a: [4, 3], b: [5, 4] },
+      build: (g, x) => void g.gemm(x.a, x.b, undefined, { transA: true, transB: true, alpha: 2 }),
+    },
   ],
   Transpose: [{ name: 'rank 3 permutation', inputs: { x: [2, 3, 4] }, build: (g, x) => void g.transpose(x.x, [2, 0, 1]) }],
   Reshape: [{ name: '[2, 3, 4] → [6, 4]', inputs: { x: [2, 3, 4] }, build: (g, x) => void g.reshapeTo(x.x, [6, 4], [6, 4]) }],
   Unsqueeze: [{ name: 'two new axes', inputs: { x: [3, 4] }, build: (g, x) => void g.unsqueeze(x.x, [0, 2]) }],
-  Squeeze: [{ name: 'one axis', inputs: { x: [3, 1, 4] }, build: (g, x) => void g.node('Squeeze', [x.x, g.constI([1])], [{ type: 'float32', shape: [3, 4] }]) }],
-  Softmax: [{ name: 'last axis', inputs: { x: [2, 3, 4] }, build: (g, x) => void g.softmax(x.x, -1) }, { name: 'middle axis', inputs: { x: [2, 3, 4] }, build: (g, x) => void g.softmax(x.x, 1) }],
+  Squeeze: [
+    {
+      name: 'one axis',
+      inputs: { x: [3, 1, 4] },
+      build: (g, x) => void g.node('Squeeze', [x.x, g.constI([1])], [{ type: 'float32', shape: [3, 4] }]),
+    },
+  ],
+  Softmax: [
+    { name: 'last axis', inputs: { x: [2, 3, 4] }, build: (g, x) => void g.softmax(x.x, -1) },
+    { name: 'middle axis', inputs: { x: [2, 3, 4] }, build: (g, x) => void g.softmax(x.x, 1) },
+  ],
   LogSoftmax: [{ name: 'last axis', inputs: { x: [3, 5] }, build: (g, x) => void g.logSoftmax(x.x, -1) }],
   Tanh: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.tanh(x.x) }],
   Relu: [{ name: 'values away from the kink', inputs: { x: [3, 4] }, build: (g, x) => void g.relu(x.x), draw: awayFromZero }],
   Sigmoid: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.sigmoid(x.x) }],
-  Softplus: [{ name: 'both tails', inputs: { x: [3, 4] }, build: (g, x) => void g.node('Softplus', [x.x], [{ type: 'float32', shape: [3, 4] }]), draw: (u) => 12 * u - 6 }],
-  Gather: [{ name: 'embedding lookup with repeated indices', inputs: { data: [5, 3] }, build: (g, x) => void g.gather(x.data, g.constI([1, 3, 1, 0, 4, 1], [2, 3])) }],
+  Softplus: [
+    {
+      name: 'both tails',
+      inputs: { x: [3, 4] },
+      build: (g, x) => void g.node('Softplus', [x.x], [{ type: 'float32', shape: [3, 4] }]),
+      draw: (u) => 12 * u - 6,
+    },
+  ],
+  Gather: [
+    {
+      name: 'embedding lookup with repeated indices',
+      inputs: { data: [5, 3] },
+      build: (g, x) => void g.gather(x.data, g.constI([1, 3, 1, 0, 4, 1], [2, 3])),
+    },
+  ],
   Exp: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.exp(x.x) }],
   Erf: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.erf(x.x) }],
   Gelu: [{ name: 'exact form', inputs: { x: [3, 4] }, build: (g, x) => void g.gelu(x.x), draw: (u) => 4 * u - 2 }],
   LayerNormalization: [
-    { name: 'rows of 6, scale and bias', inputs: { x: [2, 3, 6], gamma: [6], beta: [6] }, build: (g, x) => void g.layerNorm(x.x, x.gamma, x.beta, 1e-5), outputs: [0] },
+    {
+      name: 'rows of 6, scale and bias',
+      inputs: { x: [2, 3, 6], gamma: [6], beta: [6] },
+      build: (g, x) => void g.layerNorm(x.x, x.gamma, x.beta, 1e-5),
+      outputs: [0],
+    },
   ],
   Where: [
     {
@@ -91,7 +148,9 @@ const CASES: Record<string, RuleCase[]> = {
     { name: 'keepdims', inputs: { x: [2, 3, 4] }, build: (g, x) => void g.reduceMean(x.x, [-1], true) },
     { name: 'two axes dropped', inputs: { x: [2, 3, 4] }, build: (g, x) => void g.reduceMean(x.x, [0, 2], false) },
   ],
-  Slice: [{ name: 'two axes, offset start', inputs: { x: [3, 5, 4] }, build: (g, x) => void g.slice(x.x, [1, 2], [3, 5], [0, 1], [2, 3, 4]) }],
+  Slice: [
+    { name: 'two axes, offset start', inputs: { x: [3, 5, 4] }, build: (g, x) => void g.slice(x.x, [1, 2], [3, 5], [0, 1], [2, 3, 4]) },
+  ],
 };
 
 function boolConst(g: Graph, shape: number[], values: number[]): string {
@@ -117,7 +176,10 @@ for (const [op, cases] of Object.entries(CASES)) {
       const rng = createRng(0x5eed ^ op.length ^ c.name.length);
       const feeds = new Map<string, Float32Array>();
       for (const [name, shape] of Object.entries(c.inputs)) {
-        feeds.set(name, Float32Array.from({ length: size(shape) }, () => (c.draw ? c.draw(rng.next(), name) : 2 * rng.next() - 1)));
+        feeds.set(
+          name,
+          Float32Array.from({ length: size(shape) }, () => (c.draw ? c.draw(rng.next(), name) : 2 * rng.next() - 1)),
+        );
       }
       const built = buildCase(op, c, false);
       const cot = built.cotangents.map((o) => Float32Array.from({ length: size(o.shape) }, () => 2 * rng.next() - 1));
@@ -137,7 +199,8 @@ for (const [op, cases] of Object.entries(CASES)) {
       for (const [name, x] of feeds) {
         const fd = new Float64Array(x.length);
         for (let j = 0; j < x.length; j++) {
-          const plus = new Float32Array(x), minus = new Float32Array(x);
+          const plus = new Float32Array(x),
+            minus = new Float32Array(x);
           plus[j] = x[j] + eps;
           minus[j] = x[j] - eps;
           const inputs = new Map(feeds);
@@ -179,7 +242,8 @@ function toFeeds(c: RuleCase, values: Map<string, Float32Array>): Record<string,
 
 /** ‖a − b‖ / ‖b‖ (b the finite differences; a zero b compares absolutely). */
 function relativeError(a: Float32Array, b: Float64Array): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < a.length; i++) {
     num += (a[i] - b[i]) ** 2;
     den += b[i] ** 2;
@@ -224,7 +288,16 @@ function buildCase(op: string, c: RuleCase, remat: boolean): BuiltCase {
       });
     for (const name of Object.keys(c.inputs)) register(name, () => g.identity(name, 'recomputed'));
     node.outputs.forEach((o, k) =>
-      register(o, () => g.node(node.op, node.inputs, node.outputs.map((v) => ({ prefix: 'recomputed', ...g.info(v), name: undefined })), node.attrs)[k]),
+      register(
+        o,
+        () =>
+          g.node(
+            node.op,
+            node.inputs,
+            node.outputs.map((v) => ({ prefix: 'recomputed', ...g.info(v), name: undefined })),
+            node.attrs,
+          )[k],
+      ),
     );
   }
 
@@ -236,7 +309,11 @@ function buildCase(op: string, c: RuleCase, remat: boolean): BuiltCase {
     for (const n of g.nodes.slice(before)) {
       if (recomputeNodes.has(n)) continue;
       const held = n.inputs.filter((v) => g.recompute.has(v));
-      assert.deepEqual(held, [], `${op} rule: its ${n.op} node reads ${held.join(', ')} from the forward pass instead of the recomputed copy`);
+      assert.deepEqual(
+        held,
+        [],
+        `${op} rule: its ${n.op} node reads ${held.join(', ')} from the forward pass instead of the recomputed copy`,
+      );
     }
   }
   node.inputs.forEach((input, i) => {

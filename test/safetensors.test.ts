@@ -4,13 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SpartanError, FloatTensor } from '../src/engine/types';
-import {
-  float16ToFloat32,
-  float32ToFloat16,
-  bfloat16ToFloat32,
-  floatBitsToHalfBits,
-  roundToFloat16,
-} from '../src/engine/io/float16';
+import { float16ToFloat32, float32ToFloat16, bfloat16ToFloat32, floatBitsToHalfBits, roundToFloat16 } from '../src/engine/io/float16';
 import { encodeSafetensors, parseSafetensors, readSafetensors } from '../src/engine/io/safetensors';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-st-'));
@@ -80,7 +74,7 @@ test('float16: known values, subnormals, overflow, ties to even', () => {
 
 test('float16: random values round to the nearest half (ties to even), checked against neighbours', () => {
   let seed = 12345;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const xs = new Float32Array(20000);
   for (let i = 0; i < xs.length; i++) xs[i] = (rand() < 0.5 ? -1 : 1) * 2 ** (rand() * 44 - 28) * (1 + rand());
   const hs = float32ToFloat16(xs);
@@ -143,7 +137,10 @@ test('encode/parse round trip F32 is bit exact, keeps order, metadata, 8-byte al
     const r = file.tensors.get(name)!;
     assert.equal(r.dtype, 'F32');
     assert.deepEqual(r.shape, t.shape);
-    assert.deepEqual(new Uint32Array(r.data.buffer, r.data.byteOffset, r.data.length), new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length));
+    assert.deepEqual(
+      new Uint32Array(r.data.buffer, r.data.byteOffset, r.data.length),
+      new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length),
+    );
   }
   // And through the file-descriptor reader.
   const p = path.join(scratch, 'rt32.safetensors');
@@ -203,7 +200,10 @@ test('reads the shipped F16 roberta-mini checkpoint', () => {
   assert.ok(mean > 0.3 && mean < 2, `LayerNorm weight mean ${mean}`);
   // Same content through the in-memory parser.
   const again = parseSafetensors(fs.readFileSync(MINI), MINI);
-  assert.deepEqual(again.tensors.get('roberta.embeddings.LayerNorm.bias')!.data, file.tensors.get('roberta.embeddings.LayerNorm.bias')!.data);
+  assert.deepEqual(
+    again.tensors.get('roberta.embeddings.LayerNorm.bias')!.data,
+    file.tensors.get('roberta.embeddings.LayerNorm.bias')!.data,
+  );
 });
 
 test('a file shorter than 8 bytes is a SpartanError naming the file', () => {
@@ -255,10 +255,7 @@ test('bad offsets: size mismatch, out of range, overlap, invalid', () => {
   assertSpartanError(
     () =>
       parseSafetensors(
-        rawFile(
-          { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
-          data,
-        ),
+        rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data),
         'overlap.st',
       ),
     'overlap.st',
@@ -286,7 +283,11 @@ test('a file cut short in its data section is reported as truncated, naming the 
   const good = encodeSafetensors(sampleTensors(), 'float32', {});
   const p = path.join(scratch, 'trunc.safetensors');
   fs.writeFileSync(p, good.subarray(0, good.length - 10));
-  assertSpartanError(() => readSafetensors(p), p, /is truncated .*tensor "scalar" needs bytes 76\.\.80 of the data section but the file holds only 70/);
+  assertSpartanError(
+    () => readSafetensors(p),
+    p,
+    /is truncated .*tensor "scalar" needs bytes 76\.\.80 of the data section but the file holds only 70/,
+  );
 });
 
 test('unsupported dtypes name the tensor and dtype; include() can skip them', () => {

@@ -33,7 +33,7 @@ const SAMPLES = [
   'emoji 😀👍🏽 and flags 🇫🇷 plus 👨‍👩‍👧',
   'Ελληνικά, русский, 中文字符, 日本語のテキスト, العربية, हिन्दी',
   'tabs\tand\nnewlines\r\n mixed',
-  'it \'s a charming and often affecting journey . ',
+  "it 's a charming and often affecting journey . ",
   'URLs https://example.com/a?b=c&d=e and emails a.b@c.org',
   'a <mask> token and <s> markers </s>',
   'x',
@@ -78,10 +78,22 @@ test('untruncated encodings equal the library encoding with special tokens', () 
 test('truncatedLengths follows the tokenizers LongestFirst table', () => {
   // The cases of huggingface/tokenizers' truncate_encodings_longest_first test (max_length 7; lengths 0, 2, 4, 8).
   const cases: Array<[number, number, number, number]> = [
-    [0, 0, 0, 0], [0, 2, 0, 2], [0, 4, 0, 4], [0, 8, 0, 7],
-    [2, 0, 2, 0], [2, 2, 2, 2], [2, 4, 2, 4], [2, 8, 2, 5],
-    [4, 0, 4, 0], [4, 2, 4, 2], [4, 4, 3, 4], [4, 8, 3, 4],
-    [8, 0, 7, 0], [8, 2, 5, 2], [8, 4, 4, 3], [8, 8, 3, 4],
+    [0, 0, 0, 0],
+    [0, 2, 0, 2],
+    [0, 4, 0, 4],
+    [0, 8, 0, 7],
+    [2, 0, 2, 0],
+    [2, 2, 2, 2],
+    [2, 4, 2, 4],
+    [2, 8, 2, 5],
+    [4, 0, 4, 0],
+    [4, 2, 4, 2],
+    [4, 4, 3, 4],
+    [4, 8, 3, 4],
+    [8, 0, 7, 0],
+    [8, 2, 5, 2],
+    [8, 4, 4, 3],
+    [8, 8, 3, 4],
   ];
   for (const [n1, n2, k1, k2] of cases) assert.deepEqual(truncatedLengths(n1, n2, 7), [k1, k2], `${n1},${n2}`);
   assert.deepEqual(truncatedLengths(10, undefined, 7), [7, 0]);
@@ -116,11 +128,20 @@ test('encode truncates to maxLength and keeps the special tokens', () => {
 
 test('errors name the file and the problem', () => {
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-tok-'));
-  assert.throws(() => loadTokenizer(empty), (e: Error) => e instanceof SpartanError && e.message.includes(`${path.join(empty, 'vocab.json')} is missing`));
+  assert.throws(
+    () => loadTokenizer(empty),
+    (e: Error) => e instanceof SpartanError && e.message.includes(`${path.join(empty, 'vocab.json')} is missing`),
+  );
   const bad = vocabMergesDir();
   fs.writeFileSync(path.join(bad, 'merges.txt'), '#version: 0.2\nĠ t\nonlyonetoken\n');
-  assert.throws(() => loadTokenizer(bad), (e: Error) => e instanceof SpartanError && e.message.includes(`${path.join(bad, 'merges.txt')}:3:`));
+  assert.throws(
+    () => loadTokenizer(bad),
+    (e: Error) => e instanceof SpartanError && e.message.includes(`${path.join(bad, 'merges.txt')}:3:`),
+  );
   const badJson = vocabMergesDir();
   fs.writeFileSync(path.join(badJson, 'vocab.json'), '{"<s>": 0,');
-  assert.throws(() => loadTokenizer(badJson), (e: Error) => e instanceof SpartanError && e.message.includes('vocab.json: invalid JSON'));
+  assert.throws(
+    () => loadTokenizer(badJson),
+    (e: Error) => e instanceof SpartanError && e.message.includes('vocab.json: invalid JSON'),
+  );
 });

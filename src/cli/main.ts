@@ -49,10 +49,18 @@ program.parseAsync(process.argv).catch((e: unknown) => {
     process.exit(e.exitCode);
   }
   // An fs error (EACCES, ENOSPC, EISDIR, …) is about the user's files, not a bug: one line naming the path.
-  const fsError = e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string';
-  const userError = fsError || e instanceof SpartanError || (e instanceof Error && (e.name === 'AbortError' || (e as { cause?: unknown }).cause instanceof SpartanError));
-  const message = fsError ? describeFsError((e as NodeJS.ErrnoException).path ?? (e as NodeJS.ErrnoException).syscall!, e) : e instanceof Error ? e.message : String(e);
+  const fsError =
+    e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string';
+  const userError =
+    fsError ||
+    e instanceof SpartanError ||
+    (e instanceof Error && (e.name === 'AbortError' || (e as { cause?: unknown }).cause instanceof SpartanError));
+  const message = fsError
+    ? describeFsError((e as NodeJS.ErrnoException).path ?? (e as NodeJS.ErrnoException).syscall!, e)
+    : e instanceof Error
+      ? e.message
+      : String(e);
   if (wantsJson) process.stdout.write(JSON.stringify({ error: message }) + '\n');
-  process.stderr.write(`spartan: ${userError ? message : (e as Error)?.stack ?? message}\n`);
+  process.stderr.write(`spartan: ${userError ? message : ((e as Error)?.stack ?? message)}\n`);
   process.exit(userError ? 1 : 2);
 });

@@ -18,7 +18,8 @@ export function floatOption(min: number, max = Infinity, inclusiveMin = true) {
   return (value: string): number => {
     const n = Number(value);
     const okMin = inclusiveMin ? n >= min : n > min;
-    if (!Number.isFinite(n) || !okMin || n > max) throw new InvalidArgumentError(`expected a number in ${inclusiveMin ? '[' : '('}${min}, ${max}], got "${value}"`);
+    if (!Number.isFinite(n) || !okMin || n > max)
+      throw new InvalidArgumentError(`expected a number in ${inclusiveMin ? '[' : '('}${min}, ${max}], got "${value}"`);
     return n;
   };
 }

@@ -28,7 +28,12 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--parents <n>', 'SPARTAN parent cells per layer (Np)', intOption(1), DEFAULT_GEOMETRY.parents)
     .option('--children <n>', 'SPARTAN children per parent (Nc)', intOption(1), DEFAULT_GEOMETRY.children)
     .option('--top-k <n>', 'SPARTAN parents kept per token (K)', intOption(1), DEFAULT_GEOMETRY.topK)
-    .option('--temperature <t>', 'softmax temperature of the SPARTAN children (τ)', floatOption(0, Infinity, false), DEFAULT_GEOMETRY.temperature)
+    .option(
+      '--temperature <t>',
+      'softmax temperature of the SPARTAN children (τ)',
+      floatOption(0, Infinity, false),
+      DEFAULT_GEOMETRY.temperature,
+    )
     .option('--batch-size <n>', 'examples per step', intOption(1), d.batchSize)
     .option('--max-length <n>', 'tokens per example, longer texts are truncated', intOption(4), d.maxLength)
     .option('--dropout <p>', 'dropout in the backbone and head while training', floatOption(0, 0.9), d.dropout)

@@ -28,7 +28,9 @@ export async function resolveBackbone(ctx: Ctx): Promise<string | undefined> {
   const setting = ctx.config.backbone;
   if (setting === 'embedded') {
     if (isBackboneDir(ctx.embeddedBackbone)) return ctx.embeddedBackbone;
-    void vscode.window.showErrorMessage(`The embedded backbone is missing from the extension (${ctx.embeddedBackbone}). Reinstall Spartan.`);
+    void vscode.window.showErrorMessage(
+      `The embedded backbone is missing from the extension (${ctx.embeddedBackbone}). Reinstall Spartan.`,
+    );
     return undefined;
   }
   if (DOWNLOADABLE[setting]) {
@@ -36,7 +38,10 @@ export async function resolveBackbone(ctx: Ctx): Promise<string | undefined> {
     if (isBackboneDir(dir)) return dir;
     const choice = await vscode.window.showInformationMessage(
       `Spartan needs the ${setting} backbone (${DOWNLOADABLE[setting].approxSize} from huggingface.co), which is not downloaded yet.`,
-      { modal: true, detail: `It is stored in ${dir} and reused by every workspace. Or use the small embedded backbone, which works offline but gives weaker results.` },
+      {
+        modal: true,
+        detail: `It is stored in ${dir} and reused by every workspace. Or use the small embedded backbone, which works offline but gives weaker results.`,
+      },
       'Download',
       'Use Embedded Backbone',
     );
@@ -89,7 +94,10 @@ export async function downloadBackbone(ctx: Ctx, name: string): Promise<boolean>
             const total = Number(e.total ?? 0);
             if (file && total > 0) {
               const pct = Math.floor((100 * received) / total);
-              progress.report({ message: `${file}: ${formatBytes(received)} of ${formatBytes(total)} (${pct} %)`, increment: file === 'model.safetensors' ? Math.max(0, pct - lastPct) : undefined });
+              progress.report({
+                message: `${file}: ${formatBytes(received)} of ${formatBytes(total)} (${pct} %)`,
+                increment: file === 'model.safetensors' ? Math.max(0, pct - lastPct) : undefined,
+              });
               if (file === 'model.safetensors') lastPct = pct;
             } else if (file) progress.report({ message: file });
           },

@@ -58,7 +58,10 @@ export class BenchmarkPanel implements vscode.Disposable {
     BenchmarkPanel.current = new BenchmarkPanel(ctx, panel);
   }
 
-  private constructor(private readonly ctx: Ctx, readonly panel: vscode.WebviewPanel) {
+  private constructor(
+    private readonly ctx: Ctx,
+    readonly panel: vscode.WebviewPanel,
+  ) {
     panel.iconPath = vscode.Uri.joinPath(ctx.extCtx.extensionUri, 'media', 'icon.png');
     panel.webview.html = this.html();
     this.disposables.push(
@@ -73,7 +76,14 @@ export class BenchmarkPanel implements vscode.Disposable {
   }
 
   post(reveal?: PanelReveal): void {
-    this.postToPage({ type: 'update', curves: this.ctx.curves(), bench: this.ctx.benchReport() ?? null, routing: this.ctx.routing() ?? null, evaluation: latestEvaluation() ?? null, reveal });
+    this.postToPage({
+      type: 'update',
+      curves: this.ctx.curves(),
+      bench: this.ctx.benchReport() ?? null,
+      routing: this.ctx.routing() ?? null,
+      evaluation: latestEvaluation() ?? null,
+      reveal,
+    });
   }
 
   private postToPage(message: ToWebview): void {
@@ -93,7 +103,16 @@ export class BenchmarkPanel implements vscode.Disposable {
           charts: Number(m.charts) || 0,
           curves: Number(m.curves) || 0,
           benchRows: Number(m.benchRows) || 0,
-          routing: r && typeof r === 'object' ? { layer: Number(r.layer), labels: Number(r.labels), parents: Number(r.parents), cells: Number(m.heatCells) || 0, view: r.view === 'gate' ? 'gate' : 'counts' } : undefined,
+          routing:
+            r && typeof r === 'object'
+              ? {
+                  layer: Number(r.layer),
+                  labels: Number(r.labels),
+                  parents: Number(r.parents),
+                  cells: Number(m.heatCells) || 0,
+                  view: r.view === 'gate' ? 'gate' : 'counts',
+                }
+              : undefined,
           evaluation: evaluationDrawn(m.evaluation),
           at: new Date().toISOString(),
         };
@@ -109,18 +128,29 @@ export class BenchmarkPanel implements vscode.Disposable {
         if (!ev || m.file !== ev.data || !Number.isInteger(line) || line < 1) break;
         const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(ev.data));
         const range = doc.lineAt(Math.min(line, doc.lineCount) - 1).range;
-        await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, selection: new vscode.Selection(range.start, range.end), preview: false });
+        await vscode.window.showTextDocument(doc, {
+          viewColumn: vscode.ViewColumn.Beside,
+          selection: new vscode.Selection(range.start, range.end),
+          preview: false,
+        });
         break;
       }
       case 'showRouting':
         // "Other layer…": same memory and file, ask for the layer
-        await vscode.commands.executeCommand('spartan.showRouting', { memory: typeof m.memory === 'string' ? m.memory : undefined, data: typeof m.data === 'string' ? m.data : undefined });
+        await vscode.commands.executeCommand('spartan.showRouting', {
+          memory: typeof m.memory === 'string' ? m.memory : undefined,
+          data: typeof m.data === 'string' ? m.data : undefined,
+        });
         break;
       case 'runBench':
         await vscode.commands.executeCommand('spartan.runBenchmark');
         break;
       case 'openReport': {
-        const pick = await vscode.window.showOpenDialog({ title: 'Open a benchmark report (spartan bench --json)', canSelectMany: false, filters: { 'JSON report': ['json'] } });
+        const pick = await vscode.window.showOpenDialog({
+          title: 'Open a benchmark report (spartan bench --json)',
+          canSelectMany: false,
+          filters: { 'JSON report': ['json'] },
+        });
         if (pick?.[0]) await vscode.commands.executeCommand('spartan.showBenchmark', { report: pick[0].fsPath });
         break;
       }
@@ -184,5 +214,9 @@ export class BenchmarkPanel implements vscode.Disposable {
 function evaluationDrawn(v: unknown): PanelRenderInfo['evaluation'] {
   if (!v || typeof v !== 'object') return undefined;
   const o = v as Record<string, unknown>;
-  return { confusionCells: Number(o.confusionCells) || 0, reliabilityBins: Number(o.reliabilityBins) || 0, perLabel: Number(o.perLabel) || 0 };
+  return {
+    confusionCells: Number(o.confusionCells) || 0,
+    reliabilityBins: Number(o.reliabilityBins) || 0,
+    perLabel: Number(o.perLabel) || 0,
+  };
 }

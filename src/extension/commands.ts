@@ -15,7 +15,17 @@ import { DOWNLOADABLE, downloadBackbone, downloadDir, isBackboneDir, resolveBack
 import type { Ctx, TrainingCurve } from './ctx';
 import { siblingDevFile, splitRows, writeRows } from './datasets';
 import { EngineCancelledError, EngineError, evalArgs, exportArgs, trainArgs } from './engineProcess';
-import { defaultTaskName, formatBytes, formatMetrics, formatSeconds, formatTrainedBy, memoryPath, readMemoryInfo, validateTaskName, type MemoryInfo } from './memoryFiles';
+import {
+  defaultTaskName,
+  formatBytes,
+  formatMetrics,
+  formatSeconds,
+  formatTrainedBy,
+  memoryPath,
+  readMemoryInfo,
+  validateTaskName,
+  type MemoryInfo,
+} from './memoryFiles';
 import { BenchmarkPanel } from './benchmarkPanel';
 import { parseRoutingReport, routesArgs, spartanLayers, type RoutingView } from './routing';
 import { evaluateForPanel, showEvaluation } from './trustCommands';
@@ -28,7 +38,10 @@ export type Cmd = (...args: unknown[]) => unknown;
 export function requireTrust(what: string): boolean {
   if (vscode.workspace.isTrusted) return true;
   void vscode.window
-    .showWarningMessage(`Spartan does not ${what} in an untrusted workspace: it would run its engine on files and settings from this workspace.`, 'Manage Workspace Trust')
+    .showWarningMessage(
+      `Spartan does not ${what} in an untrusted workspace: it would run its engine on files and settings from this workspace.`,
+      'Manage Workspace Trust',
+    )
     .then((p) => p && vscode.commands.executeCommand('workbench.trust.manage'));
   return false;
 }
@@ -58,14 +71,20 @@ export async function pickJsonl(title: string): Promise<vscode.Uri | undefined> 
     const open = await vscode.window.showOpenDialog({ title, canSelectMany: false, filters: { 'JSON Lines': ['jsonl'] } });
     return open?.[0];
   }
-  files.sort((a, b) => (active && a.toString() === active.toString() ? -1 : active && b.toString() === active.toString() ? 1 : a.fsPath.localeCompare(b.fsPath)));
+  files.sort((a, b) =>
+    active && a.toString() === active.toString() ? -1 : active && b.toString() === active.toString() ? 1 : a.fsPath.localeCompare(b.fsPath),
+  );
   const items: (vscode.QuickPickItem & { uri?: vscode.Uri })[] = files.map((uri) => ({
     label: path.basename(uri.fsPath),
     description: vscode.workspace.asRelativePath(path.dirname(uri.fsPath), true),
     uri,
   }));
   items.push({ label: '$(folder-opened) Browse…', alwaysShow: true });
-  const pick = await vscode.window.showQuickPick(items, { title, placeHolder: 'JSONL file: one {"text": …, "label": …} object per line', matchOnDescription: true });
+  const pick = await vscode.window.showQuickPick(items, {
+    title,
+    placeHolder: 'JSONL file: one {"text": …, "label": …} object per line',
+    matchOnDescription: true,
+  });
   if (!pick) return undefined;
   if (pick.uri) return pick.uri;
   const open = await vscode.window.showOpenDialog({ title, canSelectMany: false, filters: { 'JSON Lines': ['jsonl'] } });
@@ -87,7 +106,10 @@ function memoriesFolderOrGlobal(ctx: Ctx): string {
 }
 
 function describeTask(rows: Example[], info: TaskInfo): string {
-  const kind = info.task === 'regression' ? 'regression' : `${info.task === 'multilabel' ? 'multi-label classification' : 'classification'}, ${info.labels.length} labels`;
+  const kind =
+    info.task === 'regression'
+      ? 'regression'
+      : `${info.task === 'multilabel' ? 'multi-label classification' : 'classification'}, ${info.labels.length} labels`;
   const pair = info.pair ? ', text pairs' : '';
   let counts = '';
   if (info.task !== 'regression') {
@@ -119,7 +141,9 @@ async function pickMemory(ctx: Ctx, title: string, opts: { activeFirst?: boolean
   items.push({ label: '$(folder-opened) Browse…', browse: true, alwaysShow: true });
   const pick = await vscode.window.showQuickPick(items, {
     title,
-    placeHolder: all.length ? 'Memory (.safetensors)' : `No memories in ${ctx.memoriesFolder() ?? 'the memories folder'} yet: browse, or run "Spartan: Fine-tune Memory from JSONL…"`,
+    placeHolder: all.length
+      ? 'Memory (.safetensors)'
+      : `No memories in ${ctx.memoriesFolder() ?? 'the memories folder'} yet: browse, or run "Spartan: Fine-tune Memory from JSONL…"`,
     matchOnDescription: true,
   });
   if (!pick) return undefined;
@@ -225,7 +249,12 @@ export function fineTune(ctx: Ctx): Cmd {
     for (const p of errors.slice(0, 50)) ctx.log.info(`  rejected line ${p.line}: ${p.message}`);
 
     if (errors.length > 0 && opts.skipErrors === false) {
-      void vscode.window.showErrorMessage(`${base} has ${errors.length} rows with errors (first: line ${errors[0].line}: ${errors[0].message}). Fix them or choose to skip them.`, 'Show Problems').then((p) => p && showProblems(errors[0].line));
+      void vscode.window
+        .showErrorMessage(
+          `${base} has ${errors.length} rows with errors (first: line ${errors[0].line}: ${errors[0].message}). Fix them or choose to skip them.`,
+          'Show Problems',
+        )
+        .then((p) => p && showProblems(errors[0].line));
       return { refused: 'errors', problems };
     }
     // Interactive runs (palette, menus) confirm after showing the summary; callers that pass a task name skip it
@@ -244,7 +273,8 @@ export function fineTune(ctx: Ctx): Cmd {
       items.push({ label: '$(close) Cancel', action: 'cancel' });
       if (errors.length > 0) {
         items.push({ label: `Rejected rows (${errors.length})`, kind: vscode.QuickPickItemKind.Separator, action: 'cancel' });
-        for (const p of errors.slice(0, 100)) items.push({ label: `$(error) line ${p.line}`, description: p.message, action: 'line', line: p.line });
+        for (const p of errors.slice(0, 100))
+          items.push({ label: `$(error) line ${p.line}`, description: p.message, action: 'line', line: p.line });
       }
       const pick = await vscode.window.showQuickPick(items, {
         title: `Fine-tune on ${base}: ${summary}${errors.length ? ` · ${errors.length} rows rejected` : ''}`,
@@ -305,7 +335,9 @@ export function fineTune(ctx: Ctx): Cmd {
         trainFile = writeRows(text, split.train, tmp, 'train.jsonl');
         devFile = writeRows(text, split.dev, tmp, 'dev.jsonl');
         devLines = split.dev.map((r) => r.line);
-        ctx.log.info(`dev: ${split.dev.length} rows held out (${Math.round(settings.devShare * 100)} %, seed ${settings.seed}); training on ${split.train.length}`);
+        ctx.log.info(
+          `dev: ${split.dev.length} rows held out (${Math.round(settings.devShare * 100)} %, seed ${settings.seed}); training on ${split.train.length}`,
+        );
       } else if (errors.length) {
         trainFile = writeRows(text, rows, tmp, 'train.jsonl');
       }
@@ -329,7 +361,13 @@ export function fineTune(ctx: Ctx): Cmd {
   };
 }
 
-async function runTraining(ctx: Ctx, task: string, out: string, args: string[], examples: number): Promise<Omit<FineTuneResult, 'task'> | undefined> {
+async function runTraining(
+  ctx: Ctx,
+  task: string,
+  out: string,
+  args: string[],
+  examples: number,
+): Promise<Omit<FineTuneResult, 'task'> | undefined> {
   const abort = new AbortController();
   ctx.training = { task, abort };
   await vscode.commands.executeCommand('setContext', 'spartan.training', true);
@@ -358,7 +396,10 @@ async function runTraining(ctx: Ctx, task: string, out: string, args: string[], 
                 if (Number.isFinite(step) && Number.isFinite(loss)) curve.steps.push([step, loss]);
                 const inc = steps ? (100 * (step - lastStep)) / steps : undefined;
                 lastStep = step;
-                progress.report({ increment: inc, message: `step ${step}/${steps || '?'} · loss ${Number.isFinite(loss) ? loss.toFixed(4) : '?'}${lastEval}` });
+                progress.report({
+                  increment: inc,
+                  message: `step ${step}/${steps || '?'} · loss ${Number.isFinite(loss) ? loss.toFixed(4) : '?'}${lastEval}`,
+                });
                 if (step === 1 || step === steps || step - lastLogged >= Math.max(1, Math.floor(steps / 50))) {
                   lastLogged = step;
                   ctx.log.info(`step ${step}/${steps} loss ${Number.isFinite(loss) ? loss.toFixed(4) : loss} lr ${e.lr.toPrecision(3)}`);
@@ -381,7 +422,9 @@ async function runTraining(ctx: Ctx, task: string, out: string, args: string[], 
         } catch (e) {
           if (e instanceof EngineCancelledError) {
             ctx.log.info(`fine-tuning '${task}' cancelled${fs.existsSync(out) ? '; the previous memory is unchanged' : ''}`);
-            void vscode.window.showInformationMessage(`Fine-tuning '${task}' cancelled.${fs.existsSync(out) ? ' The previous memory is unchanged.' : ''}`);
+            void vscode.window.showInformationMessage(
+              `Fine-tuning '${task}' cancelled.${fs.existsSync(out) ? ' The previous memory is unchanged.' : ''}`,
+            );
             return undefined;
           }
           showEngineError(ctx, `fine-tuning '${task}'`, e);
@@ -417,7 +460,10 @@ export interface ClassifyOptions {
   quiet?: boolean;
 }
 
-export type ClassifyResult = { label: string; probabilities: Record<string, number> } | { labels: string[]; probabilities: Record<string, number> } | { score: number };
+export type ClassifyResult =
+  | { label: string; probabilities: Record<string, number> }
+  | { labels: string[]; probabilities: Record<string, number> }
+  | { score: number };
 
 export function classifySelection(ctx: Ctx): Cmd {
   return async (arg?: unknown): Promise<(ClassifyResult & { seconds: number; memory: string }) | undefined> => {
@@ -441,14 +487,19 @@ export function classifySelection(ctx: Ctx): Cmd {
     if (!mem) return undefined;
     let pair = opts.textPair;
     if (mem.pair && pair === undefined) {
-      pair = await vscode.window.showInputBox({ title: `'${mem.name}' classifies text pairs`, prompt: 'Second text of the pair', placeHolder: 'text_pair' });
+      pair = await vscode.window.showInputBox({
+        title: `'${mem.name}' classifies text pairs`,
+        prompt: 'Second text of the pair',
+        placeHolder: 'text_pair',
+      });
       if (pair === undefined) return undefined;
     }
     const backbone = await resolveBackbone(ctx);
     if (!backbone) return undefined;
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Spartan: classifying with '${mem.name}'…` }, () =>
-        ctx.classify<ClassifyResult>(backbone, mem.path, text, pair),
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: `Spartan: classifying with '${mem.name}'…` },
+        () => ctx.classify<ClassifyResult>(backbone, mem.path, text, pair),
       );
       const res = r.result;
       const short = text.length > 60 ? text.slice(0, 57) + '…' : text;
@@ -457,12 +508,18 @@ export function classifySelection(ctx: Ctx): Cmd {
         msg = `${mem.name}: score ${res.score.toFixed(3)}`;
       } else if ('labels' in res && Array.isArray(res.labels)) {
         // Multi-label: the labels above their thresholds, then every label's probability.
-        const probs = Object.entries(res.probabilities ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([l, p]) => `${l} ${(100 * p).toFixed(1)} %`);
+        const probs = Object.entries(res.probabilities ?? {})
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 6)
+          .map(([l, p]) => `${l} ${(100 * p).toFixed(1)} %`);
         msg = `${mem.name}: ${res.labels.length ? res.labels.join(', ') : 'no label'} · ${probs.join(' · ')}`;
       } else if ('label' in res) {
         const probs = Object.entries(res.probabilities ?? {}).sort((a, b) => b[1] - a[1]);
         const top = res.probabilities?.[res.label];
-        const rest = probs.filter(([l]) => l !== res.label).slice(0, 4).map(([l, p]) => `${l} ${(100 * p).toFixed(1)} %`);
+        const rest = probs
+          .filter(([l]) => l !== res.label)
+          .slice(0, 4)
+          .map(([l, p]) => `${l} ${(100 * p).toFixed(1)} %`);
         msg = `${mem.name}: ${res.label}${top !== undefined ? ` (${(100 * top).toFixed(1)} %)` : ''}${rest.length ? ' · ' + rest.join(' · ') : ''}`;
       } else {
         msg = `${mem.name}: ${JSON.stringify(res)}`;
@@ -524,7 +581,9 @@ export function evaluate(ctx: Ctx): Cmd {
         (_progress, token) => {
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
-          return ctx.runCommand('eval', evalArgs(backbone, mem.path, uri.fsPath, ctx.config.threads || undefined), { signal: abort.signal });
+          return ctx.runCommand('eval', evalArgs(backbone, mem.path, uri.fsPath, ctx.config.threads || undefined), {
+            signal: abort.signal,
+          });
         },
       );
       const msg = `'${mem.name}' on ${base}: ${formatMetrics(r.result) || JSON.stringify(r.result)} (${formatSeconds(r.seconds)})`;
@@ -550,8 +609,14 @@ export function exportModel(ctx: Ctx): Cmd {
     let out = opts.out;
     if (!out) {
       const ws = vscode.workspace.workspaceFolders?.[0]?.uri;
-      const def = ws ? vscode.Uri.joinPath(ws, '.spartan', 'exports', `${mem.name}.onnx`) : vscode.Uri.file(path.join(os.homedir(), `${mem.name}.onnx`));
-      const pick = await vscode.window.showSaveDialog({ title: `Export '${mem.name}' as ONNX`, defaultUri: def, filters: { ONNX: ['onnx'] } });
+      const def = ws
+        ? vscode.Uri.joinPath(ws, '.spartan', 'exports', `${mem.name}.onnx`)
+        : vscode.Uri.file(path.join(os.homedir(), `${mem.name}.onnx`));
+      const pick = await vscode.window.showSaveDialog({
+        title: `Export '${mem.name}' as ONNX`,
+        defaultUri: def,
+        filters: { ONNX: ['onnx'] },
+      });
       out = pick?.fsPath;
     }
     if (!out) return undefined;
@@ -559,12 +624,15 @@ export function exportModel(ctx: Ctx): Cmd {
     const backbone = await resolveBackbone(ctx);
     if (!backbone) return undefined;
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting '${mem.name}' to ONNX` }, () =>
-        ctx.runCommand('export', exportArgs(backbone, mem.path, out)),
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Exporting '${mem.name}' to ONNX` },
+        () => ctx.runCommand('export', exportArgs(backbone, mem.path, out)),
       );
       const { bytes } = r.result;
       ctx.log.info(`exported ${mem.path} to ${out} (${formatBytes(bytes)})`);
-      void vscode.window.showInformationMessage(`Exported '${mem.name}' to ${vscode.workspace.asRelativePath(out)} (${formatBytes(bytes)}).`, 'Reveal').then((p) => p && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(out)));
+      void vscode.window
+        .showInformationMessage(`Exported '${mem.name}' to ${vscode.workspace.asRelativePath(out)} (${formatBytes(bytes)}).`, 'Reveal')
+        .then((p) => p && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(out)));
       return { onnx: out, bytes };
     } catch (e) {
       showEngineError(ctx, 'export', e);
@@ -578,7 +646,12 @@ export function exportModel(ctx: Ctx): Cmd {
 export function downloadBackboneCmd(ctx: Ctx): Cmd {
   return async (arg?: unknown): Promise<string | undefined> => {
     const names = Object.keys(DOWNLOADABLE);
-    const name = typeof arg === 'string' ? arg : names.length === 1 ? names[0] : await vscode.window.showQuickPick(names, { title: 'Download which backbone?' });
+    const name =
+      typeof arg === 'string'
+        ? arg
+        : names.length === 1
+          ? names[0]
+          : await vscode.window.showQuickPick(names, { title: 'Download which backbone?' });
     if (!name || !DOWNLOADABLE[name]) return undefined;
     const dir = downloadDir(ctx, name);
     if (isBackboneDir(dir)) {
@@ -612,7 +685,7 @@ export async function loadBenchReport(ctx: Ctx, file: string): Promise<boolean> 
     void vscode.window.showErrorMessage(`Spartan: ${file} has no "rows" array; write one with \`spartan bench --json > report.json\`.`);
     return false;
   }
-  await ctx.setBenchReport({ ranAt: fs.statSync(file).mtime.toISOString(), ...(report), source: file });
+  await ctx.setBenchReport({ ranAt: fs.statSync(file).mtime.toISOString(), ...report, source: file });
   ctx.log.info(`benchmark report loaded from ${file} (${rows.length} rows)`);
   return true;
 }
@@ -634,8 +707,19 @@ export function runBenchmark(ctx: Ctx): Cmd {
     if (!mode) {
       const pick = await vscode.window.showQuickPick(
         [
-          { label: '$(zap) Quick check', description: 'seconds', detail: 'Embedded backbone, this machine only, SPARTAN against the plain head, batch 8 × 64 tokens, one repetition.', mode: 'quick' as const },
-          { label: '$(dashboard) Paper setting', description: 'several minutes', detail: 'roberta-base-sized backbone (synthetic weights, nothing downloaded), Raspberry Pi 4, iPhone 11 and this machine profiles, SPARTAN, adapters and the plain head, batch 32 × 128 tokens.', mode: 'full' as const },
+          {
+            label: '$(zap) Quick check',
+            description: 'seconds',
+            detail: 'Embedded backbone, this machine only, SPARTAN against the plain head, batch 8 × 64 tokens, one repetition.',
+            mode: 'quick' as const,
+          },
+          {
+            label: '$(dashboard) Paper setting',
+            description: 'several minutes',
+            detail:
+              'roberta-base-sized backbone (synthetic weights, nothing downloaded), Raspberry Pi 4, iPhone 11 and this machine profiles, SPARTAN, adapters and the plain head, batch 32 × 128 tokens.',
+            mode: 'full' as const,
+          },
         ],
         { title: 'Spartan benchmark', placeHolder: 'Which benchmark?' },
       );
@@ -645,21 +729,44 @@ export function runBenchmark(ctx: Ctx): Cmd {
     const threads = ctx.config.threads ? ['--threads', String(ctx.config.threads)] : [];
     const args =
       mode === 'quick'
-        ? ['bench', '--backbone', ctx.embeddedBackbone, '--profiles', 'host', '--methods', 'spartan,head', '--quick', '--batch', '8', '--seq', '64', ...threads]
+        ? [
+            'bench',
+            '--backbone',
+            ctx.embeddedBackbone,
+            '--profiles',
+            'host',
+            '--methods',
+            'spartan,head',
+            '--quick',
+            '--batch',
+            '8',
+            '--seq',
+            '64',
+            ...threads,
+          ]
         : ['bench', ...threads];
     BenchmarkPanel.show(ctx);
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: mode === 'quick' ? 'Spartan benchmark (quick)' : 'Spartan benchmark', cancellable: true }, (progress, token) => {
-        const abort = new AbortController();
-        token.onCancellationRequested(() => abort.abort());
-        return ctx.runCommand('bench', args, {
-          signal: abort.signal,
-          onEvent: (e) => {
-            const what = [e.stage, e.profile, e.method, e.phase, e.rep !== undefined ? `rep ${e.rep}/${e.reps ?? '?'}` : ''].filter((x) => x !== undefined && x !== '').join(' · ');
-            if (what) progress.report({ message: what });
-          },
-        });
-      });
+      const r = await vscode.window.withProgress(
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: mode === 'quick' ? 'Spartan benchmark (quick)' : 'Spartan benchmark',
+          cancellable: true,
+        },
+        (progress, token) => {
+          const abort = new AbortController();
+          token.onCancellationRequested(() => abort.abort());
+          return ctx.runCommand('bench', args, {
+            signal: abort.signal,
+            onEvent: (e) => {
+              const what = [e.stage, e.profile, e.method, e.phase, e.rep !== undefined ? `rep ${e.rep}/${e.reps ?? '?'}` : '']
+                .filter((x) => x !== undefined && x !== '')
+                .join(' · ');
+              if (what) progress.report({ message: what });
+            },
+          });
+        },
+      );
       await ctx.setBenchReport({ ranAt: new Date().toISOString(), ...r.result });
       const rows = r.result.rows.length;
       ctx.log.info(`benchmark (${mode}) finished in ${formatSeconds(r.seconds)}: ${rows} rows`);
@@ -689,7 +796,11 @@ async function pickLayer(title: string, layers: number[]): Promise<number | unde
   const qp = vscode.window.createQuickPick<vscode.QuickPickItem & { layer: number }>();
   qp.title = title;
   qp.placeholder = `Encoder layer (0 … ${last})`;
-  qp.items = layers.map((l) => ({ label: `Layer ${l}`, description: l === last ? 'last layer' : l === 0 ? 'first layer' : undefined, layer: l }));
+  qp.items = layers.map((l) => ({
+    label: `Layer ${l}`,
+    description: l === last ? 'last layer' : l === 0 ? 'first layer' : undefined,
+    layer: l,
+  }));
   qp.activeItems = qp.items.filter((i) => i.layer === last);
   return new Promise((resolve) => {
     let picked: number | undefined;
@@ -716,7 +827,9 @@ export function showRouting(ctx: Ctx): Cmd {
     let mem: MemoryInfo | undefined;
     try {
       const explicit = opts.memory ?? (arg instanceof vscode.Uri && arg.fsPath.endsWith('.safetensors') ? arg.fsPath : undefined);
-      mem = explicit ? ctx.withPair(readMemoryInfo(explicit)) : await pickMemory(ctx, 'Parent routing: which memory?', { activeFirst: true });
+      mem = explicit
+        ? ctx.withPair(readMemoryInfo(explicit))
+        : await pickMemory(ctx, 'Parent routing: which memory?', { activeFirst: true });
     } catch (e) {
       void vscode.window.showErrorMessage(`Spartan: ${(e as Error).message}`);
       return undefined;
@@ -731,11 +844,17 @@ export function showRouting(ctx: Ctx): Cmd {
       return undefined;
     }
     if ((method && method !== 'spartan') || layers.length === 0) {
-      void vscode.window.showErrorMessage(`Spartan: '${mem.name}' is ${method ? `a "${method}" memory` : 'not a SPARTAN memory'}; parent routing needs a SPARTAN memory.`);
+      void vscode.window.showErrorMessage(
+        `Spartan: '${mem.name}' is ${method ? `a "${method}" memory` : 'not a SPARTAN memory'}; parent routing needs a SPARTAN memory.`,
+      );
       return undefined;
     }
     const uriArg = asUri(arg);
-    const uri = opts.data ? vscode.Uri.file(opts.data) : uriArg && uriArg.fsPath.endsWith('.jsonl') ? uriArg : await pickJsonl(`Parent routing of '${mem.name}' on which labelled file?`);
+    const uri = opts.data
+      ? vscode.Uri.file(opts.data)
+      : uriArg && uriArg.fsPath.endsWith('.jsonl')
+        ? uriArg
+        : await pickJsonl(`Parent routing of '${mem.name}' on which labelled file?`);
     if (!uri) return undefined;
     if (uri.scheme !== 'file') {
       void vscode.window.showErrorMessage('Spartan analyses files on disk: save the JSONL file first.');
@@ -743,11 +862,16 @@ export function showRouting(ctx: Ctx): Cmd {
     }
     let layer = opts.layer;
     if (layer === undefined) {
-      layer = layers.length === 1 ? layers[0] : await pickLayer(`Parent routing of '${mem.name}' on ${path.basename(uri.fsPath)}: which layer?`, layers);
+      layer =
+        layers.length === 1
+          ? layers[0]
+          : await pickLayer(`Parent routing of '${mem.name}' on ${path.basename(uri.fsPath)}: which layer?`, layers);
       if (layer === undefined) return undefined;
     }
     if (!layers.includes(layer)) {
-      void vscode.window.showErrorMessage(`Spartan: '${mem.name}' has no layer ${layer}: its SPARTAN layers are ${layers[0]} … ${layers[layers.length - 1]}.`);
+      void vscode.window.showErrorMessage(
+        `Spartan: '${mem.name}' has no layer ${layer}: its SPARTAN layers are ${layers[0]} … ${layers[layers.length - 1]}.`,
+      );
       return undefined;
     }
     await readForEngine(uri);
@@ -756,17 +880,32 @@ export function showRouting(ctx: Ctx): Cmd {
     const base = path.basename(uri.fsPath);
     try {
       const r = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Parent routing of '${mem.name}' at layer ${layer} on ${base}`, cancellable: true },
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `Parent routing of '${mem.name}' at layer ${layer} on ${base}`,
+          cancellable: true,
+        },
         (_progress, token) => {
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
-          return ctx.runCommand('routes', routesArgs(backbone, mem.path, uri.fsPath, layer, ctx.config.threads || undefined), { signal: abort.signal });
+          return ctx.runCommand('routes', routesArgs(backbone, mem.path, uri.fsPath, layer, ctx.config.threads || undefined), {
+            signal: abort.signal,
+          });
         },
       );
       const report = parseRoutingReport(r.result);
-      const view: RoutingView = { ...report, memory: mem.path, memoryName: mem.name, data: uri.fsPath, dataName: base, ranAt: new Date().toISOString() };
+      const view: RoutingView = {
+        ...report,
+        memory: mem.path,
+        memoryName: mem.name,
+        data: uri.fsPath,
+        dataName: base,
+        ranAt: new Date().toISOString(),
+      };
       const total = report.tokens.reduce((a, b) => a + b, 0);
-      ctx.log.info(`parent routing of '${mem.name}' at layer ${report.layer} on ${base}: ${report.labels.length} labels, ${total} tokens, top-${report.topK} of ${report.parents} parents (${formatSeconds(r.seconds)})`);
+      ctx.log.info(
+        `parent routing of '${mem.name}' at layer ${report.layer} on ${base}: ${report.labels.length} labels, ${total} tokens, top-${report.topK} of ${report.parents} parents (${formatSeconds(r.seconds)})`,
+      );
       await ctx.setRouting(view);
       BenchmarkPanel.show(ctx, 'routing');
       return view;

@@ -75,8 +75,14 @@ export class Ctx implements vscode.Disposable {
   }
 
   /** Runs one CLI command with logging and event fan-out. */
-  async engine<T>(command: string, args: string[], opts: { signal?: AbortSignal; onEvent?: (e: EngineEvent) => void; stdin?: string } = {}): Promise<{ result: T; seconds: number }> {
-    this.log.info(`engine: ${args.map((a) => (/\s/.test(a) || a.length > 80 ? JSON.stringify(a.length > 80 ? a.slice(0, 77) + '…' : a) : a)).join(' ')}`);
+  async engine<T>(
+    command: string,
+    args: string[],
+    opts: { signal?: AbortSignal; onEvent?: (e: EngineEvent) => void; stdin?: string } = {},
+  ): Promise<{ result: T; seconds: number }> {
+    this.log.info(
+      `engine: ${args.map((a) => (/\s/.test(a) || a.length > 80 ? JSON.stringify(a.length > 80 ? a.slice(0, 77) + '…' : a) : a)).join(' ')}`,
+    );
     const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     const r = await runEngine<T>({
       cliPath: this.cliPath,
@@ -119,13 +125,20 @@ export class Ctx implements vscode.Disposable {
   async classify<T>(backbone: string, memory: string, text: string, textPair?: string): Promise<{ result: T; seconds: number }> {
     const t0 = performance.now();
     try {
-      const result = await this.server().request<T>('classify', { backbone, memory, text, ...(textPair !== undefined ? { textPair } : {}) });
+      const result = await this.server().request<T>('classify', {
+        backbone,
+        memory,
+        text,
+        ...(textPair !== undefined ? { textPair } : {}),
+      });
       return { result, seconds: (performance.now() - t0) / 1000 };
     } catch (e) {
       if (!(e instanceof EngineServerDiedError)) throw e;
       this.log.warn(`${e.message}; classifying with a one-shot engine run instead`);
       this.resetServer();
-      return this.engine<T>('classify', classifyArgs(backbone, memory, this.config.threads || undefined), { stdin: classifyInput(text, textPair) });
+      return this.engine<T>('classify', classifyArgs(backbone, memory, this.config.threads || undefined), {
+        stdin: classifyInput(text, textPair),
+      });
     }
   }
 

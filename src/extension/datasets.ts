@@ -15,14 +15,25 @@ export interface RowRef {
 /** The source lines of `rows` (1-based line numbers) as JSONL text. */
 export function selectLines(text: string, lines: number[]): string {
   const src = text.split(/\r?\n/);
-  return lines.map((l) => src[l - 1]).filter((l) => l !== undefined).join('\n') + '\n';
+  return (
+    lines
+      .map((l) => src[l - 1])
+      .filter((l) => l !== undefined)
+      .join('\n') + '\n'
+  );
 }
 
 /** Writes `rows`' source lines to `dir/name`; returns the path. */
 export function writeRows(text: string, rows: RowRef[], dir: string, name: string): string {
   fs.mkdirSync(dir, { recursive: true });
   const p = path.join(dir, name);
-  fs.writeFileSync(p, selectLines(text, rows.map((r) => r.line)));
+  fs.writeFileSync(
+    p,
+    selectLines(
+      text,
+      rows.map((r) => r.line),
+    ),
+  );
   return p;
 }
 

@@ -63,7 +63,13 @@ export class JsonlDiagnostics implements vscode.Disposable {
     const key = doc.uri.toString();
     const t = this.timers.get(key);
     if (t) clearTimeout(t);
-    this.timers.set(key, setTimeout(() => { this.timers.delete(key); this.update(doc); }, 200));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        this.update(doc);
+      }, 200),
+    );
   }
 
   update(doc: vscode.TextDocument): void {

@@ -48,7 +48,11 @@ export interface EngineRunResult<T> {
 
 /** A failure reported by the CLI itself (exit code ≠ 0); `message` is the CLI's message for users. */
 export class EngineError extends Error {
-  constructor(message: string, readonly exitCode: number | null, readonly stderrTail: string) {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    readonly stderrTail: string,
+  ) {
     super(message);
     this.name = 'EngineError';
   }
@@ -391,7 +395,9 @@ export class EngineServer {
     child.on('error', (e) => fail(`could not start the Spartan engine: ${e.message}`));
     child.on('close', (code, sig) => {
       err.flush();
-      fail(`the Spartan engine server stopped (${sig ? `signal ${sig}` : `code ${code}`})${lastMeaningfulLine(this.stderrTail) ? ': ' + lastMeaningfulLine(this.stderrTail) : ''}`);
+      fail(
+        `the Spartan engine server stopped (${sig ? `signal ${sig}` : `code ${code}`})${lastMeaningfulLine(this.stderrTail) ? ': ' + lastMeaningfulLine(this.stderrTail) : ''}`,
+      );
     });
     return child;
   }
@@ -423,7 +429,10 @@ export class EngineServer {
 
 /** The serve worker died or never started (e.g. a CLI without `serve`): callers may fall back to one-shot runs. */
 export class EngineServerDiedError extends Error {
-  constructor(message: string, readonly stderrTail: string) {
+  constructor(
+    message: string,
+    readonly stderrTail: string,
+  ) {
     super(message);
     this.name = 'EngineServerDiedError';
   }

@@ -28,7 +28,8 @@ export function activate(context: vscode.ExtensionContext): SpartanApi {
   const t0 = performance.now();
   const c = (ctx = new Ctx(context));
   context.subscriptions.push(c);
-  const register = (id: string, factory: (ctx: Ctx) => commands.Cmd) => context.subscriptions.push(vscode.commands.registerCommand(id, factory(c)));
+  const register = (id: string, factory: (ctx: Ctx) => commands.Cmd) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, factory(c)));
   register('spartan.fineTune', commands.fineTune);
   register('spartan.cancelFineTune', commands.cancelFineTune);
   register('spartan.classifySelection', commands.classifySelection);
@@ -63,11 +64,17 @@ export function activate(context: vscode.ExtensionContext): SpartanApi {
   const ws = vscode.workspace.workspaceFolders?.[0];
   if (folder && ws) {
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(folder), '*.safetensors'));
-    context.subscriptions.push(watcher, watcher.onDidCreate(() => c.updateStatusBar()), watcher.onDidDelete(() => c.fireStateChange()));
+    context.subscriptions.push(
+      watcher,
+      watcher.onDidCreate(() => c.updateStatusBar()),
+      watcher.onDidDelete(() => c.fireStateChange()),
+    );
   }
   void vscode.commands.executeCommand('setContext', 'spartan.training', false);
   const activationMs = performance.now() - t0;
-  c.log.info(`Spartan activated in ${activationMs.toFixed(1)} ms (VS Code ${vscode.version}, Node ${process.versions.node}, workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted'})`);
+  c.log.info(
+    `Spartan activated in ${activationMs.toFixed(1)} ms (VS Code ${vscode.version}, Node ${process.versions.node}, workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted'})`,
+  );
   return {
     activationMs,
     onDidEngineEvent: c.onDidEngineEvent,

@@ -24,7 +24,10 @@ export function validateTaskName(name: string): string | undefined {
 export function defaultTaskName(file: string): string {
   let base = path.basename(file).replace(/\.jsonl$/i, '');
   base = base.replace(/[._-](train|training|dev|valid|validation|test)$/i, '');
-  base = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').replace(/\.+$/, '');
+  base = base
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .replace(/\.+$/, '');
   return base.slice(0, 64) || 'task';
 }
 
@@ -74,7 +77,9 @@ function parseTrainedBy(value: unknown): TrainedBy | undefined {
 export function formatTrainedBy(t: TrainedBy | undefined): string {
   if (!t) return '';
   const ranks = t.worldSize && t.worldSize > 1 ? ` · ${t.worldSize} ranks` : '';
-  const hosts = t.hosts?.length ? `${ranks ? ' on' : ' · on'} ${t.hosts.slice(0, 3).join(', ')}${t.hosts.length > 3 ? ` +${t.hosts.length - 3}` : ''}` : '';
+  const hosts = t.hosts?.length
+    ? `${ranks ? ' on' : ' · on'} ${t.hosts.slice(0, 3).join(', ')}${t.hosts.length > 3 ? ` +${t.hosts.length - 3}` : ''}`
+    : '';
   const device = t.device && t.device !== 'cpu' ? ` · ${t.device}` : '';
   return `${t.trainer}${ranks}${hosts}${device}`;
 }

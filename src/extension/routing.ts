@@ -37,7 +37,11 @@ export function routesArgs(backbone: string, memory: string, data: string, layer
 }
 
 function isMatrix(v: unknown, rows: number, cols: number): v is number[][] {
-  return Array.isArray(v) && v.length === rows && v.every((r) => Array.isArray(r) && r.length === cols && r.every((x) => typeof x === 'number' && Number.isFinite(x)));
+  return (
+    Array.isArray(v) &&
+    v.length === rows &&
+    v.every((r) => Array.isArray(r) && r.length === cols && r.every((x) => typeof x === 'number' && Number.isFinite(x)))
+  );
 }
 
 /** Checks the CLI's JSON; throws with a message naming what is wrong. */
@@ -46,10 +50,20 @@ export function parseRoutingReport(v: unknown): RoutingReport {
   if (!r || typeof r !== 'object') throw new Error('the routing report is not an object');
   const int = (x: unknown, min: number) => typeof x === 'number' && Number.isInteger(x) && x >= min;
   if (!int(r.layer, 0) || !int(r.parents, 1) || !int(r.topK, 1)) throw new Error('the routing report has no layer, parents or topK');
-  if (!Array.isArray(r.labels) || r.labels.length === 0 || !r.labels.every((l) => typeof l === 'string')) throw new Error('the routing report has no labels');
+  if (!Array.isArray(r.labels) || r.labels.length === 0 || !r.labels.every((l) => typeof l === 'string'))
+    throw new Error('the routing report has no labels');
   const n = r.labels.length;
-  if (!Array.isArray(r.tokens) || r.tokens.length !== n || !r.tokens.every((t) => int(t, 0))) throw new Error('the routing report has no token counts per label');
+  if (!Array.isArray(r.tokens) || r.tokens.length !== n || !r.tokens.every((t) => int(t, 0)))
+    throw new Error('the routing report has no token counts per label');
   if (!isMatrix(r.counts, n, r.parents!)) throw new Error(`the routing report's counts are not a ${n} × ${r.parents} matrix`);
   if (!isMatrix(r.meanGate, n, r.parents!)) throw new Error(`the routing report's meanGate is not a ${n} × ${r.parents} matrix`);
-  return { layer: r.layer!, parents: r.parents!, topK: r.topK!, labels: r.labels, tokens: r.tokens, counts: r.counts, meanGate: r.meanGate };
+  return {
+    layer: r.layer!,
+    parents: r.parents!,
+    topK: r.topK!,
+    labels: r.labels,
+    tokens: r.tokens,
+    counts: r.counts,
+    meanGate: r.meanGate,
+  };
 }

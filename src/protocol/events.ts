@@ -3,7 +3,16 @@
  * to the panel's live curve). A leaf module with no imports, so the webview's type check can read it too.
  */
 export type TrainEvent =
-  | { event: 'start'; steps: number; epochs: number; examples: number; devExamples: number; trainableParameters: number; truncated: number; devTruncated: number }
+  | {
+      event: 'start';
+      steps: number;
+      epochs: number;
+      examples: number;
+      devExamples: number;
+      trainableParameters: number;
+      truncated: number;
+      devTruncated: number;
+    }
   | { event: 'step'; step: number; steps: number; epoch: number; loss: number; lr: number; gradNorm: number; examplesPerSecond: number }
   | { event: 'eval'; epoch: number; step: number; metrics: Record<string, number>; best: boolean }
   | { event: 'done'; steps: number; seconds: number };

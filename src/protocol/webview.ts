@@ -57,7 +57,11 @@ type ReportJson = any;
 export interface PanelState {
   curves: TrainingCurve[];
   bench: ReportJson;
-  live: { steps: [number, number][]; evals: { step: number; epoch: number; metrics: Record<string, number> }[]; totalSteps?: number } | null;
+  live: {
+    steps: [number, number][];
+    evals: { step: number; epoch: number; metrics: Record<string, number> }[];
+    totalSteps?: number;
+  } | null;
   routing: ReportJson;
   routingView: 'counts' | 'gate';
   evaluation: ReportJson;

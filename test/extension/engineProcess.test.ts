@@ -5,7 +5,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  runEngine, EngineError, EngineCancelledError, EngineServer, EngineServerDiedError, LineSplitter, parseEventLine, parseResult, trainArgs, classifyArgs, classifyInput, EngineEvent,
+  runEngine,
+  EngineError,
+  EngineCancelledError,
+  EngineServer,
+  EngineServerDiedError,
+  LineSplitter,
+  parseEventLine,
+  parseResult,
+  trainArgs,
+  classifyArgs,
+  classifyInput,
+  EngineEvent,
 } from '../../src/extension/engineProcess';
 
 const CLI = path.join(__dirname, 'fixtures', 'fake-cli.js');
@@ -37,7 +48,21 @@ test('parseResult takes the whole stdout or its last JSON line', () => {
 
 test('trainArgs maps options to flags and skips undefined ones', () => {
   assert.deepEqual(trainArgs({ backbone: 'B', data: 'D', out: 'O', dev: 'V', epochs: 1, lr: 0.001, topK: 8, seed: undefined }), [
-    'train', '--backbone', 'B', '--data', 'D', '--out', 'O', '--dev', 'V', '--epochs', '1', '--lr', '0.001', '--top-k', '8',
+    'train',
+    '--backbone',
+    'B',
+    '--data',
+    'D',
+    '--out',
+    'O',
+    '--dev',
+    'V',
+    '--epochs',
+    '1',
+    '--lr',
+    '0.001',
+    '--top-k',
+    '8',
   ]);
   // The texts go through stdin, never argv (visible in `ps`; a long one crashes onnxruntime-node at start-up).
   assert.deepEqual(classifyArgs('B', 'M'), ['classify', '--backbone', 'B', '--memory', 'M', '--stdin-json']);
@@ -53,8 +78,11 @@ test('train: events on stderr, result on stdout, memory written', async () => {
   const logs: string[] = [];
   const out = path.join(dir, 'm', 't.safetensors');
   const r = await runEngine<{ memory: string; metrics: Record<string, number> }>({
-    cliPath: CLI, args: trainArgs({ backbone: 'B', data, out, dev: data, epochs: 1 }), env: { FAKE_NOISE: '1' },
-    onEvent: (e) => events.push(e), onLog: (l) => logs.push(l),
+    cliPath: CLI,
+    args: trainArgs({ backbone: 'B', data, out, dev: data, epochs: 1 }),
+    env: { FAKE_NOISE: '1' },
+    onEvent: (e) => events.push(e),
+    onLog: (l) => logs.push(l),
   });
   assert.equal(r.result.memory, out);
   assert.ok(fs.existsSync(out));
@@ -96,8 +124,13 @@ test('abort kills the child with SIGTERM; the previous memory survives', async (
   const ac = new AbortController();
   const t0 = Date.now();
   const p = runEngine({
-    cliPath: CLI, args: trainArgs({ backbone: 'B', data, out }), env: { FAKE_STEPS: '1000', FAKE_STEP_MS: '20' }, signal: ac.signal,
-    onEvent: (e) => { if (e.event === 'step' && e.step === 2) ac.abort(); },
+    cliPath: CLI,
+    args: trainArgs({ backbone: 'B', data, out }),
+    env: { FAKE_STEPS: '1000', FAKE_STEP_MS: '20' },
+    signal: ac.signal,
+    onEvent: (e) => {
+      if (e.event === 'step' && e.step === 2) ac.abort();
+    },
   });
   await assert.rejects(p, EngineCancelledError);
   assert.ok(Date.now() - t0 < 5000);
@@ -111,9 +144,14 @@ test('abort escalates to SIGKILL when SIGTERM is ignored', async () => {
   fs.writeFileSync(data, '{"text":"a","label":"pos"}\n');
   const t0 = Date.now();
   const p = runEngine({
-    cliPath: CLI, args: trainArgs({ backbone: 'B', data, out: path.join(dir, 'o.safetensors') }), killGraceMs: 300,
-    env: { FAKE_STEPS: '1000', FAKE_STEP_MS: '20', FAKE_IGNORE_TERM: '1' }, signal: ac.signal,
-    onEvent: (e) => { if (e.event === 'step') ac.abort(); },
+    cliPath: CLI,
+    args: trainArgs({ backbone: 'B', data, out: path.join(dir, 'o.safetensors') }),
+    killGraceMs: 300,
+    env: { FAKE_STEPS: '1000', FAKE_STEP_MS: '20', FAKE_IGNORE_TERM: '1' },
+    signal: ac.signal,
+    onEvent: (e) => {
+      if (e.event === 'step') ac.abort();
+    },
   });
   await assert.rejects(p, EngineCancelledError);
   assert.ok(Date.now() - t0 < 4000);
@@ -136,7 +174,10 @@ test('EngineServer answers requests on one long-lived process and reports reques
     assert.equal(a.label, 'pos');
     assert.equal(b.label, 'neg');
     assert.equal(a.pid, b.pid);
-    await assert.rejects(s.request('classify', { memory: path.join(dir, 'none'), text: 'x' }), (e: unknown) => e instanceof EngineError && /not found/.test(e.message));
+    await assert.rejects(
+      s.request('classify', { memory: path.join(dir, 'none'), text: 'x' }),
+      (e: unknown) => e instanceof EngineError && /not found/.test(e.message),
+    );
     // still alive after a request error
     assert.equal((await s.request<{ pid: number }>('classify', { memory: mem, text: 'x' })).pid, a.pid);
   } finally {

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { validateTaskName, defaultTaskName, readMemoryInfo, listMemories, formatBytes, formatMetrics } from '../../src/extension/memoryFiles';
+import {
+  validateTaskName,
+  defaultTaskName,
+  readMemoryInfo,
+  listMemories,
+  formatBytes,
+  formatMetrics,
+} from '../../src/extension/memoryFiles';
 import { splitRows, selectLines, siblingDevFile } from '../../src/extension/datasets';
 
 test('task names', () => {
@@ -28,8 +35,16 @@ function writeSafetensors(file: string, meta: Record<string, string>) {
 test('memory metadata is read from the safetensors header', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-mem-'));
   const meta = {
-    format_version: '1', method: 'spartan', backbone_name: 'roberta-mini', backbone_sha256: 'a'.repeat(64), tokenizer_hash: 'b'.repeat(64),
-    task: 'classification', labels: '["neg","pos"]', metrics: '{"accuracy":0.9,"note":"x"}', hyperparameters: '{"pair":true}', created_at: '2026-12-02T00:00:00Z',
+    format_version: '1',
+    method: 'spartan',
+    backbone_name: 'roberta-mini',
+    backbone_sha256: 'a'.repeat(64),
+    tokenizer_hash: 'b'.repeat(64),
+    task: 'classification',
+    labels: '["neg","pos"]',
+    metrics: '{"accuracy":0.9,"note":"x"}',
+    hyperparameters: '{"pair":true}',
+    created_at: '2026-12-02T00:00:00Z',
   };
   writeSafetensors(path.join(dir, 'a.safetensors'), meta);
   fs.writeFileSync(path.join(dir, 'broken.safetensors'), 'nope');
@@ -58,7 +73,15 @@ test('stratified split is reproducible and keeps every label in train', () => {
   assert.equal(s1.train.length + s1.dev.length, 40);
   assert.ok(s1.train.some((r) => r.label === 'a'));
   assert.ok(s1.dev.some((r) => r.label === 'a'));
-  const tiny = splitRows([{ line: 1, label: 'x' }, { line: 2, label: 'y' }], 0.1, 1, false);
+  const tiny = splitRows(
+    [
+      { line: 1, label: 'x' },
+      { line: 2, label: 'y' },
+    ],
+    0.1,
+    1,
+    false,
+  );
   assert.equal(tiny.dev.length, 1);
   assert.equal(splitRows(rows, 0, 1, false).dev.length, 0);
 });

@@ -12,7 +12,18 @@ interface HeatApi {
   cellText(v: number): string;
   shortLabel(l: string, n: number): string;
   heatLayout(o: { rows: number; cols: number; labels: string[]; width?: number }): {
-    W: number; H: number; left: number; right: number; top: number; cellW: number; cellH: number; showNumbers: boolean; tickEvery: number; gridBottom: number; legendY: number; maxChars: number;
+    W: number;
+    H: number;
+    left: number;
+    right: number;
+    top: number;
+    cellW: number;
+    cellH: number;
+    showNumbers: boolean;
+    tickEvery: number;
+    gridBottom: number;
+    legendY: number;
+    maxChars: number;
   };
 }
 // the webview's heat-map helpers are a plain script that also exports itself to CommonJS
@@ -72,7 +83,18 @@ test('SPARTAN layers come from the tensor names of the memory header', () => {
 });
 
 test('routes command line', () => {
-  assert.deepEqual(routesArgs('/b', '/m.safetensors', '/d.jsonl', 3), ['routes', '--backbone', '/b', '--memory', '/m.safetensors', '--data', '/d.jsonl', '--layer', '3', '--skip-invalid']);
+  assert.deepEqual(routesArgs('/b', '/m.safetensors', '/d.jsonl', 3), [
+    'routes',
+    '--backbone',
+    '/b',
+    '--memory',
+    '/m.safetensors',
+    '--data',
+    '/d.jsonl',
+    '--layer',
+    '3',
+    '--skip-invalid',
+  ]);
   assert.deepEqual(routesArgs('embedded', 'm', 'd', 0, 2).slice(-2), ['--threads', '2']);
 });
 
@@ -83,8 +105,28 @@ test('the routing report is checked before it reaches the panel', () => {
   assert.throws(() => parseRoutingReport({ ...REPORT, layer: -1 }), /layer/);
   assert.throws(() => parseRoutingReport({ ...REPORT, labels: [] }), /no labels/);
   assert.throws(() => parseRoutingReport({ ...REPORT, tokens: [65] }), /token counts/);
-  assert.throws(() => parseRoutingReport({ ...REPORT, counts: [[0.8, 0.6, 0.4], [0.1, 0.5, 0.9]] }), /counts are not a 2 × 4 matrix/);
-  assert.throws(() => parseRoutingReport({ ...REPORT, meanGate: [[0.4, 0.3, 0.2, NaN], [0.05, 0.25, 0.45, 0.25]] }), /meanGate/);
+  assert.throws(
+    () =>
+      parseRoutingReport({
+        ...REPORT,
+        counts: [
+          [0.8, 0.6, 0.4],
+          [0.1, 0.5, 0.9],
+        ],
+      }),
+    /counts are not a 2 × 4 matrix/,
+  );
+  assert.throws(
+    () =>
+      parseRoutingReport({
+        ...REPORT,
+        meanGate: [
+          [0.4, 0.3, 0.2, NaN],
+          [0.05, 0.25, 0.45, 0.25],
+        ],
+      }),
+    /meanGate/,
+  );
 });
 
 test('heat map scale: 0 … the maximum, clean values, an all-zero map stays blank', () => {
@@ -95,7 +137,19 @@ test('heat map scale: 0 … the maximum, clean values, an all-zero map stays bla
   assert.ok(s.t.flat().every((v) => v >= 0 && v <= 1));
   const dirty = heat.heatScale([[2, -1, NaN, Infinity]]);
   assert.deepEqual(dirty, { max: 2, t: [[1, 0, 0, 0]] });
-  assert.deepEqual(heat.heatScale([[0, 0], [0, 0]]), { max: 0, t: [[0, 0], [0, 0]] });
+  assert.deepEqual(
+    heat.heatScale([
+      [0, 0],
+      [0, 0],
+    ]),
+    {
+      max: 0,
+      t: [
+        [0, 0],
+        [0, 0],
+      ],
+    },
+  );
   // opacity grows with the value, from a faint floor to 1
   assert.equal(heat.cellOpacity(0), 0.04);
   assert.equal(heat.cellOpacity(1), 1);

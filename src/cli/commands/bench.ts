@@ -21,9 +21,13 @@ import { checkSequenceLength } from '../../engine/limits';
 import { backboneConfigOf } from '../../engine/models/backbone';
 
 function parseMethods(value: string): MethodName[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!names.length) throw new SpartanError('--methods: no method named');
-  for (const n of names) if (!METHODS.includes(n as MethodName)) throw new SpartanError(`--methods: unknown method "${n}": choose from ${METHODS.join(', ')}`);
+  for (const n of names)
+    if (!METHODS.includes(n as MethodName)) throw new SpartanError(`--methods: unknown method "${n}": choose from ${METHODS.join(', ')}`);
   return [...new Set(names)] as MethodName[];
 }
 
@@ -32,7 +36,11 @@ export function registerBench(program: Command): void {
     .command('bench')
     .description('throughput report under device profiles: inference instances/min, training examples/s, storage, peak RSS')
     .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone', 'synthetic:roberta-base')
-    .option('--methods <list>', `comma-separated, from ${METHODS.join(', ')} (plain RoBERTa = head is always measured as the baseline)`, 'spartan,pfeiffer,houlsby,head')
+    .option(
+      '--methods <list>',
+      `comma-separated, from ${METHODS.join(', ')} (plain RoBERTa = head is always measured as the baseline)`,
+      'spartan,pfeiffer,houlsby,head',
+    )
     .option('--profiles <list>', 'comma-separated, from rpi4, iphone11, host, custom', DEFAULT_PROFILES.join(','))
     .option('--batch <n>', 'inference batch size (the paper: 32)', intOption(1), 32)
     .option('--seq <n>', 'tokens per sequence (the paper: 128)', intOption(4), 128)
@@ -42,7 +50,10 @@ export function registerBench(program: Command): void {
     .option('--quick', 'smoke run: 1 repetition, no warm-up')
     .option('--cores <n>', 'custom profile: cores', intOption(1))
     .option('--memory-mb <n>', 'custom profile: memory limit in MB', intOption(64))
-    .option('--cpu-quota <f|name=f,…>', 'per-core speed as a fraction of a host core (cgroup cpu.max): one number for rpi4, iphone11 and custom, or NAME=F pairs')
+    .option(
+      '--cpu-quota <f|name=f,…>',
+      'per-core speed as a fraction of a host core (cgroup cpu.max): one number for rpi4, iphone11 and custom, or NAME=F pairs',
+    )
     .option('--threads <n>', 'upper bound on intra-op threads for every profile', intOption(1))
     .option('--no-cgroups', 'do not use cgroups (memory falls back to prlimit --as; no CPU quota)')
     .option('--csv <file>', 'also write one CSV row per profile × method')
@@ -58,7 +69,9 @@ export function registerBench(program: Command): void {
       if (o.cpuQuota !== undefined) parseCpuQuotaFlag(o.cpuQuota); // fail early on a bad value
       // A profile is emulated by pinning threads to this machine's CPUs: more cores than it has cannot be measured.
       if (o.cores !== undefined && o.cores > defaultThreads()) {
-        throw new SpartanError(`--cores ${o.cores}: this machine has ${defaultThreads()} CPU(s) available; the custom profile cannot have more`);
+        throw new SpartanError(
+          `--cores ${o.cores}: this machine has ${defaultThreads()} CPU(s) available; the custom profile cannot have more`,
+        );
       }
       checkSequenceLength(o.seq, backboneConfigOf(resolveBackboneSpec(o.backbone)), '--seq');
       const quick = Boolean(o.quick);
@@ -109,7 +122,15 @@ export function registerBench(program: Command): void {
       }
       out.result(report, formatReport(report));
       // A report with failed measurements is not a success (a worker killed by the memory limit, …).
-      const failed = [...new Set(report.profiles.flatMap((p) => [p.baseline, ...p.results].flatMap((m) => Object.entries(m.errors).map(([phase, e]) => `${p.profile} ${m.method} ${phase}: ${e}`))))];
+      const failed = [
+        ...new Set(
+          report.profiles.flatMap((p) =>
+            [p.baseline, ...p.results].flatMap((m) =>
+              Object.entries(m.errors).map(([phase, e]) => `${p.profile} ${m.method} ${phase}: ${e}`),
+            ),
+          ),
+        ),
+      ];
       if (failed.length) throw new SpartanError(`${failed.length} measurement(s) failed; first: ${failed[0]}`);
     });
 
@@ -124,6 +145,14 @@ export function registerBench(program: Command): void {
     .requiredOption('--threads <n>', '', intOption(1))
     .option('--warmup <n>', '', intOption(0), 1)
     .action(async (o) => {
-      await runBenchWorker({ backbone: o.backbone, method: o.method, phase: o.phase, batch: o.batch, seq: o.seq, threads: o.threads, warmup: o.warmup });
+      await runBenchWorker({
+        backbone: o.backbone,
+        method: o.method,
+        phase: o.phase,
+        batch: o.batch,
+        seq: o.seq,
+        threads: o.threads,
+        warmup: o.warmup,
+      });
     });
 }

@@ -27,37 +27,50 @@ export function registerClassify(program: Command): void {
       const out = makeOutput(Boolean(o.json));
       // Inputs are read and checked before the model is loaded: a bad input costs nothing.
       const input = await readTextInput(o);
-      if ((input === undefined) === (o.data === undefined)) throw new SpartanError('give exactly one of --text (--text-file, --stdin-json) or --data');
+      if ((input === undefined) === (o.data === undefined))
+        throw new SpartanError('give exactly one of --text (--text-file, --stdin-json) or --data');
       const parsed = o.data !== undefined ? readUnlabelledJsonl(o.data) : undefined;
       if (parsed) {
         const errors = parsed.problems.filter((p) => p.severity === 'error');
         if (errors.length && !o.skipInvalid) {
-          throw new SpartanError(`${o.data}: ${errors.length} row(s) with problems (use --skip-invalid to classify the others):\n${describeProblems(errors)}`);
+          throw new SpartanError(
+            `${o.data}: ${errors.length} row(s) with problems (use --skip-invalid to classify the others):\n${describeProblems(errors)}`,
+          );
         }
         if (parsed.problems.length) out.info(`${o.data}: skipped ${errors.length} row(s):\n${describeProblems(parsed.problems)}`);
       }
       const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
       try {
-        const pairTask = Boolean((model.metadata.hyperparameters).pair);
+        const pairTask = Boolean(model.metadata.hyperparameters.pair);
         if (parsed) {
           const pairRows = parsed.rows.some((r) => r.textPair !== undefined);
-          if (pairRows !== pairTask) throw new SpartanError(`${o.data}: its rows are ${pairRows ? 'text pairs' : 'single texts'}, but ${o.memory} is a ${pairTask ? 'text-pair' : 'single-text'} task`);
+          if (pairRows !== pairTask)
+            throw new SpartanError(
+              `${o.data}: its rows are ${pairRows ? 'text pairs' : 'single texts'}, but ${o.memory} is a ${pairTask ? 'text-pair' : 'single-text'} task`,
+            );
         }
         if (input) {
           if (pairTask && input.textPair === undefined) throw new SpartanError(`${o.memory} is a text-pair task: give --text-pair too`);
-          if (!pairTask && input.textPair !== undefined) throw new SpartanError(`${o.memory} is a single-text task: --text-pair is not used by it`);
+          if (!pairTask && input.textPair !== undefined)
+            throw new SpartanError(`${o.memory} is a single-text task: --text-pair is not used by it`);
           const t0 = performance.now();
           const [p] = await model.predict([input]);
           const ms = performance.now() - t0;
-          const human = p.score !== undefined
-            ? `score ${p.score.toFixed(4)}`
-            : `${p.labels ? `[${p.labels.join(', ')}]` : p.label}  (${Object.entries(p.probabilities!).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')})`;
+          const human =
+            p.score !== undefined
+              ? `score ${p.score.toFixed(4)}`
+              : `${p.labels ? `[${p.labels.join(', ')}]` : p.label}  (${Object.entries(p.probabilities!)
+                  .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+                  .join(', ')})`;
           out.result({ ...p, task: model.metadata.task, milliseconds: ms }, human);
         } else {
           if (!parsed) throw new SpartanError('give --data');
           const preds = await model.predict(parsed.rows);
           const rows = parsed.rows.map((r, i) => ({ line: r.line, ...preds[i] }));
-          out.result({ predictions: rows, problems: parsed.problems }, rows.map((r) => `${o.data}:${r.line}\t${r.labels ? JSON.stringify(r.labels) : r.label ?? r.score?.toFixed(4)}`).join('\n'));
+          out.result(
+            { predictions: rows, problems: parsed.problems },
+            rows.map((r) => `${o.data}:${r.line}\t${r.labels ? JSON.stringify(r.labels) : (r.label ?? r.score?.toFixed(4))}`).join('\n'),
+          );
         }
       } finally {
         await model.close();

@@ -36,12 +36,17 @@ export function registerDownload(program: Command): void {
           const now = Date.now();
           if (now - last < 250 && e.received !== e.total) return;
           last = now;
-          out.event({ event: 'progress', ...e }, `${e.file}: ${(e.received / 1e6).toFixed(1)}${e.total ? ` / ${(e.total / 1e6).toFixed(1)}` : ''} MB`);
+          out.event(
+            { event: 'progress', ...e },
+            `${e.file}: ${(e.received / 1e6).toFixed(1)}${e.total ? ` / ${(e.total / 1e6).toFixed(1)}` : ''} MB`,
+          );
         },
       });
       // A download is only useful if it loads: validate names and shapes now, not at the first fine-tune.
       const backbone = await loadBackbone(result.dir);
-      out.result({ dir: path.resolve(result.dir), files: result.files, layers: backbone.config.numLayers, hidden: backbone.config.hiddenSize },
-        `downloaded ${o.repo}@${o.revision} to ${result.dir} (${backbone.config.numLayers} layers, hidden ${backbone.config.hiddenSize})`);
+      out.result(
+        { dir: path.resolve(result.dir), files: result.files, layers: backbone.config.numLayers, hidden: backbone.config.hiddenSize },
+        `downloaded ${o.repo}@${o.revision} to ${result.dir} (${backbone.config.numLayers} layers, hidden ${backbone.config.hiddenSize})`,
+      );
     });
 }

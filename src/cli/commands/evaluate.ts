@@ -12,7 +12,9 @@ import { describeProblems, readRows } from './train';
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description('evaluate a memory on a labelled JSONL file: accuracy, F1, MCC, per-label scores, confusion and calibration (ECE); micro/macro F1 for multi-label; Pearson/Spearman for regression')
+    .description(
+      'evaluate a memory on a labelled JSONL file: accuracy, F1, MCC, per-label scores, confusion and calibration (ECE); micro/macro F1 for multi-label; Pearson/Spearman for regression',
+    )
     .requiredOption('--memory <file>', 'the task memory (.safetensors)')
     .requiredOption('--data <file>', 'labelled rows (JSONL)')
     .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone the memory was trained for', 'embedded')

@@ -34,8 +34,18 @@ export function registerExport(program: Command): void {
         // Check that the file loads in ONNX Runtime before reporting success.
         const check = await ort.InferenceSession.create(o.onnx);
         await check.release();
-        out.result({ onnx: path.resolve(o.onnx), bytes: bytes.byteLength, inputs: ['input_ids', 'attention_mask'], outputs: meta.task !== 'regression' ? ['logits', 'probabilities'] : ['logits'], labels: meta.labels, temperature: model.calibration.temperature, ...(meta.task === 'multilabel' ? { thresholds: model.calibration.thresholds } : {}) },
-          `wrote ${o.onnx} (${(bytes.byteLength / 1e6).toFixed(1)} MB); labels: ${meta.labels.join(', ') || 'regression score'}`);
+        out.result(
+          {
+            onnx: path.resolve(o.onnx),
+            bytes: bytes.byteLength,
+            inputs: ['input_ids', 'attention_mask'],
+            outputs: meta.task !== 'regression' ? ['logits', 'probabilities'] : ['logits'],
+            labels: meta.labels,
+            temperature: model.calibration.temperature,
+            ...(meta.task === 'multilabel' ? { thresholds: model.calibration.thresholds } : {}),
+          },
+          `wrote ${o.onnx} (${(bytes.byteLength / 1e6).toFixed(1)} MB); labels: ${meta.labels.join(', ') || 'regression score'}`,
+        );
       } finally {
         await model.close();
       }

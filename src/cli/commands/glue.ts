@@ -28,7 +28,11 @@ import { TRAINING_DEFAULTS } from '../../engine/training/defaults';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
 import { describeProblems } from './train';
 
-const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (value: string): string[] =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 function taskList(value: string): string[] {
   return list(value).map((t) => {
@@ -55,13 +59,16 @@ function seedList(value: string): number[] {
 
 function shardOption(value: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(value);
-  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
+  const index = m ? Number(m[1]) : NaN,
+    count = m ? Number(m[2]) : NaN;
   if (!m || count < 1 || index < 1 || index > count) throw new InvalidArgumentError(`expected i/n with 1 ≤ i ≤ n, got "${value}"`);
   return { index: index - 1, count };
 }
 
 export function registerGlue(program: Command): void {
-  const glue = program.command('glue').description("GLUE experiments: import TSVs, run the paper's method × task × seed grid, print its tables");
+  const glue = program
+    .command('glue')
+    .description("GLUE experiments: import TSVs, run the paper's method × task × seed grid, print its tables");
 
   glue
     .command('import')
@@ -74,25 +81,48 @@ export function registerGlue(program: Command): void {
       const out = makeOutput(Boolean(o.json));
       const name = glueTaskName(o.task);
       if (!name) throw new SpartanError(`unknown GLUE task "${o.task}"; known: ${Object.keys(GLUE_TASKS).join(', ')}`);
-      const files: { split: string; source: string; out: string; rows: number; skipped: { file: string; line: number; message: string }[] }[] = [];
+      const files: {
+        split: string;
+        source: string;
+        out: string;
+        rows: number;
+        skipped: { file: string; line: number; message: string }[];
+      }[] = [];
       const devFiles = GLUE_TASKS[name].devFiles;
-      const splits: [string, string][] = [['train', 'train.tsv'], ...devFiles.map((f): [string, string] => [devFiles.length > 1 ? path.basename(f, '.tsv') : 'dev', f])];
+      const splits: [string, string][] = [
+        ['train', 'train.tsv'],
+        ...devFiles.map((f): [string, string] => [devFiles.length > 1 ? path.basename(f, '.tsv') : 'dev', f]),
+      ];
       for (const [split, tsv] of splits) {
         const source = path.join(o.dir, tsv);
         const imported = importGlueTask(name, source);
         const target = path.join(o.out, `${split}.jsonl`);
         writeJsonl(target, imported.rows);
-        files.push({ split, source, out: target, rows: imported.rows.length, skipped: imported.skipped.map((p) => ({ file: p.file, line: p.line, message: p.message })) });
-        if (imported.skipped.length) out.info(`${source}: skipped ${imported.skipped.length} line(s):\n${describeProblems(imported.skipped)}`);
+        files.push({
+          split,
+          source,
+          out: target,
+          rows: imported.rows.length,
+          skipped: imported.skipped.map((p) => ({ file: p.file, line: p.line, message: p.message })),
+        });
+        if (imported.skipped.length)
+          out.info(`${source}: skipped ${imported.skipped.length} line(s):\n${describeProblems(imported.skipped)}`);
       }
-      out.result({ task: name, files }, files.map((f) => `${f.out}: ${f.rows} rows from ${f.source}${f.skipped.length ? ` (${f.skipped.length} skipped)` : ''}`).join('\n'));
+      out.result(
+        { task: name, files },
+        files.map((f) => `${f.out}: ${f.rows} rows from ${f.source}${f.skipped.length ? ` (${f.skipped.length} skipped)` : ''}`).join('\n'),
+      );
     });
 
   const run = glue
     .command('run')
     .description('train and evaluate every method × task × seed on the GLUE dev sets; results merged into --out after each run')
     .requiredOption('--glue-dir <folder>', 'the GLUE distribution: <folder>/<TASK>/train.tsv and dev.tsv')
-    .addOption(new Option('--tasks <list>', 'comma-separated GLUE tasks').argParser(taskList).default(['SST-2', 'MRPC', 'STS-B'], 'SST-2,MRPC,STS-B'))
+    .addOption(
+      new Option('--tasks <list>', 'comma-separated GLUE tasks')
+        .argParser(taskList)
+        .default(['SST-2', 'MRPC', 'STS-B'], 'SST-2,MRPC,STS-B'),
+    )
     .addOption(new Option('--methods <list>', 'comma-separated methods').argParser(methodList).default([...METHODS], METHODS.join(',')))
     .addOption(new Option('--seeds <list>', 'comma-separated seeds').argParser(seedList).default([1, 2, 3], '1,2,3'))
     .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone', 'embedded')
@@ -110,7 +140,11 @@ export function registerGlue(program: Command): void {
     .option('--save-methods <list>', 'with --save-dir: save only these methods (default: all)', methodList)
     .option('--threads <n>', 'intra-op threads (split between --parallel processes)', intOption(1), defaultThreads())
     .option('--parallel <p>', 'run p worker processes at once, sharing --out and the threads', intOption(1), 1)
-    .addOption(new Option('--shard <i/n>', 'be worker i of n, claiming runs in <out>.claims/ (what --parallel starts)').argParser(shardOption).hideHelp())
+    .addOption(
+      new Option('--shard <i/n>', 'be worker i of n, claiming runs in <out>.claims/ (what --parallel starts)')
+        .argParser(shardOption)
+        .hideHelp(),
+    )
     .option('--json', 'JSON result on stdout, JSON-lines progress on stderr')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
@@ -185,11 +219,19 @@ export function registerGlue(program: Command): void {
     });
 }
 
-function report(out: Output, runs: RunRecord[], tasks: string[] | undefined, methods: string[] | undefined, markdown: string | undefined, extra: Record<string, unknown>): void {
+function report(
+  out: Output,
+  runs: RunRecord[],
+  tasks: string[] | undefined,
+  methods: string[] | undefined,
+  markdown: string | undefined,
+  extra: Record<string, unknown>,
+): void {
   const table = buildTable(runs, { tasks, methods });
   const notes = protocolNotes(runs, methods);
   if (markdown) writeFileAtomic(markdown, formatMarkdown(table, notes));
-  const missing = typeof extra.missing === 'number' && extra.missing > 0 ? `\n${extra.missing} run(s) of this grid are not in the results yet` : '';
+  const missing =
+    typeof extra.missing === 'number' && extra.missing > 0 ? `\n${extra.missing} run(s) of this grid are not in the results yet` : '';
   out.result({ ...extra, notes, table, runs }, formatTable(table, notes) + missing + (markdown ? `\n(Markdown: ${markdown})` : ''));
 }
 
@@ -200,10 +242,28 @@ function progress(out: Output, shard?: { index: number; count: number }): (e: Gr
   return (e) => {
     switch (e.event) {
       case 'start':
-        out.event({ ...e, shard: shard ? shard.index + 1 : undefined }, `${tag}grid of ${e.runs} runs (${e.tasks.join(', ')} × ${e.methods.join(', ')} × seeds ${e.seeds.join(', ')}); ${e.done} already in the results, ${e.toRun} to run; learning rates ${Object.entries(e.lrs).filter(([m]) => e.methods.includes(m)).map(([m, v]) => `${m} ${v}`).join(', ')}`);
+        out.event(
+          { ...e, shard: shard ? shard.index + 1 : undefined },
+          `${tag}grid of ${e.runs} runs (${e.tasks.join(', ')} × ${e.methods.join(', ')} × seeds ${e.seeds.join(', ')}); ${e.done} already in the results, ${e.toRun} to run; learning rates ${Object.entries(
+            e.lrs,
+          )
+            .filter(([m]) => e.methods.includes(m))
+            .map(([m, v]) => `${m} ${v}`)
+            .join(', ')}`,
+        );
         break;
       case 'data':
-        out.event(e, `${tag}${e.task}: ${e.trainRows} training rows (of ${e.totalTrain}), ${e.devRows} dev rows (of ${e.totalDev})${e.skippedCount ? `; ${e.skippedCount} TSV line(s) skipped:\n${e.skipped.slice(0, 10).map((p) => `  ${p.file}:${p.line}: ${p.message}`).join('\n')}` : ''}`);
+        out.event(
+          e,
+          `${tag}${e.task}: ${e.trainRows} training rows (of ${e.totalTrain}), ${e.devRows} dev rows (of ${e.totalDev})${
+            e.skippedCount
+              ? `; ${e.skippedCount} TSV line(s) skipped:\n${e.skipped
+                  .slice(0, 10)
+                  .map((p) => `  ${p.file}:${p.line}: ${p.message}`)
+                  .join('\n')}`
+              : ''
+          }`,
+        );
         break;
       case 'run':
         lastStep = 0;
@@ -218,15 +278,45 @@ function progress(out: Output, shard?: { index: number; count: number }): (e: Gr
           const now = Date.now();
           if (now - lastStep < 2000 && t.step !== t.steps) return;
           lastStep = now;
-          out.event({ event: 'step', index: e.index, task: e.task, method: e.method, seed: e.seed, step: t.step, steps: t.steps, epoch: t.epoch, loss: t.loss }, `${tag}  step ${t.step}/${t.steps}  epoch ${t.epoch}  loss ${t.loss.toFixed(4)}`);
+          out.event(
+            {
+              event: 'step',
+              index: e.index,
+              task: e.task,
+              method: e.method,
+              seed: e.seed,
+              step: t.step,
+              steps: t.steps,
+              epoch: t.epoch,
+              loss: t.loss,
+            },
+            `${tag}  step ${t.step}/${t.steps}  epoch ${t.epoch}  loss ${t.loss.toFixed(4)}`,
+          );
         } else if (t.event === 'eval') {
-          out.event({ event: 'eval', index: e.index, task: e.task, method: e.method, seed: e.seed, epoch: t.epoch, metrics: t.metrics, best: t.best }, `${tag}  epoch ${t.epoch}: ${Object.entries(t.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}${t.best ? '  (best)' : ''}`);
+          out.event(
+            {
+              event: 'eval',
+              index: e.index,
+              task: e.task,
+              method: e.method,
+              seed: e.seed,
+              epoch: t.epoch,
+              metrics: t.metrics,
+              best: t.best,
+            },
+            `${tag}  epoch ${t.epoch}: ${Object.entries(t.metrics)
+              .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+              .join('  ')}${t.best ? '  (best)' : ''}`,
+          );
         }
         break;
       }
       case 'result': {
         const r = e.record;
-        out.event({ event: 'result', index: e.index, record: r }, `${tag}[${e.index}/${e.total}] ${r.task} ${r.method} seed ${r.seed}: ${r.metric} ${r.score.toFixed(4)} (epoch ${r.bestEpoch}), ${r.wallSeconds.toFixed(1)} s, ${r.examplesPerSecond.toFixed(1)} ex/s, ${r.trainableParameters} params, ${r.storageBytes} bytes`);
+        out.event(
+          { event: 'result', index: e.index, record: r },
+          `${tag}[${e.index}/${e.total}] ${r.task} ${r.method} seed ${r.seed}: ${r.metric} ${r.score.toFixed(4)} (epoch ${r.bestEpoch}), ${r.wallSeconds.toFixed(1)} s, ${r.examplesPerSecond.toFixed(1)} ex/s, ${r.trainableParameters} params, ${r.storageBytes} bytes`,
+        );
         break;
       }
       case 'done':
@@ -246,20 +336,36 @@ async function runShards(p: number, threads: number, out: Output): Promise<void>
   const each = Math.max(1, Math.floor(threads / p));
   out.info(`starting ${p} worker processes with ${each} thread(s) each`);
   const codes = await Promise.all(
-    Array.from({ length: p }, (_, i) =>
-      new Promise<number>((resolve) => {
-        const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...args, '--shard', `${i + 1}/${p}`, '--threads', String(each), ...(out.json ? ['--json'] : [])], {
-          stdio: ['ignore', 'ignore', 'inherit'],
-          // The shards stop when this process is gone (killed with SIGKILL too): src/cli/parentWatch.ts.
-          env: { ...process.env, SPARTAN_PARENT_PID: String(process.pid) },
-        });
-        child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-        child.on('error', () => resolve(1));
-      }),
+    Array.from(
+      { length: p },
+      (_, i) =>
+        new Promise<number>((resolve) => {
+          const child = spawn(
+            process.execPath,
+            [
+              ...process.execArgv,
+              process.argv[1],
+              ...args,
+              '--shard',
+              `${i + 1}/${p}`,
+              '--threads',
+              String(each),
+              ...(out.json ? ['--json'] : []),
+            ],
+            {
+              stdio: ['ignore', 'ignore', 'inherit'],
+              // The shards stop when this process is gone (killed with SIGKILL too): src/cli/parentWatch.ts.
+              env: { ...process.env, SPARTAN_PARENT_PID: String(process.pid) },
+            },
+          );
+          child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+          child.on('error', () => resolve(1));
+        }),
     ),
   );
   const failed = codes.map((c, i) => (c === 0 ? -1 : i + 1)).filter((i) => i > 0);
-  if (failed.length) throw new SpartanError(`worker(s) ${failed.join(', ')} of ${p} failed (see above); rerun the same command to finish the missing runs`);
+  if (failed.length)
+    throw new SpartanError(`worker(s) ${failed.join(', ')} of ${p} failed (see above); rerun the same command to finish the missing runs`);
 }
 
 /** argv without the given options (`--opt v` and `--opt=v`) and flags. */

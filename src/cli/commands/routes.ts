@@ -44,13 +44,19 @@ export function registerRoutes(program: Command): void {
         rows,
         file: o.data,
         layer: o.layer,
-        maxLength: Number((metadata.hyperparameters).maxLength ?? 128),
+        maxLength: Number(metadata.hyperparameters.maxLength ?? 128),
         batchSize: o.batchSize,
         threads: o.threads,
       });
       const width = Math.max(5, ...report.labels.map((l) => l.length));
       const header = `${'label'.padEnd(width)}  tokens  ${Array.from({ length: report.parents }, (_, p) => `p${p}`.padStart(5)).join('')}`;
-      const lines = report.labels.map((l, k) => `${l.padEnd(width)}  ${String(report.tokens[k]).padStart(6)}  ${report.counts[k].map((v) => v.toFixed(2).padStart(5)).join('')}`);
-      out.result(report, [`layer ${report.layer}: share of tokens whose top-${report.topK} parents include each parent`, header, ...lines].join('\n'));
+      const lines = report.labels.map(
+        (l, k) =>
+          `${l.padEnd(width)}  ${String(report.tokens[k]).padStart(6)}  ${report.counts[k].map((v) => v.toFixed(2).padStart(5)).join('')}`,
+      );
+      out.result(
+        report,
+        [`layer ${report.layer}: share of tokens whose top-${report.topK} parents include each parent`, header, ...lines].join('\n'),
+      );
     });
 }

@@ -33,7 +33,9 @@ export function readRows(file: string, skipInvalid: boolean, warn: (line: string
   const parsed = readJsonl(file);
   const errors = parsed.problems.filter((p) => p.severity === 'error');
   if (errors.length && !skipInvalid) {
-    throw new SpartanError(`${file}: ${errors.length} row(s) with problems (use --skip-invalid to train on the others):\n${describeProblems(errors)}`);
+    throw new SpartanError(
+      `${file}: ${errors.length} row(s) with problems (use --skip-invalid to train on the others):\n${describeProblems(errors)}`,
+    );
   }
   if (parsed.problems.length) warn(`${file}: skipped ${errors.length} row(s):\n${describeProblems(parsed.problems)}`);
   return parsed.rows;
@@ -73,7 +75,11 @@ export function registerTrain(program: Command): void {
   addTrainingOptions(cmd)
     .option('--train-layer-norms', "train the backbone's LayerNorm parameters (default for spartan, as the authors' code)")
     .option('--no-train-layer-norms', "keep the backbone's LayerNorm parameters frozen (default for adapters and head)")
-    .addOption(new Option('--optimizer <name>', 'adamw, or plain sgd (no momentum, decay, clipping or schedule)').choices(['adamw', 'sgd']).default('adamw'))
+    .addOption(
+      new Option('--optimizer <name>', 'adamw, or plain sgd (no momentum, decay, clipping or schedule)')
+        .choices(['adamw', 'sgd'])
+        .default('adamw'),
+    )
     .option('--lr <rate>', 'peak learning rate', floatOption(0, Infinity, false), TRAINING_DEFAULTS.lr)
     .option('--epochs <n>', 'epochs', intOption(1), TRAINING_DEFAULTS.epochs)
     .option('--steps <n>', 'total optimiser steps instead of epochs (0 saves the initial memory)', intOption(0))
@@ -90,7 +96,10 @@ export function registerTrain(program: Command): void {
       const out = makeOutput<'train'>(Boolean(o.json));
       // Before any work: an output that cannot be written must not cost a training run.
       checkOutputPath(o.out, '--out');
-      checkNotAnInput(o.out, '--out', [['--data', o.data], ['--dev', o.dev]]);
+      checkNotAnInput(o.out, '--out', [
+        ['--data', o.data],
+        ['--dev', o.dev],
+      ]);
       const backbone = await loadBackbone(resolveBackboneSpec(o.backbone));
       checkSequenceLength(o.maxLength, backbone.config, '--max-length');
       const tokenizer = loadTokenizer(backbone.tokenizerDir);
@@ -102,7 +111,9 @@ export function registerTrain(program: Command): void {
       if (o.dev) {
         devRows = readRows(o.dev, Boolean(o.skipInvalid), (l) => out.info(l));
         if (devRows.some((r) => r.textPair !== undefined) !== task.pair) {
-          throw new SpartanError(`${o.dev}: its rows are ${task.pair ? 'single texts' : 'text pairs'}, but ${o.data}'s are ${task.pair ? 'text pairs' : 'single texts'}`);
+          throw new SpartanError(
+            `${o.dev}: its rows are ${task.pair ? 'single texts' : 'text pairs'}, but ${o.data}'s are ${task.pair ? 'text pairs' : 'single texts'}`,
+          );
         }
         const unknown = task.task !== 'regression' ? checkDevLabels(devRows, task.labels, o.dev, task.task === 'multilabel') : [];
         if (unknown.length) throw new SpartanError(`${o.dev}: labels the training file does not have:\n${describeProblems(unknown)}`);
@@ -125,16 +136,23 @@ export function registerTrain(program: Command): void {
       if (o.init) {
         const m = loadMemory(o.init, backbone);
         if (m.metadata.task !== task.task || JSON.stringify(m.metadata.labels) !== JSON.stringify(task.labels)) {
-          throw new SpartanError(`${o.init} is a ${m.metadata.task} memory with labels ${JSON.stringify(m.metadata.labels)}, but ${o.data} is ${task.task} with labels ${JSON.stringify(task.labels)}`);
+          throw new SpartanError(
+            `${o.init} is a ${m.metadata.task} memory with labels ${JSON.stringify(m.metadata.labels)}, but ${o.data} is ${task.task} with labels ${JSON.stringify(task.labels)}`,
+          );
         }
         init = m.tensors;
-        method = { ...methodFromMetadata(m.metadata), trainLayerNorms: o.trainLayerNorms ?? methodFromMetadata(m.metadata).trainLayerNorms };
+        method = {
+          ...methodFromMetadata(m.metadata),
+          trainLayerNorms: o.trainLayerNorms ?? methodFromMetadata(m.metadata).trainLayerNorms,
+        };
       }
 
       // The method's tensors must fit in memory: refuse a geometry like --parents 100000 --children 100 up front.
       const methodValues = [...methodShapes(method, backbone.config).values()].reduce((sum, s) => sum + s.reduce((a, b) => a * b, 1), 0);
       if (methodValues > MAX_METHOD_VALUES) {
-        throw new SpartanError(`--parents ${method.geometry.parents} × --children ${method.geometry.children} gives ${methodValues.toLocaleString('en')} values in the ${method.name} tensors; the limit is ${MAX_METHOD_VALUES.toLocaleString('en')}`);
+        throw new SpartanError(
+          `--parents ${method.geometry.parents} × --children ${method.geometry.children} gives ${methodValues.toLocaleString('en')} values in the ${method.name} tensors; the limit is ${MAX_METHOD_VALUES.toLocaleString('en')}`,
+        );
       }
       const cfg: TrainConfig = {
         method,
@@ -165,65 +183,95 @@ export function registerTrain(program: Command): void {
       const onEvent = (e: TrainEvent) => {
         if (e.event === 'step') {
           const now = Date.now();
-          const human = now - lastPrint > 2000 || e.step === e.steps ? `step ${e.step}/${e.steps}  epoch ${e.epoch}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}` : undefined;
+          const human =
+            now - lastPrint > 2000 || e.step === e.steps
+              ? `step ${e.step}/${e.steps}  epoch ${e.epoch}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}`
+              : undefined;
           if (human) lastPrint = now;
           out.event(e, human);
         } else if (e.event === 'eval') {
-          out.event(e, `epoch ${e.epoch}: ${Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}${e.best ? '  (best)' : ''}`);
+          out.event(
+            e,
+            `epoch ${e.epoch}: ${Object.entries(e.metrics)
+              .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+              .join('  ')}${e.best ? '  (best)' : ''}`,
+          );
         } else if (e.event === 'start') {
-          out.event(e, `training ${task.task} (${task.labels.length ? task.labels.join(', ') : 'score'}): ${e.examples} rows, ${e.steps} steps, ${e.trainableParameters.toLocaleString()} trained parameters${e.truncated ? `; ${e.truncated} rows truncated to ${cfg.maxLength} tokens` : ''}`);
+          out.event(
+            e,
+            `training ${task.task} (${task.labels.length ? task.labels.join(', ') : 'score'}): ${e.examples} rows, ${e.steps} steps, ${e.trainableParameters.toLocaleString()} trained parameters${e.truncated ? `; ${e.truncated} rows truncated to ${cfg.maxLength} tokens` : ''}`,
+          );
         } else {
           out.event(e);
         }
       };
 
-      const result = await train({ backbone, tokenizer, task, train: trainRows, trainFile: o.data, dev: devRows, devFile, init, onEvent, signal: abort.signal }, cfg);
+      const result = await train(
+        { backbone, tokenizer, task, train: trainRows, trainFile: o.data, dev: devRows, devFile, init, onEvent, signal: abort.signal },
+        cfg,
+      );
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
 
       // A SIGTERM/SIGINT during the last step, or a caller that is gone, means: do not replace the memory.
-      if (abort.signal.aborted || parentGone()) throw new SpartanError('training interrupted; the previous memory file (if any) is untouched');
+      if (abort.signal.aborted || parentGone())
+        throw new SpartanError('training interrupted; the previous memory file (if any) is untouched');
       // A diverged run (NaN/Inf weights, e.g. from a huge --lr) must not replace a working memory with a useless one.
       try {
         checkFinite('the trained memory', result.tensors);
       } catch (e) {
         throw new SpartanError(`training diverged: ${(e as Error).message}; nothing was saved to ${o.out} (try a lower --lr)`);
       }
-      const bytes = saveOrRescue(o.out, (file) => saveMemory(
-        file,
-        result.tensors,
-        {
-          formatVersion: MEMORY_FORMAT_VERSION,
-          method: method.name,
-          backbone: { name: backbone.id, sha256: backbone.weightsSha256 },
-          tokenizerHash: backbone.tokenizerHash,
-          task: task.task,
-          labels: task.labels,
-          hyperparameters: {
+      const bytes = saveOrRescue(o.out, (file) =>
+        saveMemory(
+          file,
+          result.tensors,
+          {
+            formatVersion: MEMORY_FORMAT_VERSION,
             method: method.name,
-            ...method.geometry,
-            trainLayerNorms: method.trainLayerNorms,
-            optimizer: cfg.optimizer,
-            lr: cfg.lr,
-            weightDecay: cfg.weightDecay,
-            warmupRatio: cfg.warmupRatio,
-            clipNorm: cfg.clipNorm,
-            epochs: cfg.epochs,
-            steps: result.steps,
-            batchSize: cfg.batchSize,
-            maxLength: cfg.maxLength,
-            dropout: cfg.dropout,
-            seed: cfg.seed,
-            pair: task.pair,
-            init: o.init ?? null,
+            backbone: { name: backbone.id, sha256: backbone.weightsSha256 },
+            tokenizerHash: backbone.tokenizerHash,
+            task: task.task,
+            labels: task.labels,
+            hyperparameters: {
+              method: method.name,
+              ...method.geometry,
+              trainLayerNorms: method.trainLayerNorms,
+              optimizer: cfg.optimizer,
+              lr: cfg.lr,
+              weightDecay: cfg.weightDecay,
+              warmupRatio: cfg.warmupRatio,
+              clipNorm: cfg.clipNorm,
+              epochs: cfg.epochs,
+              steps: result.steps,
+              batchSize: cfg.batchSize,
+              maxLength: cfg.maxLength,
+              dropout: cfg.dropout,
+              seed: cfg.seed,
+              pair: task.pair,
+              init: o.init ?? null,
+            },
+            metrics: {
+              ...result.metrics,
+              bestEpoch: result.bestEpoch,
+              trainRows: trainRows.length,
+              devRows: devRows?.length ?? 0,
+              truncated: result.truncated,
+              seconds: result.seconds,
+            },
+            createdAt: new Date().toISOString(),
+            calibration: result.calibration,
+            provenance: provenanceOf({
+              dataFile: o.data,
+              trainRows: trainRows.length,
+              dev: devRows ? { name: devFile!, file: o.dev, rows: devRows.length } : undefined,
+              labelCounts: task.labelCounts,
+              argv: process.argv.slice(2),
+            }),
           },
-          metrics: { ...result.metrics, bestEpoch: result.bestEpoch, trainRows: trainRows.length, devRows: devRows?.length ?? 0, truncated: result.truncated, seconds: result.seconds },
-          createdAt: new Date().toISOString(),
-          calibration: result.calibration,
-          provenance: provenanceOf({ dataFile: o.data, trainRows: trainRows.length, dev: devRows ? { name: devFile!, file: o.dev, rows: devRows.length } : undefined, labelCounts: task.labelCounts, argv: process.argv.slice(2) }),
-        },
-        o.dtype,
-      ));
+          o.dtype,
+        ),
+      );
       const summary = {
         memory: o.out,
         bytes,
@@ -238,7 +286,12 @@ export function registerTrain(program: Command): void {
         labels: task.labels,
         history: result.history,
       };
-      const metricText = Object.entries(result.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
-      out.result(summary, `saved ${o.out} (${(bytes / 1024).toFixed(0)} KiB) after ${result.steps} steps in ${result.seconds.toFixed(1)} s${metricText ? `; dev ${metricText} (epoch ${result.bestEpoch})` : ''}`);
+      const metricText = Object.entries(result.metrics)
+        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .join(', ');
+      out.result(
+        summary,
+        `saved ${o.out} (${(bytes / 1024).toFixed(0)} KiB) after ${result.steps} steps in ${result.seconds.toFixed(1)} s${metricText ? `; dev ${metricText} (epoch ${result.bestEpoch})` : ''}`,
+      );
     });
 }

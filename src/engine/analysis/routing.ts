@@ -110,10 +110,17 @@ export async function parentRouting(input: RoutingInput): Promise<RoutingReport>
   const session = await GraphSession.create(compileRouting(backbone, method, task, numLabels, layer), { threads: input.threads });
   const params = layerParams(backbone, input.tensors);
   try {
-    const batches = makeBatches(encoded.map((e) => e.ids.length), input.batchSize ?? 32, { shuffle: false, seed: 0, bucket: true });
+    const batches = makeBatches(
+      encoded.map((e) => e.ids.length),
+      input.batchSize ?? 32,
+      { shuffle: false, seed: 0, bucket: true },
+    );
     const order = new Array<number>(np);
     for (const indices of batches) {
-      const batch = padBatch(indices.map((i) => encoded[i]), tokenizer.padId);
+      const batch = padBatch(
+        indices.map((i) => encoded[i]),
+        tokenizer.padId,
+      );
       const out = await session.run(params, batch, task, numLabels);
       const gates = out[OUTPUT_GATES].data as Float32Array; // [B·T, Np]
       for (let b = 0; b < batch.batch; b++) {

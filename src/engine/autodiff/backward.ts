@@ -66,7 +66,12 @@ export function buildBackward(g: Graph, loss: string, wrt: string[]): string[] {
  * input and one-byte mask the graph keeps anyway) is recomputed here, once per rule, instead of being held from
  * the forward pass — for every rule alike, so no rule has to remember to ask.
  */
-export function differentiateNode(g: Graph, node: Node, dy: (string | undefined)[], wants: (inputIndex: number) => boolean): (string | undefined)[] {
+export function differentiateNode(
+  g: Graph,
+  node: Node,
+  dy: (string | undefined)[],
+  wants: (inputIndex: number) => boolean,
+): (string | undefined)[] {
   const rule = DERIVATIVES[node.op];
   if (!rule) throw new Error(`autodiff: no gradient rule for ${node.op} (add one to derivatives.ts)`);
   const recomputed = new Map<string, string>();

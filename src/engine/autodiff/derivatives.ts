@@ -48,10 +48,7 @@ export const DERIVATIVES: Record<string, GradRule> = {
   // y = a ⊙ b:  da = unb(dy ⊙ b, a), db = unb(dy ⊙ a, b)
   Mul: ({ g, node, dy, wants, x }) => {
     const [a, b] = node.inputs;
-    return [
-      wants(0) ? unbroadcast(g, g.mul(dy[0]!, x(1)), a) : undefined,
-      wants(1) ? unbroadcast(g, g.mul(dy[0]!, x(0)), b) : undefined,
-    ];
+    return [wants(0) ? unbroadcast(g, g.mul(dy[0]!, x(1)), a) : undefined, wants(1) ? unbroadcast(g, g.mul(dy[0]!, x(0)), b) : undefined];
   },
 
   // y = a / b:  da = unb(dy / b, a), db = unb(−dy ⊙ y / b, b)
@@ -74,14 +71,16 @@ export const DERIVATIVES: Record<string, GradRule> = {
 
   // y = a·b (batched over leading axes):  da = dy·bᵀ, db = aᵀ·dy (summed over batch axes b lacks)
   MatMul: ({ g, node, dy, wants, x }) => {
-    const ra = g.shape(node.inputs[0]).length, rb = g.shape(node.inputs[1]).length;
+    const ra = g.shape(node.inputs[0]).length,
+      rb = g.shape(node.inputs[1]).length;
     const out: (string | undefined)[] = [undefined, undefined];
     if (wants(0)) out[0] = unbroadcast(g, g.matmul(dy[0]!, swapLast(g, x(1))), node.inputs[0]);
     if (wants(1)) {
       const a = x(0);
       if (rb === 2 && ra > 2) {
         // b is a weight shared by every row: flatten the batch axes into one GEMM.
-        const k = g.shape(a)[ra - 1], n = g.shape(node.inputs[1])[1];
+        const k = g.shape(a)[ra - 1],
+          n = g.shape(node.inputs[1])[1];
         const a2 = g.reshapeTo(a, [-1, k as number], ['M', k]);
         const d2 = g.reshapeTo(dy[0]!, [-1, n as number], ['M', n]);
         out[1] = g.gemm(a2, d2, undefined, { transA: true });
@@ -96,7 +95,8 @@ export const DERIVATIVES: Record<string, GradRule> = {
   //   da = α·dy·op(b)ᵀ (or α·op(b)·dyᵀ when transA), db = α·op(a)ᵀ·dy (or α·dyᵀ·op(a) when transB), dc = unb(dy, c)
   Gemm: ({ g, node, dy, wants, x }) => {
     const c = node.inputs[2];
-    const transA = node.attrs.transA === 1, transB = node.attrs.transB === 1;
+    const transA = node.attrs.transA === 1,
+      transB = node.attrs.transB === 1;
     const alphaAttr = node.attrs.alpha;
     const alpha = typeof alphaAttr === 'object' && !Array.isArray(alphaAttr) && 'float' in alphaAttr ? alphaAttr.float : 1;
     const d = dy[0]!;
@@ -163,7 +163,9 @@ export const DERIVATIVES: Record<string, GradRule> = {
     const data = node.inputs[0];
     if (!wants(0)) return [undefined, undefined];
     if ((node.attrs.axis ?? 0) !== 0) throw new Error('Gather: only axis 0 is differentiable here');
-    const zeros = g.node('ConstantOfShape', [g.shapeTensor(data)], [{ type: 'float32', shape: g.shape(data) }], { value: { tensorFloat: 0 } })[0];
+    const zeros = g.node('ConstantOfShape', [g.shapeTensor(data)], [{ type: 'float32', shape: g.shape(data) }], {
+      value: { tensorFloat: 0 },
+    })[0];
     const idx = g.unsqueeze(x(1), [-1]);
     return [g.node('ScatterND', [zeros, idx, dy[0]!], [{ type: 'float32', shape: g.shape(data) }], { reduction: 'add' })[0], undefined];
   },
@@ -179,7 +181,8 @@ export const DERIVATIVES: Record<string, GradRule> = {
 
   // y = x·Φ(x) (exact GELU):  dx = dy ⊙ (Φ(x) + x·φ(x)),  Φ(x) = ½(1 + erf(x/√2)), φ(x) = exp(−x²/2)/√(2π)
   Gelu: ({ g, node, dy, x }) => {
-    if (node.attrs.approximate !== undefined && node.attrs.approximate !== 'none') throw new Error('Gelu: only the exact form is differentiable here');
+    if (node.attrs.approximate !== undefined && node.attrs.approximate !== 'none')
+      throw new Error('Gelu: only the exact form is differentiable here');
     const v = x(0);
     const cdf = g.mul(g.constF(0.5), g.add(g.constF(1), g.erf(g.div(v, g.constF(SQRT_2)))));
     const pdf = g.mul(g.constF(INV_SQRT_2PI), g.exp(g.mul(g.constF(-0.5), g.mul(v, v))));
@@ -189,7 +192,8 @@ export const DERIVATIVES: Record<string, GradRule> = {
   // y = x̂ ⊙ γ + β over the last axis, x̂ = (x − μ)·r, r = 1/√(σ² + ε) (μ, r are the node's 2nd and 3rd outputs):
   //   dγ = Σ_rows dy ⊙ x̂,  dβ = Σ_rows dy,  dx = r ⊙ (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)) with g = dy ⊙ γ
   LayerNormalization: ({ g, node, dy, wants, x, y }) => {
-    if (dy[1] !== undefined || dy[2] !== undefined) throw new Error('LayerNormalization: only the normalised output is differentiable here');
+    if (dy[1] !== undefined || dy[2] !== undefined)
+      throw new Error('LayerNormalization: only the normalised output is differentiable here');
     const [, gamma, beta] = node.inputs;
     const invStd = y(2);
     const d = dy[0]!;
@@ -252,7 +256,17 @@ export const DERIVATIVES: Record<string, GradRule> = {
 };
 
 /** Ops whose outputs carry no gradient (indices, shapes, comparisons). */
-export const NON_DIFFERENTIABLE = new Set(['Shape', 'TopK', 'GreaterOrEqual', 'Greater', 'Less', 'Equal', 'Cast', 'ArgMax', 'ConstantOfShape']);
+export const NON_DIFFERENTIABLE = new Set([
+  'Shape',
+  'TopK',
+  'GreaterOrEqual',
+  'Greater',
+  'Less',
+  'Equal',
+  'Cast',
+  'ArgMax',
+  'ConstantOfShape',
+]);
 
 /** Sums a gradient that was broadcast from `x`'s shape back to that shape. */
 export function unbroadcast(g: Graph, grad: string, x: string): string {

@@ -291,7 +291,13 @@ export interface ConstraintPlan {
   shell: string | null;
 }
 
-function constraint(requested: Constraint['requested'], applied: Constraint['applied'], enforced: boolean, mechanism: string | null, detail: string): Constraint {
+function constraint(
+  requested: Constraint['requested'],
+  applied: Constraint['applied'],
+  enforced: boolean,
+  mechanism: string | null,
+  detail: string,
+): Constraint {
   return { requested, applied, enforced, mechanism, detail };
 }
 
@@ -299,7 +305,9 @@ function constraint(requested: Constraint['requested'], applied: Constraint['app
 export function planConstraints(profile: ResolvedProfile, caps: Capabilities): ConstraintPlan {
   const avail = profile.availableCpus.length;
   const wantedCores = profile.cores ?? avail;
-  const capNote = profile.coresCapped ? `the profile has ${profile.cores} cores, this machine offers ${avail}: only ${profile.threads} are emulated` : '';
+  const capNote = profile.coresCapped
+    ? `the profile has ${profile.cores} cores, this machine offers ${avail}: only ${profile.threads} are emulated`
+    : '';
   const threads = constraint(
     wantedCores,
     profile.threads,
@@ -316,15 +324,34 @@ export function planConstraints(profile: ResolvedProfile, caps: Capabilities): C
 
   let taskset: ConstraintPlan['taskset'] = null;
   let affinity: Constraint;
-  if (!profile.affinity) affinity = constraint(null, null, false, null, `not requested (${profile.name}: every CPU this process may use, ${formatCpuList(profile.availableCpus)})`);
+  if (!profile.affinity)
+    affinity = constraint(
+      null,
+      null,
+      false,
+      null,
+      `not requested (${profile.name}: every CPU this process may use, ${formatCpuList(profile.availableCpus)})`,
+    );
   else {
     const cpus = formatCpuList(profile.affinity);
     const requested = profile.cores ?? profile.affinity.length;
     if (caps.taskset && caps.shell) {
       taskset = { tool: caps.taskset, cpus };
-      affinity = constraint(requested, cpus, true, 'taskset', `pinned to CPUs ${cpus} with ${caps.taskset}${capNote ? '; ' + capNote : ''}`);
+      affinity = constraint(
+        requested,
+        cpus,
+        true,
+        'taskset',
+        `pinned to CPUs ${cpus} with ${caps.taskset}${capNote ? '; ' + capNote : ''}`,
+      );
     } else {
-      affinity = constraint(requested, null, false, null, caps.platform !== 'linux' ? `${caps.platform}: no taskset` : 'taskset (util-linux) is not installed');
+      affinity = constraint(
+        requested,
+        null,
+        false,
+        null,
+        caps.platform !== 'linux' ? `${caps.platform}: no taskset` : 'taskset (util-linux) is not installed',
+      );
     }
   }
 
@@ -339,10 +366,22 @@ export function planConstraints(profile: ResolvedProfile, caps: Capabilities): C
     if (mem && caps.shell) {
       const settings: [string, string][] =
         mem.version === 2
-          ? [['memory.max', String(bytes)], ['memory.swap.max', '0']]
-          : [['memory.limit_in_bytes', String(bytes)], ['memory.memsw.limit_in_bytes', String(bytes)]];
+          ? [
+              ['memory.max', String(bytes)],
+              ['memory.swap.max', '0'],
+            ]
+          : [
+              ['memory.limit_in_bytes', String(bytes)],
+              ['memory.memsw.limit_in_bytes', String(bytes)],
+            ];
       cgroups.push({ controller: 'memory', ctl: mem, settings });
-      memory = constraint(profile.memoryMB, profile.memoryMB, true, `cgroup v${mem.version}`, `${settings[0][0]}=${bytes} in a child of ${mem.parent} (RSS + page cache; swap excluded where the kernel allows)`);
+      memory = constraint(
+        profile.memoryMB,
+        profile.memoryMB,
+        true,
+        `cgroup v${mem.version}`,
+        `${settings[0][0]}=${bytes} in a child of ${mem.parent} (RSS + page cache; swap excluded where the kernel allows)`,
+      );
     } else if (caps.prlimit && caps.shell) {
       prlimit = { tool: caps.prlimit, bytes };
       memory = constraint(
@@ -369,7 +408,12 @@ export function planConstraints(profile: ResolvedProfile, caps: Capabilities): C
     const src = profile.cpuQuotaSource === 'flag' ? ' (from --cpu-quota)' : '';
     if (cpu && caps.shell) {
       const settings: [string, string][] =
-        cpu.version === 2 ? [['cpu.max', `${quotaUs} ${CPU_PERIOD_US}`]] : [['cpu.cfs_period_us', String(CPU_PERIOD_US)], ['cpu.cfs_quota_us', String(quotaUs)]];
+        cpu.version === 2
+          ? [['cpu.max', `${quotaUs} ${CPU_PERIOD_US}`]]
+          : [
+              ['cpu.cfs_period_us', String(CPU_PERIOD_US)],
+              ['cpu.cfs_quota_us', String(quotaUs)],
+            ];
       cgroups.push({ controller: 'cpu', ctl: cpu, settings });
       cpuQuota = constraint(
         profile.cpuQuota,
@@ -380,7 +424,13 @@ export function planConstraints(profile: ResolvedProfile, caps: Capabilities): C
           'A time quota slows the cores down on average (bursts then throttling); it does not emulate cache sizes or vector width',
       );
     } else {
-      cpuQuota = constraint(profile.cpuQuota, null, false, null, `needs a cgroup with the cpu controller: ${cgroupWhyNot}. Figures are at full host-core speed`);
+      cpuQuota = constraint(
+        profile.cpuQuota,
+        null,
+        false,
+        null,
+        `needs a cgroup with the cpu controller: ${cgroupWhyNot}. Figures are at full host-core speed`,
+      );
     }
   }
 
@@ -411,7 +461,7 @@ export function observeSelf(): Observed {
   const as = limits ? /^Max address space\s+(\S+)/m.exec(limits) : null;
   return {
     pid: process.pid,
-    cpusAllowed: status ? /^Cpus_allowed_list:\s*(.+)$/m.exec(status)?.[1].trim() ?? null : null,
+    cpusAllowed: status ? (/^Cpus_allowed_list:\s*(.+)$/m.exec(status)?.[1].trim() ?? null) : null,
     cgroups: (read('/proc/self/cgroup') ?? '').split('\n').filter(Boolean),
     addressSpaceLimit: as ? as[1] : null,
   };
@@ -431,7 +481,9 @@ export function checkObserved(plan: ConstraintPlan, launched: Launched, seen: Ob
   for (const cg of launched.cgroupDirs) {
     const rel = '/' + path.relative(cg.ctl.parent, cg.dir);
     const inIt = seen.cgroups.some((line) => line.endsWith(rel));
-    if (!inIt) problems[cg.controller === 'memory' ? 'memory' : 'cpuQuota'] = `the worker is not in ${cg.dir} (its /proc/self/cgroup: ${seen.cgroups.join(' | ')})`;
+    if (!inIt)
+      problems[cg.controller === 'memory' ? 'memory' : 'cpuQuota'] =
+        `the worker is not in ${cg.dir} (its /proc/self/cgroup: ${seen.cgroups.join(' | ')})`;
   }
   return problems;
 }

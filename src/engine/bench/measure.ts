@@ -44,7 +44,8 @@ export function cpuSecondsSince(since: NodeJS.CpuUsage): number {
 /** Runs `fn` `warmup` times untimed, then `reps` times timed (wall and process CPU seconds). */
 export async function timeRepetitions(fn: () => Promise<void>, reps: number, warmup: number): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await fn();
-  const seconds: number[] = [], cpu: number[] = [];
+  const seconds: number[] = [],
+    cpu: number[] = [];
   for (let i = 0; i < reps; i++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -76,7 +77,8 @@ export function syntheticExamples(config: RobertaConfig, B: number, T: number, n
 
 /** Multiply-adds ×2 of one forward pass over B×T tokens (dense layers, attention, memory, head). */
 export function forwardFlops(config: RobertaConfig, method: MethodSpec, B: number, T: number): number {
-  const d = config.hiddenSize, f = config.intermediateSize;
+  const d = config.hiddenSize,
+    f = config.intermediateSize;
   const perTokenLayer = 4 * d * d + 2 * d * f + 2 * T * d;
   const memory = method.name === 'spartan' ? d * method.geometry.parents * (1 + 2 * method.geometry.children) : 0;
   return 2 * B * T * config.numLayers * (perTokenLayer + memory) + 2 * B * (d * d + 2 * d);
@@ -88,7 +90,12 @@ export class BenchModel {
   readonly params: TensorMap;
   readonly names: string[];
 
-  constructor(readonly backbone: Backbone, readonly method: MethodSpec, readonly numLabels = 2, seed = 0) {
+  constructor(
+    readonly backbone: Backbone,
+    readonly method: MethodSpec,
+    readonly numLabels = 2,
+    seed = 0,
+  ) {
     const rng = createRng(seed);
     this.names = trainableNames(method, backbone.config, numLabels, backbone.weights.keys());
     const fresh = initialTensors(method, backbone.config, numLabels, () => rng.normal());
@@ -111,13 +118,22 @@ export class BenchModel {
 
   /** Logits of one batch, as the product computes them (predictLogits: bucketing, micro-batches). */
   async infer(session: GraphSession, examples: EncodedExample[]): Promise<void> {
-    await predictLogits(session, this.params, examples, { batchSize: examples.length, padId: this.backbone.config.padTokenId, task: 'classification', numLabels: this.numLabels });
+    await predictLogits(session, this.params, examples, {
+      batchSize: examples.length,
+      padId: this.backbone.config.padTokenId,
+      task: 'classification',
+      numLabels: this.numLabels,
+    });
   }
 
   /** One full optimiser step, as the trainer does it: forward and backward over micro-batches, clipping and AdamW. */
   trainStep(session: GraphSession, optimizer: AdamW): (examples: EncodedExample[]) => Promise<void> {
     return async (examples) => {
-      const { grads } = await accumulatedStep(session, this.params, examples, this.names, { padId: this.backbone.config.padTokenId, task: 'classification', numLabels: this.numLabels });
+      const { grads } = await accumulatedStep(session, this.params, examples, this.names, {
+        padId: this.backbone.config.padTokenId,
+        task: 'classification',
+        numLabels: this.numLabels,
+      });
       clipGradNorm(grads, 1);
       optimizer.step(this.trained, grads, 1e-3);
     };
@@ -132,7 +148,11 @@ export class BenchModel {
  * The sgemm throughput ONNX Runtime reaches on this machine: a [M, K]×[K, N] MatMul of the shape of a
  * roberta-base FFN at batch 32×128 (M = 4096, K = 768, N = 3072). The yardstick for "GEMM-bound" efficiency.
  */
-export async function sgemmPeak(threads: number, reps = 5, shape = { M: 4096, K: 768, N: 3072 }): Promise<{ gflops: number; timing: Timing }> {
+export async function sgemmPeak(
+  threads: number,
+  reps = 5,
+  shape = { M: 4096, K: 768, N: 3072 },
+): Promise<{ gflops: number; timing: Timing }> {
   const g = new Graph();
   const a = g.input('a', 'float32', [shape.M, shape.K]);
   const b = g.input('b', 'float32', [shape.K, shape.N]);
@@ -140,7 +160,8 @@ export async function sgemmPeak(threads: number, reps = 5, shape = { M: 4096, K:
   g.output('c');
   const session = await ort.InferenceSession.create(toModelBytes(g), { intraOpNumThreads: threads, interOpNumThreads: 1 });
   const rng = createRng(1);
-  const A = new Float32Array(shape.M * shape.K), B = new Float32Array(shape.K * shape.N);
+  const A = new Float32Array(shape.M * shape.K),
+    B = new Float32Array(shape.K * shape.N);
   rng.fillNormal(A);
   rng.fillNormal(B);
   const feeds = { a: new ort.Tensor('float32', A, [shape.M, shape.K]), b: new ort.Tensor('float32', B, [shape.K, shape.N]) };

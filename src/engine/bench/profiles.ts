@@ -117,10 +117,14 @@ export function availableCpus(): number[] {
 /** Parses a kernel CPU list ("0-3,6,8-9"). */
 export function parseCpuList(list: string): number[] {
   const out: number[] = [];
-  for (const part of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (!m) throw new SpartanError(`cannot parse CPU list "${list}"`);
-    const lo = Number(m[1]), hi = m[2] === undefined ? lo : Number(m[2]);
+    const lo = Number(m[1]),
+      hi = m[2] === undefined ? lo : Number(m[2]);
     for (let c = lo; c <= hi; c++) out.push(c);
   }
   return out;
@@ -147,10 +151,14 @@ export function parseCpuQuotaFlag(value: string): { all?: number; byProfile: Map
 
 /** Parses a comma-separated `--profiles` list. */
 export function parseProfileList(value: string): ProfileName[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!names.length) throw new SpartanError('--profiles: no profile named');
   for (const n of names) {
-    if (!PROFILE_NAMES.includes(n as ProfileName)) throw new SpartanError(`--profiles: unknown profile "${n}": choose from ${PROFILE_NAMES.join(', ')}`);
+    if (!PROFILE_NAMES.includes(n as ProfileName))
+      throw new SpartanError(`--profiles: unknown profile "${n}": choose from ${PROFILE_NAMES.join(', ')}`);
   }
   return [...new Set(names)] as ProfileName[];
 }
@@ -200,7 +208,7 @@ export function resolveProfile(name: ProfileName, flags: CustomFlags = {}, cpus:
 /** Formats a CPU list compactly ("0-3,6"), as taskset -c takes it. */
 export function formatCpuList(cpus: number[]): string {
   const parts: string[] = [];
-  for (let i = 0; i < cpus.length; ) {
+  for (let i = 0; i < cpus.length;) {
     let j = i;
     while (j + 1 < cpus.length && cpus[j + 1] === cpus[j] + 1) j++;
     parts.push(j > i ? `${cpus[i]}-${cpus[j]}` : String(cpus[i]));

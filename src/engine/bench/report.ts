@@ -97,7 +97,14 @@ export async function runBenchWorker(a: WorkerArgs): Promise<void> {
     const setupSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
     for (let i = 0; i < a.warmup; i++) await fn();
-    send({ ready: true, setupSeconds, warmupSeconds: (performance.now() - t1) / 1000, storageBytes: storage, trainableParams, observed: observeSelf() });
+    send({
+      ready: true,
+      setupSeconds,
+      warmupSeconds: (performance.now() - t1) / 1000,
+      storageBytes: storage,
+      trainableParams,
+      observed: observeSelf(),
+    });
 
     const lines = readline.createInterface({ input: process.stdin });
     for await (const line of lines) {
@@ -133,7 +140,11 @@ class WorkerHandle {
   private stderrTail = '';
   ready: { setupSeconds: number; warmupSeconds: number; storageBytes: number; trainableParams: number; observed: Observed } | null = null;
 
-  constructor(readonly launched: Launched, readonly method: MethodName, readonly memoryMB: number | null) {
+  constructor(
+    readonly launched: Launched,
+    readonly method: MethodName,
+    readonly memoryMB: number | null,
+  ) {
     const child = launched.child;
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       if (this.waiting) {
@@ -231,7 +242,8 @@ class WorkerHandle {
   }
 
   async waitExit(): Promise<void> {
-    if (!this.exited && this.launched.child.exitCode === null && this.launched.child.signalCode === null) await new Promise<void>((resolve) => this.launched.child.once('exit', () => resolve()));
+    if (!this.exited && this.launched.child.exitCode === null && this.launched.child.signalCode === null)
+      await new Promise<void>((resolve) => this.launched.child.once('exit', () => resolve()));
   }
 
   kill(): void {
@@ -240,7 +252,10 @@ class WorkerHandle {
 }
 
 class WorkerFailed extends Error {
-  constructor(readonly worker: WorkerHandle, readonly reported?: string) {
+  constructor(
+    readonly worker: WorkerHandle,
+    readonly reported?: string,
+  ) {
     super(reported ?? 'worker failed');
   }
 }
@@ -344,8 +359,21 @@ export interface BenchReport {
   reps: number;
   methods: MethodName[];
   /** loadAverage: 1-minute load at the start and the end; above `cpus`, the figures include contention. */
-  machine: { cpu: string; cpus: number; totalMemoryMB: number; platform: string; node: string; loadAverage: { start: number; end: number } };
-  capabilities: { taskset: string | null; prlimit: string | null; cgroupMemory: string | null; cgroupCpu: string | null; cgroupDetail: string[] };
+  machine: {
+    cpu: string;
+    cpus: number;
+    totalMemoryMB: number;
+    platform: string;
+    node: string;
+    loadAverage: { start: number; end: number };
+  };
+  capabilities: {
+    taskset: string | null;
+    prlimit: string | null;
+    cgroupMemory: string | null;
+    cgroupCpu: string | null;
+    cgroupDetail: string[];
+  };
   profiles: ProfileReport[];
   rows: BenchRow[];
   /** profile → constraints (the same objects as profiles[i].constraints; for the panel). */
@@ -357,7 +385,18 @@ export interface BenchReport {
 function phaseResult(seconds: number[], cpuSeconds: number[], batch: number, w: WorkerHandle, peak: number | null): PhaseResult {
   const t = summarize(seconds);
   const cpusUsed = summarize(seconds.map((s, i) => cpuSeconds[i] / s)).median;
-  return { batch, median: t.median, min: t.min, max: t.max, seconds, cpuSeconds, cpusUsed, peakRssMB: peak, setupSeconds: w.ready?.setupSeconds ?? null, warmupSeconds: w.ready?.warmupSeconds ?? null };
+  return {
+    batch,
+    median: t.median,
+    min: t.min,
+    max: t.max,
+    seconds,
+    cpuSeconds,
+    cpusUsed,
+    peakRssMB: peak,
+    setupSeconds: w.ready?.setupSeconds ?? null,
+    warmupSeconds: w.ready?.warmupSeconds ?? null,
+  };
 }
 
 /** Runs one phase for every method of a profile, interleaved; returns per-method results or errors. */
@@ -400,13 +439,20 @@ async function runPhase(
       const args = [
         ...opts.worker.args,
         'bench-worker',
-        '--backbone', opts.backbone,
-        '--method', m,
-        '--phase', phase,
-        '--batch', String(batch),
-        '--seq', String(opts.seq),
-        '--threads', String(plan.profile.threads),
-        '--warmup', String(opts.warmup),
+        '--backbone',
+        opts.backbone,
+        '--method',
+        m,
+        '--phase',
+        phase,
+        '--batch',
+        String(batch),
+        '--seq',
+        String(opts.seq),
+        '--threads',
+        String(plan.profile.threads),
+        '--warmup',
+        String(opts.warmup),
       ];
       let launched: Launched;
       try {
@@ -438,7 +484,18 @@ async function runPhase(
           const s = await w.run();
           seconds.get(m)!.push(s.seconds);
           cpuSeconds.get(m)!.push(s.cpuSeconds);
-          emit({ stage: 'rep', profile: plan.profile.name, method: m, phase, rep: rep + 1, reps: opts.reps, seconds: s.seconds, cpuSeconds: s.cpuSeconds, batch, seq: opts.seq });
+          emit({
+            stage: 'rep',
+            profile: plan.profile.name,
+            method: m,
+            phase,
+            rep: rep + 1,
+            reps: opts.reps,
+            seconds: s.seconds,
+            cpuSeconds: s.cpuSeconds,
+            batch,
+            seq: opts.seq,
+          });
         } catch (e) {
           await fail(m, e);
         }
@@ -450,7 +507,11 @@ async function runPhase(
       try {
         const peak = await w.finish();
         w.launched.dispose();
-        out.set(m, { result: phaseResult(seconds.get(m)!, cpuSeconds.get(m)!, batch, w, peak), storageBytes: w.ready!.storageBytes, trainableParams: w.ready!.trainableParams });
+        out.set(m, {
+          result: phaseResult(seconds.get(m)!, cpuSeconds.get(m)!, batch, w, peak),
+          storageBytes: w.ready!.storageBytes,
+          trainableParams: w.ready!.trainableParams,
+        });
       } catch (e) {
         await fail(m, e);
       }
@@ -474,7 +535,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   // Plain RoBERTa is measured whether asked or not: it is the denominator of every ratio.
   const measured: MethodName[] = opts.methods.includes('head') ? [...opts.methods] : [...opts.methods, 'head'];
   const profiles: ProfileReport[] = [];
-  emit({ stage: 'start', backbone: opts.backbone, profiles: opts.profiles, methods: measured, batch: opts.batch, seq: opts.seq, reps: opts.reps, warmup: opts.warmup });
+  emit({
+    stage: 'start',
+    backbone: opts.backbone,
+    profiles: opts.profiles,
+    methods: measured,
+    batch: opts.batch,
+    seq: opts.seq,
+    reps: opts.reps,
+    warmup: opts.warmup,
+  });
 
   for (const name of opts.profiles) {
     const profile = resolveProfile(name, opts.flags);
@@ -493,12 +563,21 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
 
     const results = new Map<MethodName, MethodResult>();
     for (const m of measured) {
-      const i = inf.get(m), t = trn.get(m);
+      const i = inf.get(m),
+        t = trn.get(m);
       const inference: InferenceResult | null = i?.result
-        ? { ...i.result, instancesPerMinute: (60 * i.result.batch) / i.result.median, instancesPerMinuteRange: [(60 * i.result.batch) / i.result.max, (60 * i.result.batch) / i.result.min] }
+        ? {
+            ...i.result,
+            instancesPerMinute: (60 * i.result.batch) / i.result.median,
+            instancesPerMinuteRange: [(60 * i.result.batch) / i.result.max, (60 * i.result.batch) / i.result.min],
+          }
         : null;
       const training: TrainingResult | null = t?.result
-        ? { ...t.result, examplesPerSecond: t.result.batch / t.result.median, examplesPerSecondRange: [t.result.batch / t.result.max, t.result.batch / t.result.min] }
+        ? {
+            ...t.result,
+            examplesPerSecond: t.result.batch / t.result.median,
+            examplesPerSecondRange: [t.result.batch / t.result.max, t.result.batch / t.result.min],
+          }
         : null;
       const peaks = [inference?.peakRssMB, training?.peakRssMB].filter((x): x is number => typeof x === 'number');
       const errors: MethodResult['errors'] = {};
@@ -585,20 +664,46 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
 // ------------------------------------------------------------------ rendering
 
 export const CSV_COLUMNS = [
-  'profile', 'label', 'method', 'batch', 'seq', 'train_batch', 'threads', 'affinity', 'memory_limit_mb', 'cpu_quota',
-  'inference_instances_per_minute', 'inference_median_s', 'inference_min_s', 'inference_max_s',
-  'training_examples_per_second', 'training_median_s', 'training_min_s', 'training_max_s',
-  'inference_cpus_used', 'training_cpus_used', 'storage_bytes', 'peak_rss_mb', 'inference_vs_plain', 'training_vs_plain', 'not_enforced', 'error',
+  'profile',
+  'label',
+  'method',
+  'batch',
+  'seq',
+  'train_batch',
+  'threads',
+  'affinity',
+  'memory_limit_mb',
+  'cpu_quota',
+  'inference_instances_per_minute',
+  'inference_median_s',
+  'inference_min_s',
+  'inference_max_s',
+  'training_examples_per_second',
+  'training_median_s',
+  'training_min_s',
+  'training_max_s',
+  'inference_cpus_used',
+  'training_cpus_used',
+  'storage_bytes',
+  'peak_rss_mb',
+  'inference_vs_plain',
+  'training_vs_plain',
+  'not_enforced',
+  'error',
 ] as const;
 
 function csvCell(v: unknown): string {
   if (v === null || v === undefined) return '';
   const s =
-    typeof v === 'string' ? v
-    : typeof v === 'number' ? String(Number.isInteger(v) ? v : Number(v.toPrecision(6)))
-    : typeof v === 'boolean' ? String(v)
-    : Array.isArray(v) ? v.join(',')
-    : JSON.stringify(v);
+    typeof v === 'string'
+      ? v
+      : typeof v === 'number'
+        ? String(Number.isInteger(v) ? v : Number(v.toPrecision(6)))
+        : typeof v === 'boolean'
+          ? String(v)
+          : Array.isArray(v)
+            ? v.join(',')
+            : JSON.stringify(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -613,12 +718,34 @@ export function toCsv(r: BenchReport): string {
       .join(';');
     for (const m of p.results) {
       const row = [
-        p.profile, p.label, m.method, r.batch, r.seq, r.trainBatch, c.threads.applied, c.affinity.enforced ? c.affinity.applied : '',
-        c.memory.enforced ? c.memory.applied : '', c.cpuQuota.enforced ? c.cpuQuota.requested : '',
-        m.inference?.instancesPerMinute, m.inference?.median, m.inference?.min, m.inference?.max,
-        m.training?.examplesPerSecond, m.training?.median, m.training?.min, m.training?.max,
-        m.inference?.cpusUsed, m.training?.cpusUsed, m.storageBytes, m.peakRssMB, m.ratios.inferenceVsPlain, m.ratios.trainingVsPlain, notEnforced,
-        [m.errors.inference && `inference: ${m.errors.inference}`, m.errors.training && `training: ${m.errors.training}`].filter(Boolean).join('; '),
+        p.profile,
+        p.label,
+        m.method,
+        r.batch,
+        r.seq,
+        r.trainBatch,
+        c.threads.applied,
+        c.affinity.enforced ? c.affinity.applied : '',
+        c.memory.enforced ? c.memory.applied : '',
+        c.cpuQuota.enforced ? c.cpuQuota.requested : '',
+        m.inference?.instancesPerMinute,
+        m.inference?.median,
+        m.inference?.min,
+        m.inference?.max,
+        m.training?.examplesPerSecond,
+        m.training?.median,
+        m.training?.min,
+        m.training?.max,
+        m.inference?.cpusUsed,
+        m.training?.cpusUsed,
+        m.storageBytes,
+        m.peakRssMB,
+        m.ratios.inferenceVsPlain,
+        m.ratios.trainingVsPlain,
+        notEnforced,
+        [m.errors.inference && `inference: ${m.errors.inference}`, m.errors.training && `training: ${m.errors.training}`]
+          .filter(Boolean)
+          .join('; '),
       ];
       lines.push(row.map(csvCell).join(','));
     }
@@ -646,31 +773,57 @@ function table(header: string[], rows: string[][]): string {
 /** The human-readable report. */
 export function formatReport(r: BenchReport): string {
   const out: string[] = [];
-  out.push(`backbone ${r.backbone}; inference batch ${r.batch}×${r.seq}, training batch ${r.trainBatch}×${r.seq}; ${r.reps} rep(s), ${r.warmup} warm-up; methods interleaved`);
+  out.push(
+    `backbone ${r.backbone}; inference batch ${r.batch}×${r.seq}, training batch ${r.trainBatch}×${r.seq}; ${r.reps} rep(s), ${r.warmup} warm-up; methods interleaved`,
+  );
   const load = Math.max(r.machine.loadAverage.start, r.machine.loadAverage.end);
   if (load > r.machine.cpus * 0.75) {
-    out.push(`WARNING: the machine was busy (load average up to ${load.toFixed(1)} on ${r.machine.cpus} CPU(s)): the figures include contention; see "CPUs used"`);
+    out.push(
+      `WARNING: the machine was busy (load average up to ${load.toFixed(1)} on ${r.machine.cpus} CPU(s)): the figures include contention; see "CPUs used"`,
+    );
   }
-  out.push(`machine: ${r.machine.cpu}, ${r.machine.cpus} CPU(s), ${r.machine.totalMemoryMB} MB; taskset ${r.capabilities.taskset ? 'yes' : 'no'}, prlimit ${r.capabilities.prlimit ? 'yes' : 'no'}, cgroup memory ${r.capabilities.cgroupMemory ?? 'no'}, cgroup cpu ${r.capabilities.cgroupCpu ?? 'no'}`);
+  out.push(
+    `machine: ${r.machine.cpu}, ${r.machine.cpus} CPU(s), ${r.machine.totalMemoryMB} MB; taskset ${r.capabilities.taskset ? 'yes' : 'no'}, prlimit ${r.capabilities.prlimit ? 'yes' : 'no'}, cgroup memory ${r.capabilities.cgroupMemory ?? 'no'}, cgroup cpu ${r.capabilities.cgroupCpu ?? 'no'}`,
+  );
   for (const p of r.profiles) {
     out.push('');
     out.push(`== ${p.profile} (${p.label}: ${p.cpu}) ==`);
     for (const [k, c] of Object.entries(p.constraints)) {
       if (c.requested === null && k !== 'threads') continue;
-      out.push(`  ${k.padEnd(8)} ${c.enforced ? 'enforced    ' : 'NOT enforced'} requested ${c.requested ?? '–'}, applied ${c.applied ?? '–'}${c.mechanism ? ` (${c.mechanism})` : ''}: ${c.detail}`);
+      out.push(
+        `  ${k.padEnd(8)} ${c.enforced ? 'enforced    ' : 'NOT enforced'} requested ${c.requested ?? '–'}, applied ${c.applied ?? '–'}${c.mechanism ? ` (${c.mechanism})` : ''}: ${c.detail}`,
+      );
     }
     const rows = [p.baseline, ...p.results.filter((m) => m.method !== 'head')].map((m) => [
       m === p.baseline ? 'plain (head)' : m.method,
-      m.inference ? `${fmtNum(m.inference.instancesPerMinute)} [${fmtNum(m.inference.instancesPerMinuteRange[0])}–${fmtNum(m.inference.instancesPerMinuteRange[1])}]` : 'failed',
+      m.inference
+        ? `${fmtNum(m.inference.instancesPerMinute)} [${fmtNum(m.inference.instancesPerMinuteRange[0])}–${fmtNum(m.inference.instancesPerMinuteRange[1])}]`
+        : 'failed',
       fmtNum(m.ratios.inferenceVsPlain, 2),
-      m.training ? `${fmtNum(m.training.examplesPerSecond, 2)} [${fmtNum(m.training.examplesPerSecondRange[0], 2)}–${fmtNum(m.training.examplesPerSecondRange[1], 2)}]` : 'failed',
+      m.training
+        ? `${fmtNum(m.training.examplesPerSecond, 2)} [${fmtNum(m.training.examplesPerSecondRange[0], 2)}–${fmtNum(m.training.examplesPerSecondRange[1], 2)}]`
+        : 'failed',
       fmtNum(m.ratios.trainingVsPlain, 2),
       `${fmtNum(m.inference?.cpusUsed, 2)} / ${fmtNum(m.training?.cpusUsed, 2)}`,
       fmtBytes(m.storageBytes),
       m.peakRssMB === null ? '–' : `${m.peakRssMB.toFixed(0)} MB`,
     ]);
     out.push('');
-    out.push(table(['method', 'inference inst/min [range]', '× plain', 'train ex/s [range]', '× plain', 'CPUs used inf/train', 'storage/task', 'peak RSS'], rows));
+    out.push(
+      table(
+        [
+          'method',
+          'inference inst/min [range]',
+          '× plain',
+          'train ex/s [range]',
+          '× plain',
+          'CPUs used inf/train',
+          'storage/task',
+          'peak RSS',
+        ],
+        rows,
+      ),
+    );
     for (const m of new Set([p.baseline, ...p.results])) {
       for (const [phase, e] of Object.entries(m.errors)) out.push(`  ${m.method} ${phase} failed: ${e}`);
     }

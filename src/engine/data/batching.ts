@@ -72,18 +72,26 @@ export function encodeExamples(
     let label = 0;
     let labelSet: number[] | undefined;
     if (task === 'multilabel') {
-      if (!Array.isArray(row.label)) throw new SpartanError(`${file}:${row.line}: label ${JSON.stringify(row.label)} is not a list, but the task is multi-label`);
+      if (!Array.isArray(row.label))
+        throw new SpartanError(`${file}:${row.line}: label ${JSON.stringify(row.label)} is not a list, but the task is multi-label`);
       labelSet = row.label.map((name) => {
         const index = labelIndex.get(name);
-        if (index === undefined) throw new SpartanError(`${file}:${row.line}: label ${JSON.stringify(name)} is not one of the task's labels (${labels.map((l) => JSON.stringify(l)).join(', ')})`);
+        if (index === undefined)
+          throw new SpartanError(
+            `${file}:${row.line}: label ${JSON.stringify(name)} is not one of the task's labels (${labels.map((l) => JSON.stringify(l)).join(', ')})`,
+          );
         return index;
       });
     } else if (task === 'regression') {
-      if (typeof row.label !== 'number') throw new SpartanError(`${file}:${row.line}: label ${JSON.stringify(row.label)} is not a number, but the task is regression`);
+      if (typeof row.label !== 'number')
+        throw new SpartanError(`${file}:${row.line}: label ${JSON.stringify(row.label)} is not a number, but the task is regression`);
       label = row.label;
     } else {
       const index = typeof row.label === 'string' ? labelIndex.get(row.label) : undefined;
-      if (index === undefined) throw new SpartanError(`${file}:${row.line}: label ${JSON.stringify(row.label)} is not one of the task's labels (${labels.map((l) => JSON.stringify(l)).join(', ')})`);
+      if (index === undefined)
+        throw new SpartanError(
+          `${file}:${row.line}: label ${JSON.stringify(row.label)} is not one of the task's labels (${labels.map((l) => JSON.stringify(l)).join(', ')})`,
+        );
       label = index;
     }
     const encoded = tokenizer.encode(row.text, row.textPair, maxLength);

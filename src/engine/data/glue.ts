@@ -33,15 +33,73 @@ export interface GlueTaskInfo {
 }
 
 export const GLUE_TASKS: Record<string, GlueTaskInfo> = {
-  'CoLA': { metric: 'mcc', metrics: ['mcc'], task: 'classification', labels: ['unacceptable', 'acceptable'], pair: false, devFiles: ['dev.tsv'] },
-  'SST-2': { metric: 'accuracy', metrics: ['accuracy'], task: 'classification', labels: ['negative', 'positive'], pair: false, devFiles: ['dev.tsv'] },
-  'MRPC': { metric: 'f1', metrics: ['f1', 'accuracy'], task: 'classification', labels: ['not_equivalent', 'equivalent'], positive: 'equivalent', pair: true, devFiles: ['dev.tsv'] },
+  CoLA: {
+    metric: 'mcc',
+    metrics: ['mcc'],
+    task: 'classification',
+    labels: ['unacceptable', 'acceptable'],
+    pair: false,
+    devFiles: ['dev.tsv'],
+  },
+  'SST-2': {
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    task: 'classification',
+    labels: ['negative', 'positive'],
+    pair: false,
+    devFiles: ['dev.tsv'],
+  },
+  MRPC: {
+    metric: 'f1',
+    metrics: ['f1', 'accuracy'],
+    task: 'classification',
+    labels: ['not_equivalent', 'equivalent'],
+    positive: 'equivalent',
+    pair: true,
+    devFiles: ['dev.tsv'],
+  },
   'STS-B': { metric: 'pearson', metrics: ['pearson', 'spearman'], task: 'regression', labels: [], pair: true, devFiles: ['dev.tsv'] },
-  'QQP': { metric: 'f1', metrics: ['f1', 'accuracy'], task: 'classification', labels: ['not_duplicate', 'duplicate'], positive: 'duplicate', pair: true, devFiles: ['dev.tsv'] },
-  'MNLI': { metric: 'accuracy', metrics: ['accuracy'], task: 'classification', labels: ['entailment', 'neutral', 'contradiction'], pair: true, devFiles: ['dev_matched.tsv', 'dev_mismatched.tsv'] },
-  'QNLI': { metric: 'accuracy', metrics: ['accuracy'], task: 'classification', labels: ['entailment', 'not_entailment'], pair: true, devFiles: ['dev.tsv'] },
-  'RTE': { metric: 'accuracy', metrics: ['accuracy'], task: 'classification', labels: ['entailment', 'not_entailment'], pair: true, devFiles: ['dev.tsv'] },
-  'WNLI': { metric: 'accuracy', metrics: ['accuracy'], task: 'classification', labels: ['not_entailment', 'entailment'], pair: true, devFiles: ['dev.tsv'] },
+  QQP: {
+    metric: 'f1',
+    metrics: ['f1', 'accuracy'],
+    task: 'classification',
+    labels: ['not_duplicate', 'duplicate'],
+    positive: 'duplicate',
+    pair: true,
+    devFiles: ['dev.tsv'],
+  },
+  MNLI: {
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    task: 'classification',
+    labels: ['entailment', 'neutral', 'contradiction'],
+    pair: true,
+    devFiles: ['dev_matched.tsv', 'dev_mismatched.tsv'],
+  },
+  QNLI: {
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    task: 'classification',
+    labels: ['entailment', 'not_entailment'],
+    pair: true,
+    devFiles: ['dev.tsv'],
+  },
+  RTE: {
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    task: 'classification',
+    labels: ['entailment', 'not_entailment'],
+    pair: true,
+    devFiles: ['dev.tsv'],
+  },
+  WNLI: {
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    task: 'classification',
+    labels: ['not_entailment', 'entailment'],
+    pair: true,
+    devFiles: ['dev.tsv'],
+  },
 };
 
 /** A JSONL row as `parseJsonlText` reads it back. */
@@ -74,16 +132,16 @@ const identity = (...names: string[]): Record<string, string> => Object.fromEntr
 
 const LAYOUTS: Record<string, Layout> = {
   // CoLA has no header: source code, label, original author's mark, sentence.
-  'CoLA': { text: 3, label: 1, columns: 4, labelMap: binary('unacceptable', 'acceptable') },
+  CoLA: { text: 3, label: 1, columns: 4, labelMap: binary('unacceptable', 'acceptable') },
   'SST-2': { text: 'sentence', label: 'label', labelMap: binary('negative', 'positive') },
-  'MRPC': { text: '#1 String', pair: '#2 String', label: 'Quality', labelMap: binary('not_equivalent', 'equivalent') },
+  MRPC: { text: '#1 String', pair: '#2 String', label: 'Quality', labelMap: binary('not_equivalent', 'equivalent') },
   'STS-B': { text: 'sentence1', pair: 'sentence2', label: 'score' },
-  'QQP': { text: 'question1', pair: 'question2', label: 'is_duplicate', labelMap: binary('not_duplicate', 'duplicate') },
-  'MNLI': { text: 'sentence1', pair: 'sentence2', label: 'gold_label', labelMap: identity('entailment', 'neutral', 'contradiction') },
-  'QNLI': { text: 'question', pair: 'sentence', label: 'label', labelMap: identity('entailment', 'not_entailment') },
-  'RTE': { text: 'sentence1', pair: 'sentence2', label: 'label', labelMap: identity('entailment', 'not_entailment') },
+  QQP: { text: 'question1', pair: 'question2', label: 'is_duplicate', labelMap: binary('not_duplicate', 'duplicate') },
+  MNLI: { text: 'sentence1', pair: 'sentence2', label: 'gold_label', labelMap: identity('entailment', 'neutral', 'contradiction') },
+  QNLI: { text: 'question', pair: 'sentence', label: 'label', labelMap: identity('entailment', 'not_entailment') },
+  RTE: { text: 'sentence1', pair: 'sentence2', label: 'label', labelMap: identity('entailment', 'not_entailment') },
   // WNLI's TSV has 0/1, with 1 meaning entailment (GLUE's label names for it).
-  'WNLI': { text: 'sentence1', pair: 'sentence2', label: 'label', labelMap: binary('not_entailment', 'entailment') },
+  WNLI: { text: 'sentence1', pair: 'sentence2', label: 'label', labelMap: binary('not_entailment', 'entailment') },
 };
 
 /** "sst2", "SST-2", "sts_b" … → the canonical GLUE_TASKS key, or undefined. */
@@ -104,7 +162,10 @@ export function importGlueTask(task: string, tsvPath: string): GlueImport {
   // A bounded regular file (a FIFO or directory is refused by name; issue 9).
   const content = readRegularFileSync(tsvPath, MAX_JSONL_BYTES).toString('utf8');
   // MRPC's files start with a byte order mark that would otherwise stick to the "Quality" header.
-  const lines = content.replace(/^\uFEFF/, '').split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  const lines = content
+    .replace(/^\uFEFF/, '')
+    .split('\n')
+    .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
 
   let first = 0;
   let columns: number;
@@ -120,7 +181,10 @@ export function importGlueTask(task: string, tsvPath: string): GlueImport {
     const header = (lines[0] ?? '').split('\t').map((h) => h.trim());
     const find = (column: string): number => {
       const index = header.indexOf(column);
-      if (index < 0) throw new SpartanError(`${tsvPath}:1: the ${name} header has no "${column}" column (found: ${header.join(', ')}); is this a labelled ${name} train/dev file?`);
+      if (index < 0)
+        throw new SpartanError(
+          `${tsvPath}:1: the ${name} header has no "${column}" column (found: ${header.join(', ')}); is this a labelled ${name} train/dev file?`,
+        );
       return index;
     };
     columns = header.length;
@@ -155,7 +219,12 @@ export function importGlueTask(task: string, tsvPath: string): GlueImport {
     if (layout.labelMap) {
       const mapped = layout.labelMap[raw];
       if (mapped === undefined) {
-        skip(line, `label ${JSON.stringify(raw)} is not one of ${Object.keys(layout.labelMap).map((k) => JSON.stringify(k)).join(', ')}`);
+        skip(
+          line,
+          `label ${JSON.stringify(raw)} is not one of ${Object.keys(layout.labelMap)
+            .map((k) => JSON.stringify(k))
+            .join(', ')}`,
+        );
         continue;
       }
       label = mapped;
@@ -169,7 +238,9 @@ export function importGlueTask(task: string, tsvPath: string): GlueImport {
     rows.push(pair !== undefined ? { text, text_pair: pair, label } : { text, label });
   }
   if (rows.length === 0) {
-    throw new SpartanError(`${tsvPath}: no ${name} rows could be read${skipped.length ? ` (${skipped.length} skipped; first: line ${skipped[0].line}: ${skipped[0].message})` : ''}`);
+    throw new SpartanError(
+      `${tsvPath}: no ${name} rows could be read${skipped.length ? ` (${skipped.length} skipped; first: line ${skipped[0].line}: ${skipped[0].message})` : ''}`,
+    );
   }
   return { rows, skipped };
 }

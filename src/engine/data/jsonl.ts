@@ -182,7 +182,10 @@ export function readUnlabelledJsonl(path: string): { rows: TextRow[]; problems: 
   return readParsed(path, parseUnlabelledJsonlText);
 }
 
-function readParsed<T extends { rows: { line: number }[]; problems: RowProblem[] }>(path: string, parse: (text: string, file: string) => T): T {
+function readParsed<T extends { rows: { line: number }[]; problems: RowProblem[] }>(
+  path: string,
+  parse: (text: string, file: string) => T,
+): T {
   // A regular file of bounded size (a FIFO, directory or /dev/zero is refused by name before reading).
   const bytes = readRegularFileSync(path, MAX_JSONL_BYTES);
   const text = bytes.toString('utf8');
@@ -193,7 +196,13 @@ function readParsed<T extends { rows: { line: number }[]; problems: RowProblem[]
     if (bad.size) {
       parsed.rows = parsed.rows.filter((r) => !bad.has(r.line));
       for (const [line, column] of bad) {
-        parsed.problems.push({ file: path, line, column, message: `invalid UTF-8 (byte ${column} of the line); save the file as UTF-8`, severity: 'error' });
+        parsed.problems.push({
+          file: path,
+          line,
+          column,
+          message: `invalid UTF-8 (byte ${column} of the line); save the file as UTF-8`,
+          severity: 'error',
+        });
       }
       parsed.problems.sort((a, b) => a.line - b.line);
     }
@@ -260,13 +269,19 @@ export function inferTask(rows: Example[], file = 'the training file'): TaskInfo
   const pair = rows.some((r) => r.textPair !== undefined);
   for (const r of rows) {
     if (Array.isArray(r.label)) {
-      throw new SpartanError(`${file}:${r.line}: label ${JSON.stringify(r.label)} is a list (multi-label), but line ${rows[0].line} has the single label ${JSON.stringify(rows[0].label)}`);
+      throw new SpartanError(
+        `${file}:${r.line}: label ${JSON.stringify(r.label)} is a list (multi-label), but line ${rows[0].line} has the single label ${JSON.stringify(rows[0].label)}`,
+      );
     }
     if ((typeof r.label === 'number') !== numeric) {
-      throw new SpartanError(`${file}:${r.line}: label ${JSON.stringify(r.label)} mixes string and numeric labels (line ${rows[0].line} has ${JSON.stringify(rows[0].label)})`);
+      throw new SpartanError(
+        `${file}:${r.line}: label ${JSON.stringify(r.label)} mixes string and numeric labels (line ${rows[0].line} has ${JSON.stringify(rows[0].label)})`,
+      );
     }
     if (pair && r.textPair === undefined) {
-      throw new SpartanError(`${file}:${r.line}: this row has no "text_pair", but other rows do (either every row is a text pair or none is)`);
+      throw new SpartanError(
+        `${file}:${r.line}: this row has no "text_pair", but other rows do (either every row is a text pair or none is)`,
+      );
     }
   }
   if (numeric) return { task: 'regression', labels: [], labelCounts: {}, pair };
@@ -276,7 +291,9 @@ export function inferTask(rows: Example[], file = 'the training file'): TaskInfo
   for (const r of rows) labelCounts[r.label as string] = (labelCounts[r.label as string] ?? 0) + 1;
   const labels = Object.keys(labelCounts).sort(naturalCompare);
   if (labels.length < 2) {
-    throw new SpartanError(`${file}: every row has the label ${JSON.stringify(labels[0])}; classification needs at least two distinct labels`);
+    throw new SpartanError(
+      `${file}: every row has the label ${JSON.stringify(labels[0])}; classification needs at least two distinct labels`,
+    );
   }
   return { task: 'classification', labels, labelCounts: { ...labelCounts }, pair };
 }
@@ -287,15 +304,20 @@ function inferMultiLabel(rows: Example[], file: string): TaskInfo {
   const labelCounts: Record<string, number> = Object.create(null);
   for (const r of rows) {
     if (!Array.isArray(r.label)) {
-      throw new SpartanError(`${file}:${r.line}: label ${JSON.stringify(r.label)} is a single label, but line ${rows[0].line} has a list of labels (multi-label)`);
+      throw new SpartanError(
+        `${file}:${r.line}: label ${JSON.stringify(r.label)} is a single label, but line ${rows[0].line} has a list of labels (multi-label)`,
+      );
     }
     if (pair && r.textPair === undefined) {
-      throw new SpartanError(`${file}:${r.line}: this row has no "text_pair", but other rows do (either every row is a text pair or none is)`);
+      throw new SpartanError(
+        `${file}:${r.line}: this row has no "text_pair", but other rows do (either every row is a text pair or none is)`,
+      );
     }
     for (const name of r.label) labelCounts[name] = (labelCounts[name] ?? 0) + 1;
   }
   const labels = Object.keys(labelCounts).sort(naturalCompare);
-  if (labels.length === 0) throw new SpartanError(`${file}: every row has an empty label list; a multi-label task needs at least one label name`);
+  if (labels.length === 0)
+    throw new SpartanError(`${file}: every row has an empty label list; a multi-label task needs at least one label name`);
   return { task: 'multilabel', labels, labelCounts: { ...labelCounts }, pair };
 }
 
@@ -311,12 +333,18 @@ export function checkDevLabels(devRows: Example[], labels: string[], devFile: st
   };
   for (const r of devRows) {
     if (multiLabel) {
-      if (!Array.isArray(r.label)) add(r.line, `label ${JSON.stringify(r.label)} is not a list, but the training file is a multi-label task (give a list, e.g. ${JSON.stringify(typeof r.label === 'string' ? [r.label] : [])})`);
-      else for (const name of r.label) if (!known.has(name)) add(r.line, `label ${JSON.stringify(name)} does not occur in the training file`);
+      if (!Array.isArray(r.label))
+        add(
+          r.line,
+          `label ${JSON.stringify(r.label)} is not a list, but the training file is a multi-label task (give a list, e.g. ${JSON.stringify(typeof r.label === 'string' ? [r.label] : [])})`,
+        );
+      else
+        for (const name of r.label) if (!known.has(name)) add(r.line, `label ${JSON.stringify(name)} does not occur in the training file`);
     } else if (Array.isArray(r.label)) {
       add(r.line, `label ${JSON.stringify(r.label)} is a list (multi-label), but the training file has one label per row`);
     } else if (labels.length === 0) {
-      if (typeof r.label !== 'number') add(r.line, `label ${JSON.stringify(r.label)} is not a number, but the training file is a regression task`);
+      if (typeof r.label !== 'number')
+        add(r.line, `label ${JSON.stringify(r.label)} is not a number, but the training file is a regression task`);
     } else if (typeof r.label !== 'string') {
       add(r.line, `label ${r.label} is a number, but the training labels are strings (${labels.map((l) => JSON.stringify(l)).join(', ')})`);
     } else if (!known.has(r.label)) {
@@ -359,7 +387,8 @@ function checkLabel(label: unknown): string | undefined {
   if (Array.isArray(label)) {
     const seen = new Set<string>();
     for (const name of label) {
-      if (typeof name !== 'string' || name === '') return `a multi-label "label" must be a list of non-empty strings, got ${describe(name)} in it`;
+      if (typeof name !== 'string' || name === '')
+        return `a multi-label "label" must be a list of non-empty strings, got ${describe(name)} in it`;
       if (seen.has(name)) return `label list repeats ${JSON.stringify(name)}`;
       seen.add(name);
     }
@@ -403,7 +432,8 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return value.length > 40 ? `the string ${JSON.stringify(value.slice(0, 40))}…` : `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'string')
+    return value.length > 40 ? `the string ${JSON.stringify(value.slice(0, 40))}…` : `the string ${JSON.stringify(value)}`;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
   return typeof value;
 }

@@ -22,7 +22,10 @@ export const MICRO_BATCH_TOKENS = process.env.SPARTAN_MICRO_TOKENS === undefined
 export function splitMicroBatches<E extends { ids: ArrayLike<number> }>(examples: E[], maxTokens = MICRO_BATCH_TOKENS): E[][] {
   if (examples.length === 0) return [];
   if (!(maxTokens > 0) || !Number.isFinite(maxTokens)) return [examples];
-  const sorted = examples.map((e, i) => ({ e, i })).sort((a, b) => b.e.ids.length - a.e.ids.length || a.i - b.i).map((x) => x.e);
+  const sorted = examples
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => b.e.ids.length - a.e.ids.length || a.i - b.i)
+    .map((x) => x.e);
   const out: E[][] = [];
   let start = 0;
   while (start < sorted.length) {

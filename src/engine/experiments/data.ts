@@ -60,7 +60,8 @@ export function loadGlueTaskData(glueDir: string, task: string, opts: LoadOption
   // Labels from the whole training file, so a capped or few-shot subset still has every class's output.
   const info = inferTask(allTrain, trainFile);
   const positiveClass = glue.positive !== undefined ? info.labels.indexOf(glue.positive) : undefined;
-  if (positiveClass !== undefined && positiveClass < 0) throw new SpartanError(`${trainFile}: no "${glue.positive}" rows (GLUE's positive class for F1)`);
+  if (positiveClass !== undefined && positiveClass < 0)
+    throw new SpartanError(`${trainFile}: no "${glue.positive}" rows (GLUE's positive class for F1)`);
   const unknown = info.task === 'classification' ? allDev.filter((r) => !info.labels.includes(r.label as string)) : [];
   if (unknown.length) throw new SpartanError(`${devFile}: label ${JSON.stringify(unknown[0].label)} does not occur in ${trainFile}`);
   return {
@@ -83,13 +84,23 @@ export function loadGlueTaskData(glueDir: string, task: string, opts: LoadOption
  * numbers, and skipped lines are reported separately with theirs.
  */
 function toExamples(rows: GlueRow[]): Example[] {
-  return rows.map((r, i) => ({ text: r.text, ...(r.text_pair !== undefined ? { textPair: r.text_pair } : {}), label: r.label, line: i + 1 }));
+  return rows.map((r, i) => ({
+    text: r.text,
+    ...(r.text_pair !== undefined ? { textPair: r.text_pair } : {}),
+    label: r.label,
+    line: i + 1,
+  }));
 }
 
 /** A fixed (seed 0) uniform subset of n rows, kept in file order; all rows when n is absent or not smaller. */
 export function subset<T>(rows: T[], n?: number): T[] {
   if (n === undefined || n >= rows.length) return rows;
-  const keep = shuffleInPlace(rows.map((_, i) => i), createRng(0)).slice(0, n).sort((a, b) => a - b);
+  const keep = shuffleInPlace(
+    rows.map((_, i) => i),
+    createRng(0),
+  )
+    .slice(0, n)
+    .sort((a, b) => a - b);
   return keep.map((i) => rows[i]);
 }
 

@@ -28,7 +28,10 @@ export function sampleFewShot<T extends Pick<Example, 'label'>>(rows: T[], opts:
   const classification = rows.length > 0 && typeof rows[0].label === 'string';
   let picked: number[];
   if (!opts.stratified || !classification) {
-    picked = shuffleInPlace(rows.map((_, i) => i), rng).slice(0, opts.size);
+    picked = shuffleInPlace(
+      rows.map((_, i) => i),
+      rng,
+    ).slice(0, opts.size);
   } else {
     const byClass = new Map<string, number[]>();
     rows.forEach((r, i) => {
@@ -38,7 +41,10 @@ export function sampleFewShot<T extends Pick<Example, 'label'>>(rows: T[], opts:
     });
     // Sorted class names: the allocation must not depend on which class happens to come first in the file.
     const classes = [...byClass.keys()].sort();
-    const quotas = allocate(classes.map((c) => byClass.get(c)!.length), opts.size);
+    const quotas = allocate(
+      classes.map((c) => byClass.get(c)!.length),
+      opts.size,
+    );
     picked = [];
     classes.forEach((c, k) => picked.push(...shuffleInPlace([...byClass.get(c)!], rng).slice(0, quotas[k])));
   }
@@ -57,7 +63,9 @@ export function allocate(sizes: number[], n: number): number[] {
   let left = n - quota.reduce((a, b) => a + b, 0);
   // Hand out the rest by largest remainder (ties: larger group first), then take back from the largest quotas
   // if the at-least-one rule overshot.
-  const order = sizes.map((_, i) => i).sort((a, b) => exact[b] - Math.floor(exact[b]) - (exact[a] - Math.floor(exact[a])) || sizes[b] - sizes[a]);
+  const order = sizes
+    .map((_, i) => i)
+    .sort((a, b) => exact[b] - Math.floor(exact[b]) - (exact[a] - Math.floor(exact[a])) || sizes[b] - sizes[a]);
   while (left > 0) {
     let gave = false;
     for (const i of order) {

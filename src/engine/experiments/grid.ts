@@ -86,9 +86,27 @@ export interface RunId {
 }
 
 export type GridEvent =
-  | { event: 'start'; runs: number; toRun: number; done: number; tasks: string[]; methods: string[]; seeds: number[]; lrs: Record<string, number> }
+  | {
+      event: 'start';
+      runs: number;
+      toRun: number;
+      done: number;
+      tasks: string[];
+      methods: string[];
+      seeds: number[];
+      lrs: Record<string, number>;
+    }
   /** `skipped`: the first 50 TSV lines the importer left out (file:line, why); `skippedCount`: all of them. */
-  | { event: 'data'; task: string; trainRows: number; devRows: number; totalTrain: number; totalDev: number; skippedCount: number; skipped: { file: string; line: number; message: string }[] }
+  | {
+      event: 'data';
+      task: string;
+      trainRows: number;
+      devRows: number;
+      totalTrain: number;
+      totalDev: number;
+      skippedCount: number;
+      skipped: { file: string; line: number; message: string }[];
+    }
   | ({ event: 'run' } & RunId)
   | ({ event: 'skip' } & RunId)
   | ({ event: 'train' } & RunId & { train: TrainEvent })
@@ -112,10 +130,10 @@ export function protocolOf(opts: GridOptions, method: MethodName): Protocol {
     backbone: opts.backbone.id,
     lr: learningRates(opts.lrs)[method],
     epochs: opts.fewShot ? 0 : opts.epochs,
-    trainRows: opts.fewShot ? null : opts.trainRows ?? null,
+    trainRows: opts.fewShot ? null : (opts.trainRows ?? null),
     devRows: opts.devRows ?? null,
     fewShot: opts.fewShot ?? null,
-    fewShotSteps: opts.fewShot ? opts.fewShotSteps ?? null : null,
+    fewShotSteps: opts.fewShot ? (opts.fewShotSteps ?? null) : null,
     stratified: Boolean(opts.fewShot && opts.stratified),
     batchSize: opts.batchSize,
     maxLength: opts.maxLength,
@@ -147,21 +165,44 @@ export async function runGrid(opts: GridOptions): Promise<GridResult> {
   const data = new Map<string, GlueTaskData>();
   // Canonical task names in the keys, so "sst2" and "SST-2" resume each other's runs.
   for (const r of all) {
-    if (!data.has(r.task)) data.set(r.task, loadGlueTaskData(opts.glueDir, r.task, { trainRows: opts.fewShot ? undefined : opts.trainRows, devRows: opts.devRows }));
+    if (!data.has(r.task))
+      data.set(
+        r.task,
+        loadGlueTaskData(opts.glueDir, r.task, { trainRows: opts.fewShot ? undefined : opts.trainRows, devRows: opts.devRows }),
+      );
     r.task = data.get(r.task)!.task;
     r.key = runKey(r.task, r.method, r.seed, protocolOf(opts, r.method));
   }
   const existing = new Map((opts.out ? readResults(opts.out).runs : []).map((r) => [r.key, r]));
   if (opts.shard && !opts.out) throw new SpartanError('parallel workers need a results file to share');
   const toRun = all.filter((r) => !existing.has(r.key));
-  emit({ event: 'start', runs: all.length, toRun: toRun.length, done: all.length - toRun.length, tasks: [...new Set(all.map((r) => r.task))], methods: opts.methods, seeds: opts.seeds, lrs });
+  emit({
+    event: 'start',
+    runs: all.length,
+    toRun: toRun.length,
+    done: all.length - toRun.length,
+    tasks: [...new Set(all.map((r) => r.task))],
+    methods: opts.methods,
+    seeds: opts.seeds,
+    lrs,
+  });
   for (const d of data.values()) {
-    emit({ event: 'data', task: d.task, trainRows: d.train.length, devRows: d.dev.length, totalTrain: d.totalTrain, totalDev: d.totalDev, skippedCount: d.skipped.length, skipped: d.skipped.slice(0, 50).map((p) => ({ file: p.file, line: p.line, message: p.message })) });
+    emit({
+      event: 'data',
+      task: d.task,
+      trainRows: d.train.length,
+      devRows: d.dev.length,
+      totalTrain: d.totalTrain,
+      totalDev: d.totalDev,
+      skippedCount: d.skipped.length,
+      skipped: d.skipped.slice(0, 50).map((p) => ({ file: p.file, line: p.line, message: p.message })),
+    });
   }
 
   const tokenizer = cachingTokenizer(opts.tokenizer);
   const records = new Map<string, RunRecord>(existing);
-  let ran = 0, skipped = 0;
+  let ran = 0,
+    skipped = 0;
   for (const r of all) {
     const id: RunId = { index: r.index + 1, total: all.length, task: r.task, method: r.method, seed: r.seed, lr: lrs[r.method] };
     if (existing.has(r.key)) {
@@ -172,7 +213,9 @@ export async function runGrid(opts: GridOptions): Promise<GridResult> {
     if (opts.shard && !claim(opts.out!, r.key)) continue; // another worker has it
     opts.signal?.throwIfAborted();
     emit({ event: 'run', ...id });
-    const record = await runOne(opts, data.get(r.task)!, tokenizer, r.method, r.seed, r.key, (e) => emit({ event: 'train', ...id, train: e }));
+    const record = await runOne(opts, data.get(r.task)!, tokenizer, r.method, r.seed, r.key, (e) =>
+      emit({ event: 'train', ...id, train: e }),
+    );
     records.set(r.key, record);
     if (opts.out) appendRun(opts.out, record);
     ran++;
@@ -237,7 +280,11 @@ async function runOne(
     positiveClass: data.positiveClass,
   };
 
-  const timing = stepTimer(trainRows.map((r) => tokenizer.encode(r.text, r.textPair, cfg.maxLength).ids.length), cfg.batchSize, seed);
+  const timing = stepTimer(
+    trainRows.map((r) => tokenizer.encode(r.text, r.textPair, cfg.maxLength).ids.length),
+    cfg.batchSize,
+    seed,
+  );
   const result = await train(
     {
       backbone: opts.backbone,
@@ -273,8 +320,34 @@ async function runOne(
         tokenizerHash: opts.backbone.tokenizerHash,
         task: data.info.task,
         labels: data.info.labels,
-        hyperparameters: { method: methodName, ...opts.geometry, trainLayerNorms: method.trainLayerNorms, optimizer: 'adamw', lr: cfg.lr, weightDecay: cfg.weightDecay, warmupRatio: cfg.warmupRatio, clipNorm: cfg.clipNorm, epochs: cfg.epochs, steps: result.steps, batchSize: cfg.batchSize, maxLength: cfg.maxLength, dropout: cfg.dropout, seed, pair: data.info.pair, init: null, glueTask: data.task, fewShot: opts.fewShot ?? null },
-        metrics: { ...metrics, bestEpoch: result.bestEpoch, trainRows: trainRows.length, devRows: data.dev.length, truncated: result.truncated, seconds: result.seconds },
+        hyperparameters: {
+          method: methodName,
+          ...opts.geometry,
+          trainLayerNorms: method.trainLayerNorms,
+          optimizer: 'adamw',
+          lr: cfg.lr,
+          weightDecay: cfg.weightDecay,
+          warmupRatio: cfg.warmupRatio,
+          clipNorm: cfg.clipNorm,
+          epochs: cfg.epochs,
+          steps: result.steps,
+          batchSize: cfg.batchSize,
+          maxLength: cfg.maxLength,
+          dropout: cfg.dropout,
+          seed,
+          pair: data.info.pair,
+          init: null,
+          glueTask: data.task,
+          fewShot: opts.fewShot ?? null,
+        },
+        metrics: {
+          ...metrics,
+          bestEpoch: result.bestEpoch,
+          trainRows: trainRows.length,
+          devRows: data.dev.length,
+          truncated: result.truncated,
+          seconds: result.seconds,
+        },
         createdAt: new Date().toISOString(),
       },
       'float16',
@@ -305,12 +378,31 @@ async function runOne(
 }
 
 /** One evaluation of the trained tensors on the whole dev set (the few-shot protocol). */
-async function evaluateOnce(opts: GridOptions, data: GlueTaskData, tokenizer: RobertaTokenizer, method: MethodSpec, tensors: Map<string, { shape: number[]; data: Float32Array }>, cfg: TrainConfig): Promise<Record<string, number>> {
+async function evaluateOnce(
+  opts: GridOptions,
+  data: GlueTaskData,
+  tokenizer: RobertaTokenizer,
+  method: MethodSpec,
+  tensors: Map<string, { shape: number[]; data: Float32Array }>,
+  cfg: TrainConfig,
+): Promise<Record<string, number>> {
   const numLabels = numLabelsOf(data.info);
-  const session = await GraphSession.create(compileInference(graphOptions(opts.backbone, method, data.info.task, numLabels)), { threads: opts.threads });
+  const session = await GraphSession.create(compileInference(graphOptions(opts.backbone, method, data.info.task, numLabels)), {
+    threads: opts.threads,
+  });
   try {
     const dev = encodeExamples(data.dev, tokenizer, data.info.task, data.info.labels, cfg.maxLength, data.devFile);
-    const ev = await evaluate(session, layerParams(opts.backbone, tensors), dev.examples, data.info.task, numLabels, tokenizer.padId, cfg.batchSize * 2, opts.signal, data.positiveClass);
+    const ev = await evaluate(
+      session,
+      layerParams(opts.backbone, tensors),
+      dev.examples,
+      data.info.task,
+      numLabels,
+      tokenizer.padId,
+      cfg.batchSize * 2,
+      opts.signal,
+      data.positiveClass,
+    );
     return { ...ev.metrics };
   } finally {
     await session.release();
@@ -324,7 +416,10 @@ async function evaluateOnce(opts: GridOptions, data: GlueTaskData, tokenizer: Ro
  * the short last batch of an epoch is counted with its true size. Graph building and dev evaluation are excluded.
  */
 export function stepTimer(lengths: number[], batchSize: number, seed: number) {
-  let examples = 0, seconds = 0, epoch = 0, inEpoch = 0;
+  let examples = 0,
+    seconds = 0,
+    epoch = 0,
+    inEpoch = 0;
   let batches: number[][] = [];
   return {
     observe(e: TrainEvent): void {

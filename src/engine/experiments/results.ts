@@ -71,7 +71,9 @@ export interface ResultsFile {
 export function runKey(task: string, method: string, seed: number, protocol: Protocol): string {
   // Keys in a fixed order so the same protocol always gives the same string.
   const p = protocol as unknown as Record<string, unknown>;
-  const parts = Object.keys(protocol).sort().map((k) => `${k}=${String(p[k])}`);
+  const parts = Object.keys(protocol)
+    .sort()
+    .map((k) => `${k}=${String(p[k])}`);
   return `${task}|${method}|seed=${seed}|${parts.join('|')}`;
 }
 
@@ -88,8 +90,10 @@ export function readResults(file: string): ResultsFile {
     throw new SpartanError(`${file}: not a results file (invalid JSON: ${(e as Error).message})`);
   }
   const r = value as Partial<ResultsFile>;
-  if (!r || r.format !== RESULTS_FORMAT || !Array.isArray(r.runs)) throw new SpartanError(`${file}: not a Spartan GLUE results file (format "${RESULTS_FORMAT}")`);
-  if (r.version !== RESULTS_VERSION) throw new SpartanError(`${file}: results version ${r.version} is not supported (this version reads ${RESULTS_VERSION})`);
+  if (!r || r.format !== RESULTS_FORMAT || !Array.isArray(r.runs))
+    throw new SpartanError(`${file}: not a Spartan GLUE results file (format "${RESULTS_FORMAT}")`);
+  if (r.version !== RESULTS_VERSION)
+    throw new SpartanError(`${file}: results version ${r.version} is not supported (this version reads ${RESULTS_VERSION})`);
   return r as ResultsFile;
 }
 
@@ -117,7 +121,8 @@ function withLock<T>(file: string, fn: () => T): T {
       fs.closeSync(fs.openSync(lock, 'wx'));
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SpartanError(`${lock}: cannot create the lock file: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new SpartanError(`${lock}: cannot create the lock file: ${(e as Error).message}`);
       try {
         if (Date.now() - fs.statSync(lock).mtimeMs > LOCK_STALE_MS) fs.rmSync(lock, { force: true });
       } catch {

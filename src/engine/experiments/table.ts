@@ -65,7 +65,11 @@ export function buildTable(runs: RunRecord[], opts: TableOptions = {}): ResultsT
     groups.get(label)!.push(r);
   }
   const order = opts.methods ?? unique(runs.map((r) => r.method));
-  const labels = [...groups.keys()].sort((a, b) => rank(order, groups.get(a)![0].method) - rank(order, groups.get(b)![0].method) || groups.get(a)![0].protocol.lr - groups.get(b)![0].protocol.lr);
+  const labels = [...groups.keys()].sort(
+    (a, b) =>
+      rank(order, groups.get(a)![0].method) - rank(order, groups.get(b)![0].method) ||
+      groups.get(a)![0].protocol.lr - groups.get(b)![0].protocol.lr,
+  );
 
   const rows = labels.map((label): TableRow => {
     const group = groups.get(label)!.filter((r) => tasks.includes(r.task));
@@ -180,7 +184,10 @@ function rank(order: string[], method: string): number {
 export function protocolNotes(runs: RunRecord[], methods?: string[]): string[] {
   if (runs.length === 0) return ['no runs'];
   const ps = runs.map((r) => r.protocol);
-  const values = <T>(f: (p: RunRecord['protocol']) => T): string => unique(ps.map(f)).map((v) => (v === null ? 'all' : String(v))).join(' / ');
+  const values = <T>(f: (p: RunRecord['protocol']) => T): string =>
+    unique(ps.map(f))
+      .map((v) => (v === null ? 'all' : String(v)))
+      .join(' / ');
   const fewShot = ps.some((p) => p.fewShot !== null);
   const training = fewShot
     ? `few-shot: ${values((p) => p.fewShot)} training rows sampled per seed (${values((p) => (p.stratified ? 'stratified, proportional to class sizes' : 'uniform'))}), ${values((p) => p.fewShotSteps)} steps, one evaluation on ${values((p) => p.devRows)} dev rows`
@@ -190,7 +197,9 @@ export function protocolNotes(runs: RunRecord[], methods?: string[]): string[] {
     .filter((m) => runs.some((r) => r.method === m))
     .map((m) => `${m} ${unique(runs.filter((r) => r.method === m).map((r) => formatLr(r.protocol.lr))).join('/')}`);
   const tasks = unique(runs.map((r) => r.task));
-  const headline = tasks.map((t) => `${t} ${SHORT[runs.find((r) => r.task === t)!.metric] ?? runs.find((r) => r.task === t)!.metric}`).join(', ');
+  const headline = tasks
+    .map((t) => `${t} ${SHORT[runs.find((r) => r.task === t)!.metric] ?? runs.find((r) => r.task === t)!.metric}`)
+    .join(', ');
   return [
     `backbone ${values((p) => p.backbone)}; ${training}; batch ${values((p) => p.batchSize)}, max length ${values((p) => p.maxLength)}, dropout ${values((p) => p.dropout)}, warm-up ${values((p) => p.warmupRatio)}, AdamW`,
     `learning rates: ${lrs.join(', ')}`,

@@ -88,7 +88,8 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
   const base = resolveEndpoint(opts.baseUrl);
   const dir = resolve(opts.dest);
   const destStat = await fsp.stat(dir).catch(() => undefined);
-  if (destStat && !destStat.isDirectory()) throw new SpartanError(`${opts.dest}: exists and is not a folder; give a folder (new or existing) as the destination`);
+  if (destStat && !destStat.isDirectory())
+    throw new SpartanError(`${opts.dest}: exists and is not a folder; give a folder (new or existing) as the destination`);
 
   // Files recorded by an earlier call for the same repo and revision are reused while they are still there with
   // the recorded size; a complete destination therefore costs no request at all.

@@ -38,12 +38,7 @@ export interface FetchedFile {
 }
 
 /** Returns undefined when an optional file is not in the repo. */
-export async function fetchFile(
-  ctx: FetchFileContext,
-  name: string,
-  url: string,
-  optional: boolean,
-): Promise<FetchedFile | undefined> {
+export async function fetchFile(ctx: FetchFileContext, name: string, url: string, optional: boolean): Promise<FetchedFile | undefined> {
   const target = join(ctx.dir, name);
   const part = `${target}.part`;
   await fsp.mkdir(dirname(target), { recursive: true });
@@ -100,7 +95,10 @@ async function attemptOnce(
   };
   const host = new URL(url).host;
   try {
-    arm(ctx.connectTimeoutMs ?? DOWNLOAD_CONNECT_TIMEOUT_MS, `${host} sent no response within ${(ctx.connectTimeoutMs ?? DOWNLOAD_CONNECT_TIMEOUT_MS) / 1000} s`);
+    arm(
+      ctx.connectTimeoutMs ?? DOWNLOAD_CONNECT_TIMEOUT_MS,
+      `${host} sent no response within ${(ctx.connectTimeoutMs ?? DOWNLOAD_CONNECT_TIMEOUT_MS) / 1000} s`,
+    );
     return await attemptBody(ctx, name, url, optional, target, part, have, attempt.signal, arm);
   } catch (e) {
     if (timedOut && !ctx.signal?.aborted) throw new RetryableError(`${timedOut} while downloading ${name}`);
@@ -146,14 +144,18 @@ async function attemptBody(
     // A missing repo or revision is an error even for an optional file: everything else would 404 too.
     const repoLevel = hub.errorCode === 'RepoNotFound' || hub.errorCode === 'RevisionNotFound';
     if (optional && !repoLevel) return undefined;
-    const what = hub.errorCode === 'RevisionNotFound' ? `revision "${ctx.revision}" of ${ctx.repo}`
-      : hub.errorCode === 'RepoNotFound' ? `repo ${ctx.repo}` : `${name} in ${ctx.repo}@${ctx.revision}`;
+    const what =
+      hub.errorCode === 'RevisionNotFound'
+        ? `revision "${ctx.revision}" of ${ctx.repo}`
+        : hub.errorCode === 'RepoNotFound'
+          ? `repo ${ctx.repo}`
+          : `${name} in ${ctx.repo}@${ctx.revision}`;
     throw new SpartanError(`${what} not found on the hub (HTTP 404 for ${where})`);
   }
   if (res.status === 401 || res.status === 403) {
     await res.body?.cancel().catch(() => undefined);
     const hint = ctx.token
-      ? 'the token given was not accepted for it (check it, and accept the repo\'s terms on the hub if it is gated)'
+      ? "the token given was not accepted for it (check it, and accept the repo's terms on the hub if it is gated)"
       : 'it is gated or private (or does not exist): pass a Hugging Face access token (token option, e.g. from HF_TOKEN)';
     const detail = hub.errorMessage ? ` [${hub.errorMessage}]` : '';
     throw new SpartanError(`access to ${name} of ${ctx.repo} was refused (HTTP ${res.status} for ${where}): ${hint}${detail}`);
@@ -210,7 +212,7 @@ async function attemptBody(
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         // Write before hashing/counting so `received` never runs ahead of what is on disk.
         try {
-          for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+          for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
         } catch (we) {
           writeError = we;
           throw we;
@@ -259,13 +261,18 @@ async function attemptBody(
   return verifyAndPlace(ctx, name, url, target, part, received, hash.digest('hex'), opened, start > 0);
 }
 
-
 /**
  * 416 (range not satisfiable) after a resume request: either the part already holds the whole file (a previous run
  * stopped just before renaming it) or it is longer than the file (the file changed); start over in that case.
  */
 async function finishFromPart(
-  ctx: FetchFileContext, name: string, url: string, target: string, part: string, have: number, opened: OpenedResponse,
+  ctx: FetchFileContext,
+  name: string,
+  url: string,
+  target: string,
+  part: string,
+  have: number,
+  opened: OpenedResponse,
 ): Promise<FetchedFile> {
   await opened.res.body?.cancel().catch(() => undefined);
   const total = opened.hub.linkedSize ?? parseContentRange(opened.res.headers.get('content-range'))?.total;
@@ -283,13 +290,22 @@ async function finishFromPart(
  * deleted: resuming from corrupt bytes could never succeed.
  */
 async function verifyAndPlace(
-  ctx: FetchFileContext, name: string, url: string, target: string, part: string,
-  bytes: number, sha256: string, opened: OpenedResponse, resumed: boolean,
+  ctx: FetchFileContext,
+  name: string,
+  url: string,
+  target: string,
+  part: string,
+  bytes: number,
+  sha256: string,
+  opened: OpenedResponse,
+  resumed: boolean,
 ): Promise<FetchedFile> {
   const { hub } = opened;
   // When the bad bytes may come from an old part (the file changed since), one clean fetch from zero is worth a try.
   const fail = (message: string): SpartanError =>
-    resumed ? new RetryableError(`${message}; it had resumed an earlier partial file, so it restarts from zero`) : new SpartanError(message);
+    resumed
+      ? new RetryableError(`${message}; it had resumed an earlier partial file, so it restarts from zero`)
+      : new SpartanError(message);
   if (isSha256Hex(hub.linkedEtag)) {
     if (hub.linkedEtag !== sha256) {
       await fsp.rm(part, { force: true });
@@ -303,9 +319,7 @@ async function verifyAndPlace(
     const blob = await gitBlobSha1File(part, bytes);
     if (blob !== hub.etag) {
       await fsp.rm(part, { force: true });
-      throw fail(
-        `git blob id mismatch for ${name} from ${url}: expected ${hub.etag} (ETag), got ${blob}; the download was discarded`,
-      );
+      throw fail(`git blob id mismatch for ${name} from ${url}: expected ${hub.etag} (ETag), got ${blob}; the download was discarded`);
     }
   } else if (!ctx.allowUnverified) {
     // Nothing to check the bytes against (no X-Linked-Etag, no hub ETag): a corrupted or substituted file would be

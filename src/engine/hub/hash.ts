@@ -9,7 +9,12 @@ import { createReadStream } from 'node:fs';
 /** Strips the weak marker and quotes from an ETag header value; undefined for a missing header. */
 export function normalizeEtag(value: string | null | undefined): string | undefined {
   if (!value) return undefined;
-  return value.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1') || undefined;
+  return (
+    value
+      .trim()
+      .replace(/^W\//, '')
+      .replace(/^"(.*)"$/, '$1') || undefined
+  );
 }
 
 export function isSha256Hex(s: string | undefined): s is string {

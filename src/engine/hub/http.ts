@@ -9,7 +9,10 @@ import { normalizeEtag } from './hash';
 
 /** A failure worth another try: 5xx/429, a dropped connection, an incomplete body. */
 export class RetryableError extends SpartanError {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }
@@ -89,7 +92,7 @@ function collectHubFacts(h: Headers, facts: HubFacts): void {
   facts.errorCode ??= h.get('x-error-code') ?? undefined;
   facts.errorMessage ??= h.get('x-error-message') ?? undefined;
   // Only a final (non-redirect) hub response's ETag describes the file itself.
-  if (!(h.get('location'))) facts.etag ??= normalizeEtag(h.get('etag'));
+  if (!h.get('location')) facts.etag ??= normalizeEtag(h.get('etag'));
 }
 
 /** The most specific code in a fetch error chain ("ECONNREFUSED", "ENOTFOUND", "UND_ERR_SOCKET", ...). */

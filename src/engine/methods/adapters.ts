@@ -26,7 +26,8 @@ export function adapterPrefix(layer: number, block: 'attention.output' | 'output
 }
 
 export function adapterShapes(kind: AdapterKind, config: RobertaConfig): Map<string, number[]> {
-  const d = config.hiddenSize, r = bottleneckSize(config);
+  const d = config.hiddenSize,
+    r = bottleneckSize(config);
   const shapes = new Map<string, number[]>();
   const blocks: ('attention.output' | 'output')[] = kind === 'houlsby' ? ['attention.output', 'output'] : ['output'];
   for (let i = 0; i < config.numLayers; i++) {

@@ -69,7 +69,8 @@ export function spartanHooks(geo: MemoryGeometry): MethodHooks {
     layerOutput(b: ModelBuilder, layer: number, x: string): string {
       const { g } = b;
       const names = spartanNames(layer);
-      const np = geo.parents, nc = geo.children;
+      const np = geo.parents,
+        nc = geo.children;
       const rows = g.shape(x)[0]; // N, or B where the last layer computes only the <s> rows
 
       // Parent gates: softmax over the top-K parent logits.

@@ -115,7 +115,12 @@ export class Graph {
   }
 
   /** Adds a node; `outs` gives the type and shape of each output (prefix names are made unique). */
-  node(op: string, inputs: string[], outs: { prefix?: string; name?: string; type: ElemType; shape: Shape }[], attrs: Record<string, AttrValue> = {}): string[] {
+  node(
+    op: string,
+    inputs: string[],
+    outs: { prefix?: string; name?: string; type: ElemType; shape: Shape }[],
+    attrs: Record<string, AttrValue> = {},
+  ): string[] {
     const outputs = outs.map((o) => o.name ?? this.fresh(o.prefix ?? op.toLowerCase()));
     const n: Node = { op, inputs, outputs, attrs };
     this.nodes.push(n);
@@ -167,22 +172,54 @@ export class Graph {
     return this.node(op, [a, b], [{ prefix, type: type ?? this.info(a).type, shape }])[0];
   }
 
-  add(a: string, b: string, prefix?: string) { return this.binary('Add', a, b, undefined, prefix); }
-  sub(a: string, b: string, prefix?: string) { return this.binary('Sub', a, b, undefined, prefix); }
-  mul(a: string, b: string, prefix?: string) { return this.binary('Mul', a, b, undefined, prefix); }
-  div(a: string, b: string, prefix?: string) { return this.binary('Div', a, b, undefined, prefix); }
-  greaterOrEqual(a: string, b: string) { return this.binary('GreaterOrEqual', a, b, 'bool'); }
-  greater(a: string, b: string) { return this.binary('Greater', a, b, 'bool'); }
-  neg(x: string) { return this.unary('Neg', x); }
-  exp(x: string) { return this.unary('Exp', x); }
-  erf(x: string) { return this.unary('Erf', x); }
-  tanh(x: string, prefix?: string) { return this.unary('Tanh', x, {}, prefix); }
-  relu(x: string, prefix?: string) { return this.unary('Relu', x, {}, prefix); }
-  sigmoid(x: string, prefix?: string) { return this.unary('Sigmoid', x, {}, prefix); }
-  identity(x: string, prefix?: string) { return this.unary('Identity', x, {}, prefix); }
-  gelu(x: string, prefix?: string) { return this.unary('Gelu', x, { approximate: 'none' }, prefix); }
-  softmax(x: string, axis = -1, prefix?: string) { return this.unary('Softmax', x, { axis }, prefix); }
-  logSoftmax(x: string, axis = -1) { return this.unary('LogSoftmax', x, { axis }); }
+  add(a: string, b: string, prefix?: string) {
+    return this.binary('Add', a, b, undefined, prefix);
+  }
+  sub(a: string, b: string, prefix?: string) {
+    return this.binary('Sub', a, b, undefined, prefix);
+  }
+  mul(a: string, b: string, prefix?: string) {
+    return this.binary('Mul', a, b, undefined, prefix);
+  }
+  div(a: string, b: string, prefix?: string) {
+    return this.binary('Div', a, b, undefined, prefix);
+  }
+  greaterOrEqual(a: string, b: string) {
+    return this.binary('GreaterOrEqual', a, b, 'bool');
+  }
+  greater(a: string, b: string) {
+    return this.binary('Greater', a, b, 'bool');
+  }
+  neg(x: string) {
+    return this.unary('Neg', x);
+  }
+  exp(x: string) {
+    return this.unary('Exp', x);
+  }
+  erf(x: string) {
+    return this.unary('Erf', x);
+  }
+  tanh(x: string, prefix?: string) {
+    return this.unary('Tanh', x, {}, prefix);
+  }
+  relu(x: string, prefix?: string) {
+    return this.unary('Relu', x, {}, prefix);
+  }
+  sigmoid(x: string, prefix?: string) {
+    return this.unary('Sigmoid', x, {}, prefix);
+  }
+  identity(x: string, prefix?: string) {
+    return this.unary('Identity', x, {}, prefix);
+  }
+  gelu(x: string, prefix?: string) {
+    return this.unary('Gelu', x, { approximate: 'none' }, prefix);
+  }
+  softmax(x: string, axis = -1, prefix?: string) {
+    return this.unary('Softmax', x, { axis }, prefix);
+  }
+  logSoftmax(x: string, axis = -1) {
+    return this.unary('LogSoftmax', x, { axis });
+  }
 
   cast(x: string, to: ElemType): string {
     return this.node('Cast', [x], [{ type: to, shape: this.shape(x) }], { to: ONNX_ELEM_TYPE[to] })[0];
@@ -198,8 +235,15 @@ export class Graph {
   }
 
   /** Gemm: alpha·A'·B' + C (2-D), with A' = Aᵀ if transA, B' = Bᵀ if transB. */
-  gemm(a: string, b: string, c: string | undefined, opts: { transA?: boolean; transB?: boolean; alpha?: number } = {}, prefix?: string): string {
-    const sa = this.shape(a), sb = this.shape(b);
+  gemm(
+    a: string,
+    b: string,
+    c: string | undefined,
+    opts: { transA?: boolean; transB?: boolean; alpha?: number } = {},
+    prefix?: string,
+  ): string {
+    const sa = this.shape(a),
+      sb = this.shape(b);
     const m = opts.transA ? sa[1] : sa[0];
     const n = opts.transB ? sb[0] : sb[1];
     const attrs: Record<string, AttrValue> = {};
@@ -246,7 +290,8 @@ export class Graph {
   }
 
   gather(data: string, indices: string, axis = 0, prefix?: string): string {
-    const sd = this.shape(data), si = this.shape(indices);
+    const sd = this.shape(data),
+      si = this.shape(indices);
     const shape = [...sd.slice(0, axis), ...si, ...sd.slice(axis + 1)];
     return this.node('Gather', [data, indices], [{ prefix, type: this.info(data).type, shape }], { axis })[0];
   }
@@ -271,10 +316,15 @@ export class Graph {
   topK(x: string, k: number): [string, string] {
     const s = this.shape(x);
     const out = [...s.slice(0, -1), k];
-    const [values, indices] = this.node('TopK', [x, this.constI([k])], [
-      { type: 'float32', shape: out },
-      { type: 'int64', shape: out },
-    ], { axis: -1, largest: 1, sorted: 1 });
+    const [values, indices] = this.node(
+      'TopK',
+      [x, this.constI([k])],
+      [
+        { type: 'float32', shape: out },
+        { type: 'int64', shape: out },
+      ],
+      { axis: -1, largest: 1, sorted: 1 },
+    );
     return [values, indices];
   }
 
@@ -282,11 +332,16 @@ export class Graph {
   layerNorm(x: string, scale: string, bias: string, epsilon: number, prefix?: string): string {
     const s = this.shape(x);
     const stat = [...s.slice(0, -1), 1];
-    const [y] = this.node('LayerNormalization', [x, scale, bias], [
-      { prefix, type: 'float32', shape: s },
-      { prefix: 'ln_mean', type: 'float32', shape: stat },
-      { prefix: 'ln_invstd', type: 'float32', shape: stat },
-    ], { axis: -1, epsilon: { float: epsilon } });
+    const [y] = this.node(
+      'LayerNormalization',
+      [x, scale, bias],
+      [
+        { prefix, type: 'float32', shape: s },
+        { prefix: 'ln_mean', type: 'float32', shape: stat },
+        { prefix: 'ln_invstd', type: 'float32', shape: stat },
+      ],
+      { axis: -1, epsilon: { float: epsilon } },
+    );
     return y;
   }
 

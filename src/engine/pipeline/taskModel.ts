@@ -71,7 +71,13 @@ export class TaskModel {
   /** Raw logits of each row, in input order. */
   async logits(rows: { text: string; textPair?: string }[], batchSize = 32, signal?: AbortSignal): Promise<Float32Array[]> {
     const examples = rows.map((r, i) => ({ ids: this.tokenizer.encode(r.text, r.textPair, this.maxLength).ids, label: 0, line: i + 1 }));
-    return predictLogits(this.session, this.params, examples, { batchSize, padId: this.tokenizer.padId, task: this.metadata.task, numLabels: this.numLabels, signal });
+    return predictLogits(this.session, this.params, examples, {
+      batchSize,
+      padId: this.tokenizer.padId,
+      task: this.metadata.task,
+      numLabels: this.numLabels,
+      signal,
+    });
   }
 
   /** Calibrated probabilities of one row's logits: softmax(z/T), or σ(z/T) per label for multi-label tasks. */
@@ -93,11 +99,26 @@ export class TaskModel {
   }
 
   /** Metrics (multi-label: at the stored temperature and thresholds), predictions, logits and the encoded rows. */
-  async evaluate(rows: Example[], file: string, batchSize = 32, signal?: AbortSignal): Promise<Evaluation & { truncated: number; examples: EncodedExample[] }> {
+  async evaluate(
+    rows: Example[],
+    file: string,
+    batchSize = 32,
+    signal?: AbortSignal,
+  ): Promise<Evaluation & { truncated: number; examples: EncodedExample[] }> {
     this.checkPairing(rows, file);
     const set = encodeExamples(rows, this.tokenizer, this.metadata.task, this.metadata.labels, this.maxLength, file);
-    let ev = await evaluate(this.session, this.params, set.examples, this.metadata.task, this.numLabels, this.tokenizer.padId, batchSize, signal);
-    if (this.metadata.task === 'multilabel') ev = evaluateMultiLabel(ev.logits, set.examples, this.numLabels, this.calibration.temperature, this.thresholds);
+    let ev = await evaluate(
+      this.session,
+      this.params,
+      set.examples,
+      this.metadata.task,
+      this.numLabels,
+      this.tokenizer.padId,
+      batchSize,
+      signal,
+    );
+    if (this.metadata.task === 'multilabel')
+      ev = evaluateMultiLabel(ev.logits, set.examples, this.numLabels, this.calibration.temperature, this.thresholds);
     return { ...ev, truncated: set.truncated, examples: set.examples };
   }
 
@@ -106,7 +127,9 @@ export class TaskModel {
     const pairTask = Boolean(this.metadata.hyperparameters.pair);
     const pairRows = rows.some((r) => r.textPair !== undefined);
     if (rows.length && pairRows !== pairTask) {
-      throw new SpartanError(`${file}: its rows are ${pairRows ? 'text pairs' : 'single texts'}, but the memory is a ${pairTask ? 'text-pair' : 'single-text'} task`);
+      throw new SpartanError(
+        `${file}: its rows are ${pairRows ? 'text pairs' : 'single texts'}, but the memory is a ${pairTask ? 'text-pair' : 'single-text'} task`,
+      );
     }
   }
 

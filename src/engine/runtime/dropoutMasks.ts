@@ -16,7 +16,10 @@ export class DropoutMaskPool {
   /** The value of a kept element: fl(1/(1 − p)), the inverted-dropout scale. */
   readonly keep: number;
 
-  constructor(readonly p: number, seed: number) {
+  constructor(
+    readonly p: number,
+    seed: number,
+  ) {
     this.rng = createRng(seed ^ 0x5bd1e995);
     this.keep = Math.fround(1 / (1 - p));
   }

@@ -16,12 +16,22 @@ export async function predictLogits(
   opts: { batchSize: number; padId: number; task: TaskType; numLabels: number; signal?: AbortSignal; maxTokens?: number },
 ): Promise<Float32Array[]> {
   const out = new Array<Float32Array>(examples.length);
-  const batches = makeBatches(examples.map((e) => e.ids.length), opts.batchSize, { shuffle: false, seed: 0, bucket: true });
+  const batches = makeBatches(
+    examples.map((e) => e.ids.length),
+    opts.batchSize,
+    { shuffle: false, seed: 0, bucket: true },
+  );
   for (const indices of batches) {
     // Each batch runs as micro-batches sized for GEMM efficiency; a row's logits do not depend on its company.
-    for (const part of splitMicroBatches(indices.map((i) => ({ i, ids: examples[i].ids })), opts.maxTokens)) {
+    for (const part of splitMicroBatches(
+      indices.map((i) => ({ i, ids: examples[i].ids })),
+      opts.maxTokens,
+    )) {
       opts.signal?.throwIfAborted();
-      const batch = padBatch(part.map((p) => examples[p.i]), opts.padId);
+      const batch = padBatch(
+        part.map((p) => examples[p.i]),
+        opts.padId,
+      );
       const result = await session.run(params, batch, opts.task, opts.numLabels);
       const logits = result[OUTPUT_LOGITS].data as Float32Array;
       part.forEach((p, row) => (out[p.i] = logits.slice(row * opts.numLabels, (row + 1) * opts.numLabels)));

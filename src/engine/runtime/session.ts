@@ -31,7 +31,11 @@ const arenaOverride = process.env.SPARTAN_ARENA === undefined ? undefined : proc
 
 export class GraphSession {
   private masks?: DropoutMaskPool;
-  private constructor(private readonly session: ort.InferenceSession, readonly graph: CompiledGraph, seed: number) {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly graph: CompiledGraph,
+    seed: number,
+  ) {
     if (graph.maskInputs.length) this.masks = new DropoutMaskPool(graph.dropout, seed);
   }
 
@@ -54,7 +58,13 @@ export class GraphSession {
    * the mean over (default the batch's own); a micro-batch of a larger batch passes the larger batch's size, so
    * that the losses and gradients of its micro-batches sum to the large batch's (training/microBatch.ts).
    */
-  async run(params: TensorMap, batch: PaddedBatch, task: TaskType, numLabels: number, lossRows = batch.batch): Promise<Record<string, ort.Tensor>> {
+  async run(
+    params: TensorMap,
+    batch: PaddedBatch,
+    task: TaskType,
+    numLabels: number,
+    lossRows = batch.batch,
+  ): Promise<Record<string, ort.Tensor>> {
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of this.graph.parameterInputs) {
       const t = params.get(name);

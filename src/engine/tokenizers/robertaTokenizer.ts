@@ -178,7 +178,8 @@ function wrap(tokenizer: Tokenizer, config: Record<string, unknown>, dir: string
   }
   const vocabSize = maxId + 1;
 
-  const piece = (text: string, budget: number): number[] => tokenizer.encode(cutForBudget(text, budget, maxTokenChars), { add_special_tokens: false }).ids;
+  const piece = (text: string, budget: number): number[] =>
+    tokenizer.encode(cutForBudget(text, budget, maxTokenChars), { add_special_tokens: false }).ids;
 
   return {
     padId,
@@ -192,7 +193,9 @@ function wrap(tokenizer: Tokenizer, config: Record<string, unknown>, dir: string
       const specials = pair ? 4 : 2;
       const minimum = specials + (pair ? 2 : 1);
       if (!Number.isInteger(maxLength) || maxLength < minimum) {
-        throw new SpartanError(`max length ${maxLength} is too small: need at least ${minimum} tokens for ${pair ? 'a text pair' : 'a text'}`);
+        throw new SpartanError(
+          `max length ${maxLength} is too small: need at least ${minimum} tokens for ${pair ? 'a text pair' : 'a text'}`,
+        );
       }
       const a = piece(text, maxLength - specials);
       const b = pair ? piece(textPair, maxLength - specials) : undefined;

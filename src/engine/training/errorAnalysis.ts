@@ -33,7 +33,8 @@ export function perLabelScores(confusion: ConfusionMatrix): Record<string, Label
   const out: Record<string, LabelScores> = Object.create(null);
   labels.forEach((name, k) => {
     const tp = matrix[k][k];
-    let fp = 0, fn = 0;
+    let fp = 0,
+      fn = 0;
     for (let j = 0; j < labels.length; j++) {
       if (j === k) continue;
       fp += matrix[j][k];
@@ -53,12 +54,15 @@ export interface MultiLabelMetrics {
 
 /** `predicted`/`gold`: one boolean per label per row. */
 export function multiLabelMetrics(predicted: boolean[][], gold: boolean[][], labels: string[]): MultiLabelMetrics {
-  const tp = new Array<number>(labels.length).fill(0), fp = [...tp], fn = [...tp];
+  const tp = new Array<number>(labels.length).fill(0),
+    fp = [...tp],
+    fn = [...tp];
   let exact = 0;
   for (let i = 0; i < gold.length; i++) {
     let same = true;
     for (let k = 0; k < labels.length; k++) {
-      const p = predicted[i][k], g = gold[i][k];
+      const p = predicted[i][k],
+        g = gold[i][k];
       if (p && g) tp[k]++;
       else if (p) fp[k]++;
       else if (g) fn[k]++;

@@ -38,7 +38,8 @@ export async function accumulatedStep(
       continue;
     }
     for (const n of names) {
-      const acc = grads.get(n)!, g = out[gradOutputName(n)].data as Float32Array;
+      const acc = grads.get(n)!,
+        g = out[gradOutputName(n)].data as Float32Array;
       for (let i = 0; i < acc.length; i++) acc[i] += g[i];
     }
   }

@@ -44,7 +44,8 @@ export class AdamW implements Optimizer {
     const c2 = 1 - Math.pow(beta2, this.t);
     for (const [name, g] of grads) {
       const w = params.get(name)!.data;
-      let m = this.m.get(name), v = this.v.get(name);
+      let m = this.m.get(name),
+        v = this.v.get(name);
       if (!m || !v) {
         m = new Float32Array(w.length);
         v = new Float32Array(w.length);

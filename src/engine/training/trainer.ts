@@ -138,11 +138,41 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
   const totalSteps = cfg.steps ?? cfg.epochs * stepsPerEpoch;
   const epochs = Math.ceil(totalSteps / stepsPerEpoch);
   const trainableParameters = names.reduce((n, k) => n + trained.get(k)!.data.length, 0);
-  emit({ event: 'start', steps: totalSteps, epochs, examples: trainSet.examples.length, devExamples: devSet?.examples.length ?? 0, trainableParameters, truncated: trainSet.truncated, devTruncated: devSet?.truncated ?? 0 });
+  emit({
+    event: 'start',
+    steps: totalSteps,
+    epochs,
+    examples: trainSet.examples.length,
+    devExamples: devSet?.examples.length ?? 0,
+    trainableParameters,
+    truncated: trainSet.truncated,
+    devTruncated: devSet?.truncated ?? 0,
+  });
 
-  const result: TrainResult = { tensors: cloneTensors(trained), metrics: {}, calibration: { ...UNCALIBRATED }, bestEpoch: 0, steps: 0, seconds: 0, truncated: trainSet.truncated, devTruncated: devSet?.truncated ?? 0, history: [] };
+  const result: TrainResult = {
+    tensors: cloneTensors(trained),
+    metrics: {},
+    calibration: { ...UNCALIBRATED },
+    bestEpoch: 0,
+    steps: 0,
+    seconds: 0,
+    truncated: trainSet.truncated,
+    devTruncated: devSet?.truncated ?? 0,
+    history: [],
+  };
   const inference = devSet ? await GraphSession.create(compileInference(opts), { threads: cfg.threads }) : undefined;
-  const evaluateDev = () => evaluate(inference!, params, devSet!.examples, task.task, numLabels, tokenizer.padId, cfg.batchSize * 2, input.signal, cfg.positiveClass);
+  const evaluateDev = () =>
+    evaluate(
+      inference!,
+      params,
+      devSet!.examples,
+      task.task,
+      numLabels,
+      tokenizer.padId,
+      cfg.batchSize * 2,
+      input.signal,
+      cfg.positiveClass,
+    );
   const calibrate = (ev: Evaluation) => calibrationOf(task, ev.logits, devSet!.examples, input.devFile ?? 'the dev rows');
   if (totalSteps === 0) {
     if (devSet) {
@@ -155,11 +185,21 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     return result;
   }
 
-  const session = await GraphSession.create(compileTraining({ ...opts, training: true }, names), { threads: cfg.threads, arena: false }, cfg.seed);
+  const session = await GraphSession.create(
+    compileTraining({ ...opts, training: true }, names),
+    { threads: cfg.threads, arena: false },
+    cfg.seed,
+  );
   const optimizer: Optimizer =
     cfg.optimizer === 'sgd'
       ? new Sgd()
-      : new AdamW({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: cfg.weightDecay, noDecay: (n) => n.endsWith('.bias') || n.includes('LayerNorm') });
+      : new AdamW({
+          beta1: 0.9,
+          beta2: 0.999,
+          eps: 1e-8,
+          weightDecay: cfg.weightDecay,
+          noDecay: (n) => n.endsWith('.bias') || n.includes('LayerNorm'),
+        });
   const warmup = Math.round(cfg.warmupRatio * totalSteps);
   const lengths = trainSet.examples.map((e) => e.ids.length);
   let best = -Infinity;
@@ -167,16 +207,29 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
   let step = 0;
   try {
     for (let epoch = 1; epoch <= epochs && step < totalSteps; epoch++) {
-      const batches = makeBatches(lengths, cfg.batchSize, { shuffle: cfg.shuffle, seed: cfg.seed * 1000 + epoch, bucket: cfg.shuffle && cfg.bucket });
-      let epochLoss = 0, epochBatches = 0;
+      const batches = makeBatches(lengths, cfg.batchSize, {
+        shuffle: cfg.shuffle,
+        seed: cfg.seed * 1000 + epoch,
+        bucket: cfg.shuffle && cfg.bucket,
+      });
+      let epochLoss = 0,
+        epochBatches = 0;
       for (const indices of batches) {
         if (step >= totalSteps) break;
         input.signal?.throwIfAborted();
         const t0 = Date.now();
         // Micro-batches sized for GEMM efficiency, gradients summed: the full batch's gradient (microBatch.ts).
-        const { loss, grads } = await accumulatedStep(session, params, indices.map((i) => trainSet.examples[i]), names, { padId: tokenizer.padId, task: task.task, numLabels });
-        if (!Number.isFinite(loss)) throw new SpartanError(`training diverged at step ${step + 1} (loss ${loss}); try a lower learning rate`);
-        let lr = cfg.lr, gradNorm: number;
+        const { loss, grads } = await accumulatedStep(
+          session,
+          params,
+          indices.map((i) => trainSet.examples[i]),
+          names,
+          { padId: tokenizer.padId, task: task.task, numLabels },
+        );
+        if (!Number.isFinite(loss))
+          throw new SpartanError(`training diverged at step ${step + 1} (loss ${loss}); try a lower learning rate`);
+        let lr = cfg.lr,
+          gradNorm: number;
         if (cfg.optimizer === 'sgd') {
           gradNorm = clipGradNorm(grads, 0);
         } else {
@@ -187,7 +240,16 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
         step++;
         epochLoss += loss;
         epochBatches++;
-        emit({ event: 'step', step, steps: totalSteps, epoch, loss, lr, gradNorm, examplesPerSecond: indices.length / Math.max(1e-3, (Date.now() - t0) / 1000) });
+        emit({
+          event: 'step',
+          step,
+          steps: totalSteps,
+          epoch,
+          loss,
+          lr,
+          gradNorm,
+          examplesPerSecond: indices.length / Math.max(1e-3, (Date.now() - t0) / 1000),
+        });
       }
       const entry: TrainResult['history'][number] = { epoch, step, loss: epochLoss / Math.max(1, epochBatches) };
       result.history.push(entry);
@@ -227,8 +289,18 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
 /** Temperature scaling on held-out logits (regression: nothing to calibrate). */
 export function calibrationOf(task: TaskInfo, logits: Float32Array[], examples: EncodedExample[], fittedOn: string): Calibration {
   if (task.task === 'regression') return { ...UNCALIBRATED };
-  if (task.task === 'multilabel') return calibrateSigmoid(logits, examples.map((e) => multiHot(e, task.labels.length)), task.labels, fittedOn);
-  return calibrateSoftmax(logits, examples.map((e) => e.label), fittedOn);
+  if (task.task === 'multilabel')
+    return calibrateSigmoid(
+      logits,
+      examples.map((e) => multiHot(e, task.labels.length)),
+      task.labels,
+      fittedOn,
+    );
+  return calibrateSoftmax(
+    logits,
+    examples.map((e) => e.label),
+    fittedOn,
+  );
 }
 
 /** A multi-label row's targets: 1 for each label it carries. */
@@ -294,10 +366,25 @@ export async function evaluate(
 }
 
 /** Multi-label metrics of logits at a temperature and per-label thresholds; metric names are the labels' indices. */
-export function evaluateMultiLabel(logits: Float32Array[], examples: EncodedExample[], numLabels: number, temperature: number, thresholds: number[]): Evaluation {
+export function evaluateMultiLabel(
+  logits: Float32Array[],
+  examples: EncodedExample[],
+  numLabels: number,
+  temperature: number,
+  thresholds: number[],
+): Evaluation {
   const names = Array.from({ length: numLabels }, (_, k) => String(k));
   const predictedSets = logits.map((l) => sigmoidWithTemperature(l, temperature).flatMap((p, k) => (p >= thresholds[k] ? [k] : [])));
   const asBools = (set: number[]) => names.map((_, k) => set.includes(k));
-  const m = multiLabelMetrics(predictedSets.map(asBools), examples.map((e) => asBools(e.labelSet ?? [])), names);
-  return { metrics: { micro_f1: m.micro_f1, macro_f1: m.macro_f1, subset_accuracy: m.subset_accuracy }, predictions: [], predictedSets, logits };
+  const m = multiLabelMetrics(
+    predictedSets.map(asBools),
+    examples.map((e) => asBools(e.labelSet ?? [])),
+    names,
+  );
+  return {
+    metrics: { micro_f1: m.micro_f1, macro_f1: m.macro_f1, subset_accuracy: m.subset_accuracy },
+    predictions: [],
+    predictedSets,
+    logits,
+  };
 }
