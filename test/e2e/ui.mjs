@@ -426,10 +426,17 @@ async function runTheme(theme) {
       const text = await waitNotification(page, "'sentiment' on reviews.jsonl: ", 120000); // the result, not the progress ("Evaluating …")
       console.log(`    notification: ${JSON.stringify(text)}`);
       const show = page.locator('.notification-list-item .monaco-button', { hasText: 'Show Confusion Matrix' }).first();
-      if (await show.isVisible().catch(() => false)) {
-        // the panel was not open; the bell's "Hide Notifications" hover can cover the button
-        await page.mouse.move(400, 400);
-        await show.click({ force: true });
+      // no panel open (the suspect-label flow closed it): the message's button opens it. The notification centre can
+      // hide itself, so reopen it until the button is there; the bell's "Hide Notifications" hover can cover it.
+      const panelOpen = await page.locator('iframe.webview.ready').count();
+      for (let i = 0; !panelOpen && i < 40; i++) {
+        await showNotifications(page).catch(() => {});
+        if (await show.isVisible().catch(() => false)) {
+          await page.mouse.move(400, 400);
+          await show.click({ force: true });
+          break;
+        }
+        await page.waitForTimeout(250);
       }
       await clearNotifications(page);
       const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
