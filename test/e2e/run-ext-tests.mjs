@@ -7,11 +7,20 @@ import path from 'node:path';
 import { parseArgs, format } from 'node:util';
 import { scratchDir, userSettings, startCodeServer, launchBrowser, workbenchUrl } from './harness.mjs';
 
-const { values: a } = parseArgs({ options: {
-  ext: { type: 'string' }, tests: { type: 'string' }, folder: { type: 'string' },
-  port: { type: 'string', default: process.env.E2E_PORT || '18080' }, timeout: { type: 'string', default: process.env.E2E_TIMEOUT || '900' }, shot: { type: 'string' },
-}});
-if (!a.ext || !a.tests) { console.error('need --ext and --tests'); process.exit(2); }
+const { values: a } = parseArgs({
+  options: {
+    ext: { type: 'string' },
+    tests: { type: 'string' },
+    folder: { type: 'string' },
+    port: { type: 'string', default: process.env.E2E_PORT || '18080' },
+    timeout: { type: 'string', default: process.env.E2E_TIMEOUT || '900' },
+    shot: { type: 'string' },
+  },
+});
+if (!a.ext || !a.tests) {
+  console.error('need --ext and --tests');
+  process.exit(2);
+}
 const t0 = Date.now();
 const el = () => ((Date.now() - t0) / 1000).toFixed(1) + 's';
 const scratch = scratchDir('ext-');
@@ -19,21 +28,32 @@ const folder = path.resolve(a.folder || path.join(scratch, 'workspace'));
 fs.mkdirSync(folder, { recursive: true });
 userSettings(scratch);
 
-let exitCode = 1, browser, cs;
+let exitCode = 1,
+  browser,
+  cs;
 try {
   cs = await startCodeServer(scratch, a.port);
   console.log(`[harness] code-server listening after ${el()}`);
   browser = await launchBrowser(scratch);
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on('pageerror', (e) => console.error('[page error]', String(e)));
-  const done = new Promise((resolve) => { page.exposeFunction('codeAutomationExit', (code) => resolve(code)); });
-  const noise = /AgentHost|ChatModelSelection|AccountPolicyGate|authentication provider|ENOTFOUND|Resolving connection|Creating a socket|Resolved connection|grace time|Service Worker|builtin extensions cache|^\s+at /;
+  const done = new Promise((resolve) => {
+    page.exposeFunction('codeAutomationExit', (code) => resolve(code));
+  });
+  const noise =
+    /AgentHost|ChatModelSelection|AccountPolicyGate|authentication provider|ENOTFOUND|Resolving connection|Creating a socket|Resolved connection|grace time|Service Worker|builtin extensions cache|^\s+at /;
   await page.exposeFunction('codeAutomationLog', (type, args) => {
     const line = format(...args);
     if (process.env.VERBOSE || !noise.test(line)) (console[type] || console.log)(line);
   });
   const remote = (p) => `vscode-remote://${cs.host}${path.resolve(p)}`;
-  await page.goto(workbenchUrl(cs.host, folder, [['extensionDevelopmentPath', remote(a.ext)], ['extensionTestsPath', remote(a.tests)], ['skipWelcome', 'true']]));
+  await page.goto(
+    workbenchUrl(cs.host, folder, [
+      ['extensionDevelopmentPath', remote(a.ext)],
+      ['extensionTestsPath', remote(a.tests)],
+      ['skipWelcome', 'true'],
+    ]),
+  );
   const code = await Promise.race([done, new Promise((r) => setTimeout(() => r('timeout'), Number(a.timeout) * 1000))]);
   console.log(`[harness] extension host exited with ${code} after ${el()}`);
   if (a.shot) await page.screenshot({ path: a.shot }).catch(() => {});

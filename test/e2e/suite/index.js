@@ -8,7 +8,11 @@ const Mocha = require('mocha');
 exports.run = function run() {
   const resultsFile = process.env.SPARTAN_E2E_RESULTS || path.join(os.tmpdir(), 'spartan-e2e-integration.json');
   const mocha = new Mocha({ ui: 'bdd', timeout: 90000, color: false, reporter: 'spec', bail: false });
-  for (const f of fs.readdirSync(__dirname).filter((f) => f.endsWith('.test.js')).sort()) mocha.addFile(path.join(__dirname, f));
+  for (const f of fs
+    .readdirSync(__dirname)
+    .filter((f) => f.endsWith('.test.js'))
+    .sort())
+    mocha.addFile(path.join(__dirname, f));
   return new Promise((resolve, reject) => {
     const results = { passes: [], failures: [], timings: {}, startedAt: new Date().toISOString() };
     global.__spartanTimings = results.timings;

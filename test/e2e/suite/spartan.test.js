@@ -43,7 +43,19 @@ describe('Spartan in a real VS Code', function () {
     timings().activationWallMs = Date.now() - t0;
     console.log(`[timing] activation ${api.activationMs.toFixed(1)} ms inside activate(), ${Date.now() - t0} ms wall`);
     const cmds = await vscode.commands.getCommands(true);
-    for (const c of ['spartan.fineTune', 'spartan.classifySelection', 'spartan.selectMemory', 'spartan.evaluate', 'spartan.showBenchmark', 'spartan.downloadBackbone', 'spartan.export', 'spartan.cancelFineTune', 'spartan.showRouting', 'spartan.findSuspectLabels', 'spartan.suggestRowsToLabel']) {
+    for (const c of [
+      'spartan.fineTune',
+      'spartan.classifySelection',
+      'spartan.selectMemory',
+      'spartan.evaluate',
+      'spartan.showBenchmark',
+      'spartan.downloadBackbone',
+      'spartan.export',
+      'spartan.cancelFineTune',
+      'spartan.showRouting',
+      'spartan.findSuspectLabels',
+      'spartan.suggestRowsToLabel',
+    ]) {
       assert.ok(cmds.includes(c), `${c} not registered`);
     }
     // the new commands of issue 11 are in the JSONL editor's and the explorer's context menus
@@ -98,7 +110,14 @@ describe('Spartan in a real VS Code', function () {
     const uri = wsUri('bad.jsonl');
     const doc = await vscode.workspace.openTextDocument(uri);
     await vscode.window.showTextDocument(doc);
-    const diags = await waitFor(() => { const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'spartan'); return d.length ? d : undefined; }, 10000, 'diagnostics');
+    const diags = await waitFor(
+      () => {
+        const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'spartan');
+        return d.length ? d : undefined;
+      },
+      10000,
+      'diagnostics',
+    );
     const lines = [...new Set(diags.map((d) => d.range.start.line + 1))].sort((a, b) => a - b);
     assert.deepStrictEqual(lines, [2, 4, 5]);
     assert.ok(diags.every((d) => d.severity === vscode.DiagnosticSeverity.Error));
@@ -147,14 +166,20 @@ describe('Spartan in a real VS Code', function () {
     const cfg = vscode.workspace.getConfiguration('spartan');
     await cfg.update('training.devShare', 0.25, vscode.ConfigurationTarget.Workspace);
     const devEvents = [];
-    const sub = api.onDidEngineEvent(({ event }) => { if (event.event === 'eval') devEvents.push(event); });
+    const sub = api.onDidEngineEvent(({ event }) => {
+      if (event.event === 'eval') devEvents.push(event);
+    });
     try {
       const r = await vscode.commands.executeCommand('spartan.fineTune', wsUri('pairs.jsonl'), { task: 'paraphrase', replace: true });
       assert.ok(r && r.memory, JSON.stringify(r));
       assert.ok(devEvents.length >= 1, 'no dev evaluation with a held-out share');
       const meta = readHeader(r.memory).__metadata__;
       assert.strictEqual(JSON.parse(meta.hyperparameters).pair, true);
-      const c = await vscode.commands.executeCommand('spartan.classifySelection', { text: 'the film was great', textPair: 'the movie was excellent', quiet: true });
+      const c = await vscode.commands.executeCommand('spartan.classifySelection', {
+        text: 'the film was great',
+        textPair: 'the movie was excellent',
+        quiet: true,
+      });
       assert.ok(c && ['different', 'same'].includes(c.label), JSON.stringify(c));
     } finally {
       sub.dispose();
@@ -174,7 +199,14 @@ describe('Spartan in a real VS Code', function () {
 
   it('opens the benchmark panel and draws the training curve', async () => {
     await vscode.commands.executeCommand('spartan.showBenchmark');
-    const info = await waitFor(() => { const i = api.benchmarkPanelRender(); return i && i.charts > 0 ? i : undefined; }, 30000, 'a chart in the panel');
+    const info = await waitFor(
+      () => {
+        const i = api.benchmarkPanelRender();
+        return i && i.charts > 0 ? i : undefined;
+      },
+      30000,
+      'a chart in the panel',
+    );
     assert.ok(info.curves >= 1, JSON.stringify(info));
   });
 
@@ -184,14 +216,28 @@ describe('Spartan in a real VS Code', function () {
     console.log(`[timing] quick bench ${Date.now() - t0} ms`);
     assert.ok(r && Array.isArray(r.rows) && r.rows.length >= 2, JSON.stringify(r).slice(0, 500));
     assert.ok(r.rows.every((x) => x.instancesPerMinute > 0 && x.storageBytes > 0));
-    const info = await waitFor(() => { const i = api.benchmarkPanelRender(); return i && i.benchRows === r.rows.length ? i : undefined; }, 30000, 'the report in the panel');
+    const info = await waitFor(
+      () => {
+        const i = api.benchmarkPanelRender();
+        return i && i.benchRows === r.rows.length ? i : undefined;
+      },
+      30000,
+      'the report in the panel',
+    );
     assert.ok(info.charts >= 5, JSON.stringify(info));
   });
 
   it('renders a saved benchmark report as throughput charts', async () => {
     const report = path.join(vscode.extensions.getExtension(ID).extensionPath, 'test/e2e/fixtures/bench-report.json');
     await vscode.commands.executeCommand('spartan.showBenchmark', { report });
-    const info = await waitFor(() => { const i = api.benchmarkPanelRender(); return i && i.benchRows === 6 ? i : undefined; }, 30000, 'the 6 rows of the saved report in the panel');
+    const info = await waitFor(
+      () => {
+        const i = api.benchmarkPanelRender();
+        return i && i.benchRows === 6 ? i : undefined;
+      },
+      30000,
+      'the 6 rows of the saved report in the panel',
+    );
     assert.ok(info.charts >= 5, JSON.stringify(info)); // 4 throughput charts + the training curve
   });
 
@@ -216,11 +262,26 @@ describe('Spartan in a real VS Code', function () {
     assert.deepStrictEqual(r.labels, ['neg', 'pos']);
     assert.strictEqual(r.memoryName, 'routing');
     assert.ok(r.parents >= 1 && r.topK >= 1 && r.topK <= r.parents, JSON.stringify(r).slice(0, 500));
-    assert.ok(r.tokens.every((t) => t > 0), JSON.stringify(r.tokens));
-    for (const row of r.counts) assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - r.topK) < 1e-6, `counts row sums to ${row.reduce((a, b) => a + b, 0)}, not K=${r.topK}`);
-    for (const row of r.meanGate) assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-3, `meanGate row sums to ${row.reduce((a, b) => a + b, 0)}`);
+    assert.ok(
+      r.tokens.every((t) => t > 0),
+      JSON.stringify(r.tokens),
+    );
+    for (const row of r.counts)
+      assert.ok(
+        Math.abs(row.reduce((a, b) => a + b, 0) - r.topK) < 1e-6,
+        `counts row sums to ${row.reduce((a, b) => a + b, 0)}, not K=${r.topK}`,
+      );
+    for (const row of r.meanGate)
+      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-3, `meanGate row sums to ${row.reduce((a, b) => a + b, 0)}`);
     const cells = r.labels.length * r.parents;
-    const info = await waitFor(() => { const i = api.benchmarkPanelRender(); return i && i.routing && i.routing.layer === 1 && i.routing.cells === cells ? i : undefined; }, 30000, 'the routing heat map in the panel');
+    const info = await waitFor(
+      () => {
+        const i = api.benchmarkPanelRender();
+        return i && i.routing && i.routing.layer === 1 && i.routing.cells === cells ? i : undefined;
+      },
+      30000,
+      'the routing heat map in the panel',
+    );
     assert.deepStrictEqual({ labels: info.routing.labels, parents: info.routing.parents }, { labels: 2, parents: r.parents });
   });
 
@@ -230,20 +291,37 @@ describe('Spartan in a real VS Code', function () {
     const doc = await vscode.workspace.openTextDocument(uri);
     const t0 = Date.now();
     // 80 sentiment rows, 8 of them with a flipped label (lines 5, 14, 23, 32, 47, 56, 65, 78); small, fast folds
-    const r = await vscode.commands.executeCommand('spartan.findSuspectLabels', uri, { folds: 4, epochs: 20, method: 'head', lr: 0.01, dropout: 0 });
+    const r = await vscode.commands.executeCommand('spartan.findSuspectLabels', uri, {
+      folds: 4,
+      epochs: 20,
+      method: 'head',
+      lr: 0.01,
+      dropout: 0,
+    });
     console.log(`[timing] audit ${Date.now() - t0} ms`);
     assert.ok(r && Array.isArray(r.rows), JSON.stringify(r).slice(0, 500));
     assert.strictEqual(r.rows.length, 80, 'every row audited');
-    assert.deepStrictEqual([...r.rows.map((x) => x.line)].sort((a, b) => a - b), Array.from({ length: 80 }, (_, i) => i + 1));
+    assert.deepStrictEqual(
+      [...r.rows.map((x) => x.line)].sort((a, b) => a - b),
+      Array.from({ length: 80 }, (_, i) => i + 1),
+    );
     for (let i = 1; i < r.rows.length; i++) assert.ok(r.rows[i - 1].p_label <= r.rows[i].p_label, 'rows are not most suspect first');
     const flagged = r.rows.filter((x) => x.issue);
     assert.strictEqual(r.shown, flagged.length);
     assert.ok(r.shown >= 1, 'no suspect label shown');
     const planted = new Set([5, 14, 23, 32, 47, 56, 65, 78]);
-    console.log(`[audit] ${r.shown} suspect rows, ${flagged.filter((x) => planted.has(x.line)).length} of the 8 planted flips among them; top 8: ${r.rows.slice(0, 8).map((x) => x.line).join(',')}`);
+    console.log(
+      `[audit] ${r.shown} suspect rows, ${flagged.filter((x) => planted.has(x.line)).length} of the 8 planted flips among them; top 8: ${r.rows
+        .slice(0, 8)
+        .map((x) => x.line)
+        .join(',')}`,
+    );
     const diags = api.suspectDiagnostics(uri);
     assert.strictEqual(diags.length, r.shown);
-    assert.deepStrictEqual(diags.map((d) => d.range.start.line + 1).sort((a, b) => a - b), flagged.map((x) => x.line).sort((a, b) => a - b));
+    assert.deepStrictEqual(
+      diags.map((d) => d.range.start.line + 1).sort((a, b) => a - b),
+      flagged.map((x) => x.line).sort((a, b) => a - b),
+    );
     for (const d of diags) {
       const row = flagged.find((x) => x.line === d.range.start.line + 1);
       assert.strictEqual(d.severity, vscode.DiagnosticSeverity.Information);
@@ -254,7 +332,11 @@ describe('Spartan in a real VS Code', function () {
       assert.notStrictEqual(row.predicted, row.label);
     }
     // the Problems panel sees them too
-    await waitFor(() => vscode.languages.getDiagnostics(uri).filter((d) => d.code === 'spartan.suspectLabel').length === r.shown, 10000, 'suspect diagnostics in the Problems panel');
+    await waitFor(
+      () => vscode.languages.getDiagnostics(uri).filter((d) => d.code === 'spartan.suspectLabel').length === r.shown,
+      10000,
+      'suspect diagnostics in the Problems panel',
+    );
     // the quick fix of the most suspect flagged row
     const target = diags.find((d) => d.range.start.line + 1 === flagged[0].line);
     const actions = await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, target.range);
@@ -264,9 +346,17 @@ describe('Spartan in a real VS Code', function () {
     assert.ok(await vscode.workspace.applyEdit(fix.edit));
     const line = doc.lineAt(target.range.start.line).text;
     assert.strictEqual(JSON.parse(line).label, flagged[0].predicted, line);
-    assert.strictEqual(JSON.parse(line).text, JSON.parse(fs.readFileSync(uri.fsPath, 'utf8').split('\n')[target.range.start.line]).text, 'the text changed');
-    await waitFor(() => !api.suspectDiagnostics(uri).some((d) => d.range.start.line === target.range.start.line), 5000, 'the fixed row\'s diagnostic to go');
-    assert.strictEqual(api.suspectDiagnostics(uri).length, r.shown - 1, 'other rows\' diagnostics went too');
+    assert.strictEqual(
+      JSON.parse(line).text,
+      JSON.parse(fs.readFileSync(uri.fsPath, 'utf8').split('\n')[target.range.start.line]).text,
+      'the text changed',
+    );
+    await waitFor(
+      () => !api.suspectDiagnostics(uri).some((d) => d.range.start.line === target.range.start.line),
+      5000,
+      "the fixed row's diagnostic to go",
+    );
+    assert.strictEqual(api.suspectDiagnostics(uri).length, r.shown - 1, "other rows' diagnostics went too");
     await vscode.window.showTextDocument(doc);
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   });
@@ -276,7 +366,10 @@ describe('Spartan in a real VS Code', function () {
     const uri = wsUri('unlabelled.jsonl');
     const r = await vscode.commands.executeCommand('spartan.suggestRowsToLabel', uri, { memory: mem, top: 5, pick: false });
     assert.ok(r && Array.isArray(r.rows), JSON.stringify(r).slice(0, 500));
-    assert.deepStrictEqual([...r.rows.map((x) => x.line)].sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1));
+    assert.deepStrictEqual(
+      [...r.rows.map((x) => x.line)].sort((a, b) => a - b),
+      Array.from({ length: 12 }, (_, i) => i + 1),
+    );
     for (const x of r.rows) {
       assert.ok(['neg', 'pos'].includes(x.predicted), JSON.stringify(x));
       assert.ok(x.margin >= 0 && x.margin <= 1, JSON.stringify(x));
@@ -293,8 +386,19 @@ describe('Spartan in a real VS Code', function () {
     const uri = wsUri('topics.jsonl');
     const doc = await vscode.workspace.openTextDocument(uri);
     await vscode.window.showTextDocument(doc);
-    const diags = await waitFor(() => { const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'spartan'); return d.length ? d : undefined; }, 10000, 'diagnostics');
-    assert.deepStrictEqual(diags.map((d) => d.range.start.line + 1), [5], JSON.stringify(diags.map((d) => d.message)));
+    const diags = await waitFor(
+      () => {
+        const d = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'spartan');
+        return d.length ? d : undefined;
+      },
+      10000,
+      'diagnostics',
+    );
+    assert.deepStrictEqual(
+      diags.map((d) => d.range.start.line + 1),
+      [5],
+      JSON.stringify(diags.map((d) => d.message)),
+    );
     assert.match(diags[0].message, /single label/);
     assert.strictEqual(diags[0].severity, vscode.DiagnosticSeverity.Error);
     const refused = await vscode.commands.executeCommand('spartan.fineTune', uri, { task: 'topics', skipErrors: false });
@@ -311,10 +415,22 @@ describe('Spartan in a real VS Code', function () {
 
   it('an evaluation with the panel open draws the confusion matrix, reliability diagram and per-label scores', async () => {
     await vscode.commands.executeCommand('spartan.showBenchmark');
-    const r = await vscode.commands.executeCommand('spartan.evaluate', wsUri('reviews.jsonl'), { memory: path.join(memFolder(), 'sentiment.safetensors') });
+    const r = await vscode.commands.executeCommand('spartan.evaluate', wsUri('reviews.jsonl'), {
+      memory: path.join(memFolder(), 'sentiment.safetensors'),
+    });
     assert.ok(r && r.confusion && r.per_label, JSON.stringify(r).slice(0, 500));
-    assert.strictEqual(r.confusion.matrix.flat().reduce((a, b) => a + b, 0), 80);
-    const info = await waitFor(() => { const i = api.benchmarkPanelRender(); return i && i.evaluation && i.evaluation.confusionCells === 4 ? i : undefined; }, 30000, 'the evaluation in the panel');
+    assert.strictEqual(
+      r.confusion.matrix.flat().reduce((a, b) => a + b, 0),
+      80,
+    );
+    const info = await waitFor(
+      () => {
+        const i = api.benchmarkPanelRender();
+        return i && i.evaluation && i.evaluation.confusionCells === 4 ? i : undefined;
+      },
+      30000,
+      'the evaluation in the panel',
+    );
     assert.strictEqual(info.evaluation.perLabel, 2, JSON.stringify(info.evaluation));
     assert.ok(info.evaluation.reliabilityBins >= 1, JSON.stringify(info.evaluation));
   });
