@@ -355,8 +355,8 @@ async function runTheme(theme) {
       await page.keyboard.press('Enter'); // the last layer is preselected
       const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
       await frame.locator('#routing h2', { hasText: 'Parent routing (layer 3)' }).waitFor({ timeout: 120000 });
-      await frame.locator('svg.heatmap rect.heat-cell').first().waitFor({ timeout: 30000 });
-      const cells = await frame.locator('svg.heatmap rect.heat-cell:not(.legend-cell)').count();
+      await frame.locator('#routing svg.heatmap rect.heat-cell').first().waitFor({ timeout: 30000 });
+      const cells = await frame.locator('#routing svg.heatmap rect.heat-cell:not(.legend-cell)').count();
       if (cells !== 2 * 16) throw new Error(`expected 2 labels × 16 parents, drew ${cells} cells`);
       await clearNotifications(page);
       await frame.locator('#routing h2').evaluate((e) => e.scrollIntoView({ block: 'start' }));
