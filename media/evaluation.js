@@ -65,12 +65,15 @@
     const cell = Math.max(22, Math.min(56, Math.floor(420 / Math.max(1, L))));
     const left = Math.min(150, 24 + Math.max(...c.labels.map((l) => String(l).length)) * 7);
     const top = 24;
-    const W = left + L * cell + 8,
+    // wide enough for the axis label; drawn at most 1.5x its own size, so a 2 x 2 matrix is not blown up to the
+    // figure's width (its text would outgrow the viewBox)
+    const W = Math.max(left + L * cell + 8, 240),
       H = top + L * cell + 34;
     const shares = rowShares(c.matrix);
     const root = h.svg('svg', {
       viewBox: `0 0 ${W} ${H}`,
       class: 'chart heatmap confusion',
+      style: `max-width: ${Math.round(W * 1.5)}px`,
       role: 'img',
       'aria-label': 'Confusion matrix: rows are true labels, columns predicted labels',
     });
