@@ -63,7 +63,17 @@ try {
 } finally {
   if (browser) await browser.close().catch(() => {});
   if (cs) await cs.stop();
-  if (!process.env.E2E_KEEP) fs.rmSync(scratch, { recursive: true, force: true });
+  if (!process.env.E2E_KEEP) removeScratch(scratch);
 }
 console.log(`[harness] exit ${exitCode}, total ${el()}`);
 process.exit(exitCode);
+
+// A child of the run (an engine process finishing its last write) can still be filling the scratch folder when it is
+// removed: retry, and never fail a flow for a leftover temp folder.
+function removeScratch(dir) {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  } catch (e) {
+    console.log(`  (could not remove ${dir}: ${e.message})`);
+  }
+}
