@@ -48,6 +48,28 @@ export default tseslint.config(
     },
   },
   {
+    // The core's public entry points are the only way in from outside src/engine (docs/ARCHITECTURE.md): the CLI,
+    // the lab and the scripts use src/engine/index.ts; the extension host uses src/engine/light.ts (no native code).
+    files: ['src/cli/**/*.ts', 'src/lab/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '/engine/.+', message: "Import the engine from its entry point ('…/engine')." }] },
+      ],
+    },
+  },
+  {
+    files: ['src/extension/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ regex: '/engine(/(?!light$).*)?$', message: "The extension host imports the engine from '../engine/light' only." }],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       // node:test's `test(...)` returns a promise the runner awaits; test bodies are async whether they await or not.

@@ -20,7 +20,19 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadBackbone, repoRoot } from '../src/engine/models/backbone';
+import {
+  loadBackbone,
+  repoRoot,
+  DEFAULT_GEOMETRY,
+  MethodSpec,
+  loadTokenizer,
+  importGlueTask,
+  withTrainingEnv,
+  EncodedExample,
+  encodeExamples,
+  makeBatches,
+  MICRO_BATCH_TOKENS,
+} from '../src/engine';
 import {
   BenchModel,
   cpuSecondsSince,
@@ -31,14 +43,7 @@ import {
   syntheticExamples,
   timeRepetitions,
   Timing,
-} from '../src/engine/bench/measure';
-import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
-import { MethodSpec } from '../src/engine/methods';
-import { loadTokenizer } from '../src/engine/tokenizers/robertaTokenizer';
-import { importGlueTask } from '../src/engine/data/glue';
-import { withTrainingEnv } from '../src/engine/runtime/processEnv';
-import { EncodedExample, encodeExamples, makeBatches } from '../src/engine/data/batching';
-import { MICRO_BATCH_TOKENS } from '../src/engine/data/microBatches';
+} from '../src/lab/bench/measure';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRng, shuffleInPlace } from '../src/engine/util/random';
+import { createRng, shuffleInPlace } from '../src/engine';
 import type { AuditResult, ClassificationEval, MultiLabelEval } from '../src/protocol/results';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { formatCpuList, parseCpuList, parseCpuQuotaFlag, parseProfileList, resolveProfile } from '../src/engine/bench/profiles';
+import { formatCpuList, parseCpuList, parseCpuQuotaFlag, parseProfileList, resolveProfile } from '../src/lab/bench/profiles';
 import {
   checkObserved,
   detectCapabilities,
@@ -17,8 +17,8 @@ import {
   liveCgroupCount,
   planConstraints,
   which,
-} from '../src/engine/bench/constraints';
-import { CSV_COLUMNS } from '../src/engine/bench/report';
+} from '../src/lab/bench/constraints';
+import { CSV_COLUMNS } from '../src/lab/bench/report';
 
 const ROOT = path.resolve(__dirname, '..');
 

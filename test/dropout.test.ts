@@ -6,7 +6,7 @@ import { loadBackbone } from '../src/engine/models/backbone';
 import { compileTraining, OUTPUT_LOSS } from '../src/engine/runtime/compile';
 import { GraphSession } from '../src/engine/runtime/session';
 import { graphOptions } from '../src/engine/training/trainer';
-import { BenchModel, syntheticBatch } from '../src/engine/bench/measure';
+import { BenchModel, syntheticBatch } from '../src/lab/bench/measure';
 import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
 
 test('mask pool: keep rate 1 − p, kept elements scaled by 1/(1 − p), requested length, same seed same masks', () => {

@@ -4,11 +4,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { mean, sampleStd } from '../src/engine/experiments/stats';
-import { allocate, sampleFewShot } from '../src/engine/experiments/fewShot';
-import { buildTable, formatMarkdown, formatSummary, formatTable, protocolNotes } from '../src/engine/experiments/table';
-import { Protocol, RunRecord, runKey } from '../src/engine/experiments/results';
-import { subset } from '../src/engine/experiments/data';
+import { mean, sampleStd } from '../src/lab/experiments/stats';
+import { allocate, sampleFewShot } from '../src/lab/experiments/fewShot';
+import { buildTable, formatMarkdown, formatSummary, formatTable, protocolNotes } from '../src/lab/experiments/table';
+import { Protocol, RunRecord, runKey } from '../src/lab/experiments/results';
+import { subset } from '../src/lab/experiments/data';
 
 const ROOT = path.join(__dirname, '..');
 const GLUE = path.join(ROOT, '../shared/data/glue');
@@ -297,7 +297,7 @@ test('glue run on 60-row slices of SST-2 and STS-B: results JSON, table, resume'
 });
 
 test('GLUE data: MRPC F1 is computed for "equivalent", which sorts to index 0', async () => {
-  const { loadGlueTaskData } = await import('../src/engine/experiments/data');
+  const { loadGlueTaskData } = await import('../src/lab/experiments/data');
   const mrpc = loadGlueTaskData(GLUE, 'mrpc', { trainRows: 100, devRows: 50 });
   assert.equal(mrpc.task, 'MRPC');
   assert.deepEqual(mrpc.info.labels, ['equivalent', 'not_equivalent']);

@@ -8,7 +8,7 @@ import { loadBackbone } from '../src/engine/models/backbone';
 import { compileInference, compileTraining, gradOutputName, OUTPUT_LOGITS, OUTPUT_LOSS } from '../src/engine/runtime/compile';
 import { GraphSession } from '../src/engine/runtime/session';
 import { graphOptions } from '../src/engine/training/trainer';
-import { BenchModel } from '../src/engine/bench/measure';
+import { BenchModel } from '../src/lab/bench/measure';
 import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
 import { padBatch } from '../src/engine/data/batching';
 import { MethodSpec } from '../src/engine/methods';

@@ -11,7 +11,7 @@ import { compileInference, compileTraining } from '../src/engine/runtime/compile
 import { GraphSession } from '../src/engine/runtime/session';
 import { predictLogits } from '../src/engine/runtime/predict';
 import { graphOptions } from '../src/engine/training/trainer';
-import { BenchModel } from '../src/engine/bench/measure';
+import { BenchModel } from '../src/lab/bench/measure';
 import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
 import { EncodedExample } from '../src/engine/data/batching';
 import { createRng } from '../src/engine/util/random';

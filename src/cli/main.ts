@@ -4,7 +4,7 @@
  * and prints its stack.
  */
 import { Command, CommanderError } from 'commander';
-import { SpartanError } from '../engine/types';
+import { SpartanError, describeFsError } from '../engine';
 import { registerTrain } from './commands/train';
 import { registerClassify } from './commands/classify';
 import { registerEval } from './commands/evaluate';
@@ -20,7 +20,6 @@ import { registerCard } from './commands/card';
 import { registerEncode } from './commands/encode';
 import { exitWithParent } from './parentWatch';
 import { checkThreads } from './options';
-import { describeFsError } from '../engine/io/regularFile';
 
 const program = new Command();
 program.name('spartan').description('SPARTAN task memories for a frozen RoBERTa, trained on the CPU').version('0.1.0');

@@ -2,9 +2,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { InvalidArgumentError } from 'commander';
-import { repoRoot } from '../engine/models/backbone';
-import { MAX_THREADS } from '../engine/limits';
-import { SpartanError } from '../engine/types';
+import { repoRoot, MAX_THREADS, SpartanError } from '../engine';
 
 export function intOption(min: number) {
   return (value: string): number => {

@@ -1,6 +1,6 @@
 /** Human-readable tables of `spartan eval`'s result: the metrics line, per-label scores, the confusion matrix. */
 import type { EvalResult } from '../protocol/results';
-import { formatTable } from '../engine/training/errorAnalysis';
+import { formatTable } from '../engine';
 
 export function formatEvalReport(file: string, r: EvalResult): string {
   const f = (v: number) => v.toFixed(4);

@@ -4,9 +4,7 @@
  * `--stdin-json` (one JSON object `{"text": …, "text_pair"?: …}` on stdin: what programs such as the extension use).
  * Every text is bounded by MAX_TEXT_BYTES before any work.
  */
-import { SpartanError } from '../engine/types';
-import { MAX_ARGV_TEXT_BYTES, MAX_TEXT_BYTES, checkTextSize, mib, sizeProblem } from '../engine/limits';
-import { readRegularFileSync } from '../engine/io/regularFile';
+import { SpartanError, MAX_ARGV_TEXT_BYTES, MAX_TEXT_BYTES, checkTextSize, mib, sizeProblem, readRegularFileSync } from '../engine';
 
 /** Reads stdin to its end, refusing more than `maxBytes` (without reading much past it). */
 export async function readStdinBounded(maxBytes: number, what: string): Promise<string> {

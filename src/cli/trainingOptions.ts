@@ -3,8 +3,7 @@
  * (engine/training/defaults.ts) and the paper's memory geometry.
  */
 import { Command } from 'commander';
-import { DEFAULT_GEOMETRY } from '../engine/methods/spartan';
-import { TRAINING_DEFAULTS } from '../engine/training/defaults';
+import { DEFAULT_GEOMETRY, TRAINING_DEFAULTS } from '../engine';
 import { floatOption, intOption } from './options';
 
 /** What the shared options parse to (commander's camel-cased keys). */

@@ -8,9 +8,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { inferTask, parseJsonlText, type Example, type RowProblem, type TaskInfo } from '../engine/data/jsonl';
-import { readRegularFileAsync } from '../engine/io/regularFile';
-import { MAX_JSONL_BYTES } from '../engine/limits';
+import {
+  inferTask,
+  parseJsonlText,
+  readRegularFileAsync,
+  MAX_JSONL_BYTES,
+  type Example,
+  type RowProblem,
+  type TaskInfo,
+} from '../engine/light';
 import { DOWNLOADABLE, downloadBackbone, downloadDir, isBackboneDir, resolveBackbone } from './backbone';
 import type { Ctx, TrainingCurve } from './ctx';
 import { siblingDevFile, splitRows, writeRows } from './datasets';

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export { splitRows } from '../engine/data/devSplit';
+export { splitRows } from '../engine/light';
 
 export interface RowRef {
   line: number; // 1-based source line

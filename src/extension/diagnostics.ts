@@ -3,7 +3,7 @@
  * (`parseJsonlText`, pure) runs on the editor buffer, so what is flagged is exactly what training would reject.
  */
 import * as vscode from 'vscode';
-import { parseJsonlText } from '../engine/data/jsonl';
+import { parseJsonlText } from '../engine/light';
 import type { Ctx } from './ctx';
 
 const MAX_CHARS = 64 * 1024 * 1024;

@@ -7,7 +7,7 @@
  * stdout (or stderr) for a user error. Cancelling kills the child: SIGTERM, then SIGKILL after a grace period.
  */
 import { spawn } from 'node:child_process';
-import { withTrainingEnv } from '../engine/runtime/processEnv';
+import { withTrainingEnv } from '../engine/light';
 
 /**
  * The engine's processes stop themselves when this (extension host) process is gone, so a crashed or killed

@@ -4,9 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readSafetensorsHeaderAsync, readSafetensorsHeaderSync } from '../engine/io/safetensorsHeader';
-import { parseMemoryMetadata } from '../engine/memory/memoryFile';
-import type { TaskType } from '../engine/types';
+import { readSafetensorsHeaderAsync, readSafetensorsHeaderSync, parseMemoryMetadata, type TaskType } from '../engine/light';
 
 export const MEMORY_EXT = '.safetensors';
 
@@ -222,7 +220,7 @@ export function listMemories(folder: string): (MemoryInfo | { path: string; name
   return out;
 }
 
-export { formatBytes } from '../engine/util/format';
+export { formatBytes } from '../engine/light';
 
 export function formatSeconds(s: number): string {
   if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;

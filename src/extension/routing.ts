@@ -4,9 +4,7 @@
  * `vscode` import) so the unit tests run it directly.
  */
 import { readSafetensorsHeader } from './memoryFiles';
-import { spartanLayersOf } from '../engine/methods/spartan';
-
-import type { RoutingReport } from '../engine/analysis/routing';
+import { spartanLayersOf, type RoutingReport } from '../engine/light';
 
 /** What `spartan routes --json` prints. */
 export type { RoutingReport };

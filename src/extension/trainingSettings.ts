@@ -3,8 +3,7 @@
  * the paper's geometry): package.json's `contributes.configuration` repeats them for the Settings UI, and
  * test/defaults.test.ts checks that it does. No `vscode` import, so the unit tests read it.
  */
-import { DEFAULT_GEOMETRY } from '../engine/methods/spartan';
-import { TRAINING_DEFAULTS as ENGINE } from '../engine/training/defaults';
+import { DEFAULT_GEOMETRY, TRAINING_DEFAULTS as ENGINE } from '../engine/light';
 
 /** Setting name (after `spartan.training.`) → default. */
 export const TRAINING_DEFAULTS = {

@@ -6,7 +6,7 @@
  */
 import type { AuditEvent, AuditResult, Calibration, CardResult, EvalResult, RankResult } from './results';
 import type { RoutingReport } from '../engine/analysis/routing';
-import type { BenchReport } from '../engine/bench/report';
+import type { BenchReport } from '../lab/bench/report';
 import type { TaskType } from '../engine/types';
 import type { BenchEvent, TrainEvent } from './events';
 

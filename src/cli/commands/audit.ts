@@ -4,16 +4,20 @@
  * Progress as train's (each step event carries its fold); SIGINT/SIGTERM cancel, and nothing is written.
  */
 import { Command, Option } from 'commander';
-import { loadBackbone } from '../../engine/models/backbone';
-import { inferTask } from '../../engine/data/jsonl';
-import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
-import { METHODS, MethodName, defaultTrainLayerNorms } from '../../engine/methods';
-import { TRAINING_DEFAULTS } from '../../engine/training/defaults';
-import { checkSequenceLength } from '../../engine/limits';
+import {
+  loadBackbone,
+  inferTask,
+  loadTokenizer,
+  METHODS,
+  MethodName,
+  defaultTrainLayerNorms,
+  TRAINING_DEFAULTS,
+  checkSequenceLength,
+  auditLabels,
+  formatTable,
+  SpartanError,
+} from '../../engine';
 import { addTrainingOptions, SharedTrainingOptions } from '../trainingOptions';
-import { auditLabels } from '../../engine/analysis/audit';
-import { formatTable } from '../../engine/training/errorAnalysis';
-import { SpartanError } from '../../engine/types';
 import { makeOutput } from '../output';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
 import { readRows } from './train';

@@ -2,23 +2,18 @@
  * `spartan bench`: the constrained-CPU throughput report (inference instances/minute, fine-tuning examples/second,
  * storage per task, peak RSS) of SPARTAN and the baselines under device profiles (Raspberry Pi 4, iPhone 11 class,
  * this machine, custom). Each measurement runs in a `spartan bench-worker` child process (hidden command) under
- * the profile's constraints; see src/engine/bench/report.ts and constraints.ts.
+ * the profile's constraints; see src/lab/bench/report.ts and constraints.ts.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { METHODS, MethodName } from '../../engine/methods';
-import { DEFAULT_PROFILES, parseCpuQuotaFlag, parseProfileList } from '../../engine/bench/profiles';
-import { formatReport, runBench, runBenchWorker, toCsv } from '../../engine/bench/report';
-import { stopAllWorkers } from '../../engine/bench/constraints';
-import { writeFileAtomic } from '../../engine/io/atomicWrite';
-import { checkOutputPath } from '../../engine/io/outputPath';
-import { SpartanError } from '../../engine/types';
+import { METHODS, MethodName, writeFileAtomic, checkOutputPath, SpartanError, checkSequenceLength, backboneConfigOf } from '../../engine';
+import { DEFAULT_PROFILES, parseCpuQuotaFlag, parseProfileList } from '../../lab/bench/profiles';
+import { formatReport, runBench, runBenchWorker, toCsv } from '../../lab/bench/report';
+import { stopAllWorkers } from '../../lab/bench/constraints';
 import { makeOutput } from '../output';
 import type { BenchEvent } from '../../protocol/commands';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
-import { checkSequenceLength } from '../../engine/limits';
-import { backboneConfigOf } from '../../engine/models/backbone';
 
 function parseMethods(value: string): MethodName[] {
   const names = value
@@ -134,7 +129,7 @@ export function registerBench(program: Command): void {
       if (failed.length) throw new SpartanError(`${failed.length} measurement(s) failed; first: ${failed[0]}`);
     });
 
-  // The measurement process of `bench` (hidden): protocol in src/engine/bench/report.ts.
+  // The measurement process of `bench` (hidden): protocol in src/lab/bench/report.ts.
   program
     .command('bench-worker', { hidden: true })
     .requiredOption('--backbone <spec>')

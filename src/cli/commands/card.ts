@@ -2,10 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { loadMemory } from '../../engine/memory/memoryFile';
-import { modelCard } from '../../engine/analysis/modelCard';
-import { sha256OfFile } from '../../engine/memory/provenance';
-import { writeFileAtomic } from '../../engine/io/atomicWrite';
+import { loadMemory, modelCard, sha256OfFile, writeFileAtomic } from '../../engine';
 import type { CardResult } from '../../protocol/results';
 import { makeOutput } from '../output';
 

@@ -1,8 +1,6 @@
 /** `spartan classify`: label (or score) of one text, or of every row of a JSONL file. */
 import { Command } from 'commander';
-import { readUnlabelledJsonl } from '../../engine/data/jsonl';
-import { TaskModel } from '../../engine/pipeline/taskModel';
-import { SpartanError } from '../../engine/types';
+import { readUnlabelledJsonl, TaskModel, SpartanError } from '../../engine';
 import { makeOutput } from '../output';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
 import { readTextInput } from '../textInput';

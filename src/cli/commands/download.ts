@@ -1,8 +1,7 @@
 /** `spartan download`: fetch a backbone from the Hugging Face hub (resumable, sha256-checked). */
 import * as path from 'path';
 import { Command } from 'commander';
-import { downloadModel } from '../../engine/hub';
-import { loadBackbone } from '../../engine/models/backbone';
+import { downloadModel, loadBackbone } from '../../engine';
 import { makeOutput } from '../output';
 import { intOption } from '../options';
 

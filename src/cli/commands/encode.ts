@@ -12,11 +12,16 @@
  */
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { inferTask, TaskInfo } from '../../engine/data/jsonl';
-import { embeddedTokenizerDir, parseSyntheticSpec, tokenizerHashOf } from '../../engine/models/backbone';
-import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
-import { writeFileAtomic } from '../../engine/io/atomicWrite';
-import { SpartanError } from '../../engine/types';
+import {
+  inferTask,
+  TaskInfo,
+  embeddedTokenizerDir,
+  parseSyntheticSpec,
+  tokenizerHashOf,
+  loadTokenizer,
+  writeFileAtomic,
+  SpartanError,
+} from '../../engine';
 import { makeOutput } from '../output';
 import { intOption, resolveBackboneSpec } from '../options';
 import { readRows } from './train';

@@ -1,10 +1,7 @@
 /** `spartan eval`: metrics of a memory on a labelled JSONL file. */
 import { Command } from 'commander';
-import { checkDevLabels } from '../../engine/data/jsonl';
-import { TaskModel } from '../../engine/pipeline/taskModel';
-import { evaluationReport } from '../../engine/pipeline/evalReport';
+import { checkDevLabels, TaskModel, evaluationReport, SpartanError } from '../../engine';
 import { formatEvalReport } from '../reportTables';
-import { SpartanError } from '../../engine/types';
 import { makeOutput } from '../output';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
 import { describeProblems, readRows } from './train';

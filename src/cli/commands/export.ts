@@ -3,11 +3,16 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
-import { compileStandalone } from '../../engine/runtime/compile';
-import { TaskModel, methodFromMetadata } from '../../engine/pipeline/taskModel';
-import { graphOptions, layerParams } from '../../engine/training/trainer';
-import { writeFileAtomic } from '../../engine/io/atomicWrite';
-import { checkNotAnInput, checkOutputPath } from '../../engine/io/outputPath';
+import {
+  compileStandalone,
+  TaskModel,
+  methodFromMetadata,
+  graphOptions,
+  layerParams,
+  writeFileAtomic,
+  checkNotAnInput,
+  checkOutputPath,
+} from '../../engine';
 import { makeOutput } from '../output';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
 

@@ -2,7 +2,7 @@
  * `spartan glue`: the paper's GLUE experiments.
  *
  * - `glue import --task T --dir D --out O`: a task's train.tsv / dev.tsv → O/train.jsonl, O/dev.jsonl.
- * - `glue run …`: the method × task × seed grid, in this process (see engine/experiments/grid.ts), results merged
+ * - `glue run …`: the method × task × seed grid, in this process (see lab/experiments/grid.ts), results merged
  *   into --out after every run (a rerun skips finished runs), then the table of the paper's Tables 1 and 2.
  *   `--parallel P` starts P worker processes of this same command (`--shard i/P`, threads split between them)
  *   that share the results file and claim runs one at a time (see GridOptions.shard): onnxruntime-node runs a
@@ -13,18 +13,24 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { GLUE_TASKS, glueTaskName, importGlueTask, writeJsonl } from '../../engine/data/glue';
-import { METHODS, MethodName } from '../../engine/methods';
-import { loadBackbone } from '../../engine/models/backbone';
-import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
-import { claimsDir, DEFAULT_LR, GridEvent, GridOptions, gridKeys, learningRates, runGrid } from '../../engine/experiments/grid';
-import { readResults, RunRecord } from '../../engine/experiments/results';
-import { buildTable, formatMarkdown, formatTable, protocolNotes } from '../../engine/experiments/table';
-import { writeFileAtomic } from '../../engine/io/atomicWrite';
-import { SpartanError } from '../../engine/types';
+import {
+  GLUE_TASKS,
+  glueTaskName,
+  importGlueTask,
+  writeJsonl,
+  METHODS,
+  MethodName,
+  loadBackbone,
+  loadTokenizer,
+  writeFileAtomic,
+  SpartanError,
+  TRAINING_DEFAULTS,
+} from '../../engine';
+import { claimsDir, DEFAULT_LR, GridEvent, GridOptions, gridKeys, learningRates, runGrid } from '../../lab/experiments/grid';
+import { readResults, RunRecord } from '../../lab/experiments/results';
+import { buildTable, formatMarkdown, formatTable, protocolNotes } from '../../lab/experiments/table';
 import { makeOutput, Output } from '../output';
 import { addTrainingOptions } from '../trainingOptions';
-import { TRAINING_DEFAULTS } from '../../engine/training/defaults';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
 import { describeProblems } from './train';
 

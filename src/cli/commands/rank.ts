@@ -3,11 +3,7 @@
  * by the uncertainty of its calibrated probabilities, most uncertain first (src/engine/analysis/uncertainty.ts).
  */
 import { Command } from 'commander';
-import { readUnlabelledJsonl } from '../../engine/data/jsonl';
-import { TaskModel } from '../../engine/pipeline/taskModel';
-import { rankRows } from '../../engine/analysis/uncertainty';
-import { formatTable } from '../../engine/training/errorAnalysis';
-import { SpartanError } from '../../engine/types';
+import { readUnlabelledJsonl, TaskModel, rankRows, formatTable, SpartanError } from '../../engine';
 import type { RankResult } from '../../protocol/results';
 import { makeOutput } from '../output';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';

@@ -4,12 +4,7 @@
  * benchmark panel draws as a heat map.
  */
 import { Command } from 'commander';
-import { parentRouting } from '../../engine/analysis/routing';
-import { loadMemory } from '../../engine/memory/memoryFile';
-import { loadBackbone } from '../../engine/models/backbone';
-import { methodFromMetadata } from '../../engine/pipeline/taskModel';
-import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
-import { SpartanError } from '../../engine/types';
+import { parentRouting, loadMemory, loadBackbone, methodFromMetadata, loadTokenizer, SpartanError } from '../../engine';
 import { makeOutput } from '../output';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
 import { readRows } from './train';

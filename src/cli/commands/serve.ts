@@ -14,11 +14,18 @@
  */
 import * as fs from 'fs';
 import { Command } from 'commander';
-import { Backbone, loadBackbone } from '../../engine/models/backbone';
-import { TaskModel } from '../../engine/pipeline/taskModel';
-import { SpartanError } from '../../engine/types';
-import { MAX_REQUEST_BYTES, SERVE_CACHE_ENTRIES, SERVE_REQUEST_TIMEOUT_MS, mib, textSizeProblem } from '../../engine/limits';
-import { describeNonRegular } from '../../engine/io/regularFile';
+import {
+  Backbone,
+  loadBackbone,
+  TaskModel,
+  SpartanError,
+  MAX_REQUEST_BYTES,
+  SERVE_CACHE_ENTRIES,
+  SERVE_REQUEST_TIMEOUT_MS,
+  mib,
+  textSizeProblem,
+  describeNonRegular,
+} from '../../engine';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
 import { boundedLines } from '../serveLines';
 

@@ -2,23 +2,41 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { checkNotAnInput, checkOutputPath } from '../../engine/io/outputPath';
-import { MAX_METHOD_VALUES, checkSequenceLength } from '../../engine/limits';
+import {
+  checkNotAnInput,
+  checkOutputPath,
+  MAX_METHOD_VALUES,
+  checkSequenceLength,
+  checkFinite,
+  loadBackbone,
+  checkDevLabels,
+  Example,
+  inferTask,
+  readJsonl,
+  RowProblem,
+  TaskInfo,
+  loadTokenizer,
+  loadMemory,
+  MEMORY_FORMAT_VERSION,
+  saveMemory,
+  METHODS,
+  MethodName,
+  MethodSpec,
+  defaultTrainLayerNorms,
+  methodShapes,
+  methodFromMetadata,
+  train,
+  TrainConfig,
+  TrainEvent,
+  SpartanError,
+  TensorMap,
+  splitRows,
+  TRAINING_DEFAULTS,
+  provenanceOf,
+} from '../../engine';
 import { parentGone } from '../parentWatch';
-import { checkFinite } from '../../engine/memory/memoryMethod';
-import { loadBackbone } from '../../engine/models/backbone';
-import { checkDevLabels, Example, inferTask, readJsonl, RowProblem, TaskInfo } from '../../engine/data/jsonl';
-import { loadTokenizer } from '../../engine/tokenizers/robertaTokenizer';
-import { loadMemory, MEMORY_FORMAT_VERSION, saveMemory } from '../../engine/memory/memoryFile';
-import { METHODS, MethodName, MethodSpec, defaultTrainLayerNorms, methodShapes } from '../../engine/methods';
-import { methodFromMetadata } from '../../engine/pipeline/taskModel';
-import { train, TrainConfig, TrainEvent } from '../../engine/training/trainer';
-import { SpartanError, TensorMap } from '../../engine/types';
-import { splitRows } from '../../engine/data/devSplit';
 import { makeOutput } from '../output';
 import { addTrainingOptions } from '../trainingOptions';
-import { TRAINING_DEFAULTS } from '../../engine/training/defaults';
-import { provenanceOf } from '../../engine/memory/provenance';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
 
 /** Formats the first problems of a file for an error or warning message. */

@@ -4,19 +4,29 @@
  * and `spartan bench`; no timing here is a test.
  */
 import * as ort from 'onnxruntime-node';
-import { Backbone } from '../models/backbone';
-import { PaddedBatch, EncodedExample, padBatch } from '../data/batching';
-import { MethodSpec, initialTensors, trainableNames } from '../methods';
-import { compileInference, compileTraining } from '../runtime/compile';
-import { predictLogits } from '../runtime/predict';
-import { accumulatedStep } from '../training/microBatch';
-import { GraphSession } from '../runtime/session';
-import { graphOptions, layerParams } from '../training/trainer';
-import { AdamW, clipGradNorm } from '../training/optimizer';
-import { Graph } from '../onnx/graph';
-import { toModelBytes } from '../onnx/serialize';
-import { RobertaConfig, TensorMap } from '../types';
-import { createRng } from '../util/random';
+import {
+  Backbone,
+  PaddedBatch,
+  EncodedExample,
+  padBatch,
+  MethodSpec,
+  initialTensors,
+  trainableNames,
+  compileInference,
+  compileTraining,
+  predictLogits,
+  accumulatedStep,
+  GraphSession,
+  graphOptions,
+  layerParams,
+  AdamW,
+  clipGradNorm,
+  Graph,
+  toModelBytes,
+  RobertaConfig,
+  TensorMap,
+  createRng,
+} from '../../engine';
 
 export interface Timing {
   /** Seconds of each timed repetition. */

@@ -14,18 +14,30 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeBatches } from '../data/batching';
-import { encodeSafetensors } from '../io/safetensors';
-import { MEMORY_FORMAT_VERSION, saveMemory } from '../memory/memoryFile';
-import { MethodName, MethodSpec, defaultTrainLayerNorms } from '../methods';
-import { Backbone } from '../models/backbone';
-import { compileInference } from '../runtime/compile';
-import { GraphSession } from '../runtime/session';
-import { RobertaTokenizer } from '../tokenizers/robertaTokenizer';
-import { evaluate, graphOptions, layerParams, numLabelsOf, train, TrainConfig, TrainEvent } from '../training/trainer';
-import { encodeExamples } from '../data/batching';
-import { MemoryGeometry, SpartanError } from '../types';
-import { glueTaskName } from '../data/glue';
+import {
+  makeBatches,
+  encodeSafetensors,
+  MEMORY_FORMAT_VERSION,
+  saveMemory,
+  MethodName,
+  MethodSpec,
+  defaultTrainLayerNorms,
+  Backbone,
+  compileInference,
+  GraphSession,
+  RobertaTokenizer,
+  evaluate,
+  graphOptions,
+  layerParams,
+  numLabelsOf,
+  train,
+  TrainConfig,
+  TrainEvent,
+  encodeExamples,
+  MemoryGeometry,
+  SpartanError,
+  glueTaskName,
+} from '../../engine';
 import { cachingTokenizer, GlueTaskData, loadGlueTaskData } from './data';
 import { sampleFewShot } from './fewShot';
 import { appendRun, Protocol, readResults, RunRecord, runKey } from './results';

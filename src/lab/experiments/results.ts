@@ -6,8 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../io/atomicWrite';
-import { SpartanError } from '../types';
+import { writeFileAtomic, SpartanError } from '../../engine';
 
 export const RESULTS_FORMAT = 'spartan-glue-results';
 export const RESULTS_VERSION = 1;

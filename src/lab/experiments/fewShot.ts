@@ -10,9 +10,7 @@
  *
  * The kept rows stay in their file order, so the sample does not depend on how the trainer shuffles.
  */
-import { Example } from '../data/jsonl';
-import { SpartanError } from '../types';
-import { createRng, shuffleInPlace } from '../util/random';
+import { Example, SpartanError, createRng, shuffleInPlace } from '../../engine';
 
 export interface FewShotOptions {
   size: number;

@@ -5,11 +5,21 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GLUE_TASKS, GlueRow, glueTaskName, importGlueTask } from '../data/glue';
-import { Example, inferTask, RowProblem, TaskInfo } from '../data/jsonl';
-import { EncodedText, RobertaTokenizer } from '../tokenizers/robertaTokenizer';
-import { SpartanError } from '../types';
-import { createRng, shuffleInPlace } from '../util/random';
+import {
+  GLUE_TASKS,
+  GlueRow,
+  glueTaskName,
+  importGlueTask,
+  Example,
+  inferTask,
+  RowProblem,
+  TaskInfo,
+  EncodedText,
+  RobertaTokenizer,
+  SpartanError,
+  createRng,
+  shuffleInPlace,
+} from '../../engine';
 
 export interface GlueTaskData {
   /** Canonical GLUE name (SST-2, MRPC, STS-B, …). */

@@ -18,10 +18,7 @@
  */
 import * as os from 'node:os';
 import * as readline from 'node:readline';
-import { loadBackbone } from '../models/backbone';
-import { encodeSafetensors } from '../io/safetensors';
-import { MethodName, MethodSpec, defaultTrainLayerNorms } from '../methods';
-import { DEFAULT_GEOMETRY } from '../methods/spartan';
+import { loadBackbone, encodeSafetensors, MethodName, MethodSpec, defaultTrainLayerNorms, DEFAULT_GEOMETRY } from '../../engine';
 import { BenchModel, peakRssMB, summarize, syntheticExamples } from './measure';
 import { CustomFlags, ProfileName, resolveProfile } from './profiles';
 import {

@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
 import { ResolvedProfile, formatCpuList, parseCpuList } from './profiles';
-import { withTrainingEnv } from '../runtime/processEnv';
+import { withTrainingEnv } from '../../engine';
 
 // ------------------------------------------------------------------ what this machine allows
 

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { SpartanError } from '../types';
+import { SpartanError } from '../../engine';
 
 export type ProfileName = 'rpi4' | 'iphone11' | 'host' | 'custom';
 export const PROFILE_NAMES: ProfileName[] = ['rpi4', 'iphone11', 'host', 'custom'];

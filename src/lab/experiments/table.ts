@@ -3,10 +3,9 @@
  * mean ± sample std over seeds (×100, as the paper prints them), the average over tasks, the storage one task
  * costs, the trainable parameters and the training throughput. Every number comes from the run records.
  */
-import { GLUE_TASKS, glueTaskName } from '../data/glue';
+import { GLUE_TASKS, glueTaskName, formatBytes } from '../../engine';
 import { RunRecord } from './results';
 import { mean, summarize, Summary } from './stats';
-import { formatBytes } from '../util/format';
 
 export interface TableColumn {
   task: string;
