@@ -86,22 +86,26 @@ export async function downloadBackbone(ctx: Ctx, name: string): Promise<boolean>
         const abort = new AbortController();
         token.onCancellationRequested(() => abort.abort());
         let lastPct = 0;
-        await ctx.runCommand('download', { repo: spec.repo, dest: dir }, {
-          signal: abort.signal,
-          onEvent: (e) => {
-            const file = e.file;
-            const received = e.received;
-            const total = e.total ?? 0;
-            if (file && total > 0) {
-              const pct = Math.floor((100 * received) / total);
-              progress.report({
-                message: `${file}: ${formatBytes(received)} of ${formatBytes(total)} (${pct} %)`,
-                increment: file === 'model.safetensors' ? Math.max(0, pct - lastPct) : undefined,
-              });
-              if (file === 'model.safetensors') lastPct = pct;
-            } else if (file) progress.report({ message: file });
+        await ctx.runCommand(
+          'download',
+          { repo: spec.repo, dest: dir },
+          {
+            signal: abort.signal,
+            onEvent: (e) => {
+              const file = e.file;
+              const received = e.received;
+              const total = e.total ?? 0;
+              if (file && total > 0) {
+                const pct = Math.floor((100 * received) / total);
+                progress.report({
+                  message: `${file}: ${formatBytes(received)} of ${formatBytes(total)} (${pct} %)`,
+                  increment: file === 'model.safetensors' ? Math.max(0, pct - lastPct) : undefined,
+                });
+                if (file === 'model.safetensors') lastPct = pct;
+              } else if (file) progress.report({ message: file });
+            },
           },
-        });
+        );
       },
     );
   } catch (e) {

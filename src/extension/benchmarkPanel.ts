@@ -53,7 +53,10 @@ export class BenchmarkPanel implements vscode.Disposable {
 
   static options(ctx: Ctx): vscode.WebviewOptions & vscode.WebviewPanelOptions {
     const root = ctx.extCtx.extensionUri;
-    return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(root, 'media'), vscode.Uri.joinPath(root, ...PAGE_SCRIPT.slice(0, -1))] };
+    return {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(root, 'media'), vscode.Uri.joinPath(root, ...PAGE_SCRIPT.slice(0, -1))],
+    };
   }
 
   /** Restores a panel after a window reload (registered as a serializer). */

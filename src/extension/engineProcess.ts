@@ -350,7 +350,8 @@ export class EngineServer {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     return new Promise<ServeProtocol[M]['result']>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.stdin!.write(JSON.stringify({ id, method, params } as ServeRequest) + '\n');
+      const line = { id, method, params } as ServeRequest;
+      child.stdin!.write(JSON.stringify(line) + '\n');
     });
   }
 

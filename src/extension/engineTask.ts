@@ -150,7 +150,11 @@ export class EngineTask {
  * the body's value, or undefined when the workspace is untrusted or the task was refused, declined, cancelled or
  * failed.
  */
-export async function runEngineTask<T>(host: TaskHost, spec: EngineTaskSpec, body: (task: EngineTask) => Promise<T>): Promise<T | undefined> {
+export async function runEngineTask<T>(
+  host: TaskHost,
+  spec: EngineTaskSpec,
+  body: (task: EngineTask) => Promise<T>,
+): Promise<T | undefined> {
   if (spec.trust !== undefined && !host.isTrusted()) {
     host.warnUntrusted(spec.trust);
     return undefined;

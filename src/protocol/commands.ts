@@ -213,4 +213,5 @@ export type ServeId = number | string | null;
 export type ServeRequest = { [M in ServeMethod]: { id: ServeId; method: M; params?: ServeProtocol[M]['params'] } }[ServeMethod];
 
 /** One answer line on its stdout: the result, or an error message for users (`id` null when the line had none). */
-export type ServeResponse<M extends ServeMethod = ServeMethod> = { id: ServeId; result: ServeProtocol[M]['result'] } | { id: ServeId; error: string };
+export type ServeResponse<M extends ServeMethod = ServeMethod> =
+  { id: ServeId; result: ServeProtocol[M]['result'] } | { id: ServeId; error: string };

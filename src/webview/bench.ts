@@ -43,7 +43,9 @@ export function renderBench(target: HTMLElement, b: PanelBench | null): { charts
     const sec = el('section', { class: 'profile' }, el('h3', {}, `Profile: ${p}`));
     const info = Array.isArray(b.profiles) ? b.profiles.find((x) => x && x.profile === p) : undefined;
     if (info && (info.label || info.rationale))
-      sec.append(el('p', { class: 'meta' }, [info.label, info.rationale, info.threads ? `${info.threads} threads` : ''].filter(Boolean).join(' · ')));
+      sec.append(
+        el('p', { class: 'meta' }, [info.label, info.rationale, info.threads ? `${info.threads} threads` : ''].filter(Boolean).join(' · ')),
+      );
     const grid = el('div', { class: 'grid-charts' });
     charts += profileCharts(grid, pr);
     sec.append(grid);

@@ -59,7 +59,11 @@ export function lineChart(title: string, series: LineSeries[], xLabel: string, y
   const yt = niceTicks(Math.min(...ys, 0), Math.max(...ys), 5);
   const X = (x: number) => M.l + ((x - xt.lo) / (xt.hi - xt.lo)) * (W - M.l - M.r);
   const Y = (y: number) => H - M.b - ((y - yt.lo) / (yt.hi - yt.lo)) * (H - M.t - M.b);
-  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart line-chart', role: 'img', 'aria-label': title }, svg('title', {}, title));
+  const root = svg(
+    'svg',
+    { viewBox: `0 0 ${W} ${H}`, class: 'chart line-chart', role: 'img', 'aria-label': title },
+    svg('title', {}, title),
+  );
   for (const t of yt.ticks) {
     root.append(svg('line', { x1: M.l, x2: W - M.r, y1: Y(t), y2: Y(t), class: 'grid' }));
     root.append(svg('text', { x: M.l - 6, y: Y(t) + 4, class: 'tick', 'text-anchor': 'end' }, fmt(t)));
@@ -85,11 +89,21 @@ export function lineChart(title: string, series: LineSeries[], xLabel: string, y
 }
 
 /** Grouped bar chart: categories on x, one bar per series; missing figures leave a gap. */
-export function barChart(title: string, categories: string[], series: BarSeries[], yLabel: string, format: (v: number) => string = fmt): HTMLElement {
+export function barChart(
+  title: string,
+  categories: string[],
+  series: BarSeries[],
+  yLabel: string,
+  format: (v: number) => string = fmt,
+): HTMLElement {
   const vals = series.flatMap((s) => s.values.filter(isFigure));
   const yt = niceTicks(0, Math.max(...vals, 0) || 1, 5);
   const Y = (y: number) => H - M.b - ((y - yt.lo) / (yt.hi - yt.lo)) * (H - M.t - M.b);
-  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart bar-chart', role: 'img', 'aria-label': title }, svg('title', {}, title));
+  const root = svg(
+    'svg',
+    { viewBox: `0 0 ${W} ${H}`, class: 'chart bar-chart', role: 'img', 'aria-label': title },
+    svg('title', {}, title),
+  );
   for (const t of yt.ticks) {
     root.append(svg('line', { x1: M.l, x2: W - M.r, y1: Y(t), y2: Y(t), class: 'grid' }));
     root.append(svg('text', { x: M.l - 6, y: Y(t) + 4, class: 'tick', 'text-anchor': 'end' }, format(t)));

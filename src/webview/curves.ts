@@ -7,7 +7,9 @@ import { el } from './dom';
 export function renderCurves(target: HTMLElement, state: Pick<PanelState, 'curves' | 'live'>): number {
   const curves = (state.curves || []).slice(-5);
   const live: TrainingCurve[] =
-    state.live && state.live.steps.length ? [{ task: 'running…', memory: '', startedAt: '', steps: state.live.steps, evals: state.live.evals }] : [];
+    state.live && state.live.steps.length
+      ? [{ task: 'running…', memory: '', startedAt: '', steps: state.live.steps, evals: state.live.evals }]
+      : [];
   const all = curves.concat(live);
   target.replaceChildren();
   if (!all.length) {

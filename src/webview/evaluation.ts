@@ -95,7 +95,11 @@ function confusion(c: ConfusionMatrix, file: string, post: Post): { fig: HTMLEle
   let cells = 0;
   c.matrix.forEach((counts, i) => {
     root.append(
-      svg('text', { x: left - 6, y: top + i * cell + cell / 2 + 4, class: 'tick row-label', 'text-anchor': 'end' }, shortLabel(c.labels[i], 20)),
+      svg(
+        'text',
+        { x: left - 6, y: top + i * cell + cell / 2 + 4, class: 'tick row-label', 'text-anchor': 'end' },
+        shortLabel(c.labels[i], 20),
+      ),
     );
     counts.forEach((v, j) => {
       const rect = heatCell(root, {

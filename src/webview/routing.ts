@@ -25,7 +25,11 @@ function heatMap(
   const cols = matrix[0] ? matrix[0].length : 0;
   const L = heatLayout({ rows, cols, labels: rowLabels });
   const sc = heatScale(matrix);
-  const root = svg('svg', { viewBox: `0 0 ${L.W} ${L.H}`, class: 'chart heatmap', role: 'img', 'aria-label': title }, svg('title', {}, title));
+  const root = svg(
+    'svg',
+    { viewBox: `0 0 ${L.W} ${L.H}`, class: 'chart heatmap', role: 'img', 'aria-label': title },
+    svg('title', {}, title),
+  );
   rowLabels.forEach((label, r) => {
     const y = L.top + r * L.cellH;
     const short = shortLabel(label, L.maxChars);
@@ -46,9 +50,15 @@ function heatMap(
   });
   for (let c = 0; c < cols; c += L.tickEvery)
     root.append(
-      svg('text', { x: (L.left + (c + 0.5) * L.cellW).toFixed(2), y: L.gridBottom + 14, class: 'tick', 'text-anchor': 'middle' }, String(c)),
+      svg(
+        'text',
+        { x: (L.left + (c + 0.5) * L.cellW).toFixed(2), y: L.gridBottom + 14, class: 'tick', 'text-anchor': 'middle' },
+        String(c),
+      ),
     );
-  root.append(svg('text', { x: (L.left + L.W - L.right) / 2, y: L.gridBottom + 29, class: 'axis-label', 'text-anchor': 'middle' }, 'parent'));
+  root.append(
+    svg('text', { x: (L.left + L.W - L.right) / 2, y: L.gridBottom + 29, class: 'axis-label', 'text-anchor': 'middle' }, 'parent'),
+  );
   const midY = L.top + (rows * L.cellH) / 2;
   root.append(svg('text', { x: 12, y: midY, class: 'axis-label', 'text-anchor': 'middle', transform: `rotate(-90 12 ${midY})` }, 'label'));
   // colour scale: 0 … max in ten steps

@@ -229,7 +229,10 @@ test('EngineServer: a crash rejects pending requests and the next request restar
   const s = new EngineServer({ cliPath: CLI });
   try {
     const first = (await s.request('classify', { memory: mem, text: 'x' })) as unknown as { pid: number };
-    await assert.rejects((s as unknown as { request(method: string, params: object): Promise<unknown> }).request('crash', {}), EngineServerDiedError);
+    await assert.rejects(
+      (s as unknown as { request(method: string, params: object): Promise<unknown> }).request('crash', {}),
+      EngineServerDiedError,
+    );
     const again = (await s.request('classify', { memory: mem, text: 'x' })) as unknown as { pid: number };
     assert.notEqual(again.pid, first.pid);
   } finally {

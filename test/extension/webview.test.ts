@@ -202,6 +202,9 @@ test('the evaluation section draws the confusion matrix (a cell lists its rows, 
   assert.deepEqual(posted.at(-1), { type: 'openRow', file: '/w/data.jsonl', line: 7 });
   // A regression evaluation hides the section.
   const regression: PanelEvaluation['result'] = { task: 'regression', rows: 1, truncated: 0, seconds: 0, pearson: 1, spearman: 1, mse: 0 };
-  assert.equal(renderEvaluation(asElement(section), { memoryName: 'm', data: '', dataName: '', result: regression, ranAt: '' }, () => {}), null);
+  assert.equal(
+    renderEvaluation(asElement(section), { memoryName: 'm', data: '', dataName: '', result: regression, ranAt: '' }, () => {}),
+    null,
+  );
   assert.equal(section.hidden, true);
 });

@@ -8,7 +8,11 @@ export function downloadBackbone(ctx: Ctx): Cmd {
   return async (arg?: unknown): Promise<string | undefined> => {
     const names = Object.keys(DOWNLOADABLE);
     const name =
-      typeof arg === 'string' ? arg : names.length === 1 ? names[0] : await vscode.window.showQuickPick(names, { title: 'Download which backbone?' });
+      typeof arg === 'string'
+        ? arg
+        : names.length === 1
+          ? names[0]
+          : await vscode.window.showQuickPick(names, { title: 'Download which backbone?' });
     if (!name || !DOWNLOADABLE[name]) return undefined;
     const dir = downloadDir(ctx, name);
     if (isBackboneDir(dir)) {

@@ -21,9 +21,13 @@ export function exportModel(ctx: Ctx): Cmd {
       const out = task.need(opts.out ?? (await askOutput(mem.name)));
       fs.mkdirSync(path.dirname(out), { recursive: true });
       const backbone = await task.backbone();
-      const r = await task.run(`Exporting '${mem.name}' to ONNX`, () => ctx.runCommand('export', { backbone, memory: mem.path, onnx: out }), {
-        cancellable: false,
-      });
+      const r = await task.run(
+        `Exporting '${mem.name}' to ONNX`,
+        () => ctx.runCommand('export', { backbone, memory: mem.path, onnx: out }),
+        {
+          cancellable: false,
+        },
+      );
       const { bytes } = r.result;
       ctx.log.info(`exported ${mem.path} to ${out} (${formatBytes(bytes)})`);
       void vscode.window
@@ -36,7 +40,9 @@ export function exportModel(ctx: Ctx): Cmd {
 /** Where to write the model: `.spartan/exports/<name>.onnx` of the workspace is offered. */
 async function askOutput(name: string): Promise<string | undefined> {
   const ws = vscode.workspace.workspaceFolders?.[0]?.uri;
-  const defaultUri = ws ? vscode.Uri.joinPath(ws, '.spartan', 'exports', `${name}.onnx`) : vscode.Uri.file(path.join(os.homedir(), `${name}.onnx`));
+  const defaultUri = ws
+    ? vscode.Uri.joinPath(ws, '.spartan', 'exports', `${name}.onnx`)
+    : vscode.Uri.file(path.join(os.homedir(), `${name}.onnx`));
   const pick = await vscode.window.showSaveDialog({ title: `Export '${name}' as ONNX`, defaultUri, filters: { ONNX: ['onnx'] } });
   return pick?.fsPath;
 }

@@ -59,7 +59,9 @@ export function fineTune(ctx: Ctx): Cmd {
         const first = errors[0];
         const why = first ? ` ${errors.length} lines have errors; the first, line ${first.line}: ${first.message}` : ' The file is empty.';
         ctx.log.error(`${file}: no usable rows.${why}`);
-        void vscode.window.showErrorMessage(`${base} has no usable rows.${why}`, 'Show Problems').then((p) => p && showProblems(first?.line));
+        void vscode.window
+          .showErrorMessage(`${base} has no usable rows.${why}`, 'Show Problems')
+          .then((p) => p && showProblems(first?.line));
         return { refused: 'no rows', problems };
       }
       let info: TaskInfo;
@@ -205,7 +207,8 @@ function confirmRows(base: string, rows: number, summary: string, errors: RowPro
   items.push({ label: '$(close) Cancel', action: 'cancel' });
   if (errors.length > 0) {
     items.push({ label: `Rejected rows (${errors.length})`, kind: vscode.QuickPickItemKind.Separator, action: 'cancel' });
-    for (const p of errors.slice(0, 100)) items.push({ label: `$(error) line ${p.line}`, description: p.message, action: 'line', line: p.line });
+    for (const p of errors.slice(0, 100))
+      items.push({ label: `$(error) line ${p.line}`, description: p.message, action: 'line', line: p.line });
   }
   return vscode.window.showQuickPick(items, {
     title: `Fine-tune on ${base}: ${summary}${errors.length ? ` · ${errors.length} rows rejected` : ''}`,

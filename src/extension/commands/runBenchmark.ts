@@ -14,29 +14,33 @@ type Mode = 'quick' | 'full';
 
 export function runBenchmark(ctx: Ctx): Cmd {
   return (arg?: unknown) =>
-    engineTask(ctx, { trust: 'run benchmarks', what: 'benchmark', cancelled: 'Benchmark cancelled.' }, async (task): Promise<ResultOf<'bench'>> => {
-      const mode = task.need(asOptions<{ mode?: Mode }>(arg).mode ?? (await pickMode()));
-      const threads = ctx.config.threads || undefined;
-      const options: BenchOptions =
-        mode === 'quick'
-          ? { backbone: ctx.embeddedBackbone, profiles: ['host'], methods: ['spartan', 'head'], quick: true, batch: 8, seq: 64, threads }
-          : { threads };
-      BenchmarkPanel.show(ctx);
-      const r = await task.run(mode === 'quick' ? 'Spartan benchmark (quick)' : 'Spartan benchmark', (signal, report) =>
-        ctx.runCommand('bench', options, {
-          signal,
-          onEvent: (e) => {
-            const what = [e.stage, e.profile, e.method, e.phase, e.rep !== undefined ? `rep ${e.rep}/${e.reps ?? '?'}` : '']
-              .filter((x) => x !== undefined && x !== '')
-              .join(' · ');
-            if (what) report({ message: what });
-          },
-        }),
-      );
-      await ctx.setBenchReport({ ranAt: new Date().toISOString(), ...r.result });
-      ctx.log.info(`benchmark (${mode}) finished in ${formatSeconds(r.seconds)}: ${r.result.rows.length} rows`);
-      return r.result;
-    });
+    engineTask(
+      ctx,
+      { trust: 'run benchmarks', what: 'benchmark', cancelled: 'Benchmark cancelled.' },
+      async (task): Promise<ResultOf<'bench'>> => {
+        const mode = task.need(asOptions<{ mode?: Mode }>(arg).mode ?? (await pickMode()));
+        const threads = ctx.config.threads || undefined;
+        const options: BenchOptions =
+          mode === 'quick'
+            ? { backbone: ctx.embeddedBackbone, profiles: ['host'], methods: ['spartan', 'head'], quick: true, batch: 8, seq: 64, threads }
+            : { threads };
+        BenchmarkPanel.show(ctx);
+        const r = await task.run(mode === 'quick' ? 'Spartan benchmark (quick)' : 'Spartan benchmark', (signal, report) =>
+          ctx.runCommand('bench', options, {
+            signal,
+            onEvent: (e) => {
+              const what = [e.stage, e.profile, e.method, e.phase, e.rep !== undefined ? `rep ${e.rep}/${e.reps ?? '?'}` : '']
+                .filter((x) => x !== undefined && x !== '')
+                .join(' · ');
+              if (what) report({ message: what });
+            },
+          }),
+        );
+        await ctx.setBenchReport({ ranAt: new Date().toISOString(), ...r.result });
+        ctx.log.info(`benchmark (${mode}) finished in ${formatSeconds(r.seconds)}: ${r.result.rows.length} rows`);
+        return r.result;
+      },
+    );
 }
 
 async function pickMode(): Promise<Mode | undefined> {

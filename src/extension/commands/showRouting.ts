@@ -38,12 +38,15 @@ export function showRouting(ctx: Ctx): Cmd {
           `Spartan: '${mem.name}' is ${method ? `a "${method}" memory` : 'not a SPARTAN memory'}; parent routing needs a SPARTAN memory.`,
         );
       const uri = task.onDisk(
-        opts.data ? vscode.Uri.file(opts.data) : (uriWithExt(arg, '.jsonl') ?? (await pickJsonl(`Parent routing of '${mem.name}' on which labelled file?`))),
+        opts.data
+          ? vscode.Uri.file(opts.data)
+          : (uriWithExt(arg, '.jsonl') ?? (await pickJsonl(`Parent routing of '${mem.name}' on which labelled file?`))),
         'analyses',
       );
       const base = path.basename(uri.fsPath);
       const layer = task.need(
-        opts.layer ?? (layers.length === 1 ? layers[0] : await pickLayer(`Parent routing of '${mem.name}' on ${base}: which layer?`, layers)),
+        opts.layer ??
+          (layers.length === 1 ? layers[0] : await pickLayer(`Parent routing of '${mem.name}' on ${base}: which layer?`, layers)),
       );
       if (!layers.includes(layer))
         task.refuse(`Spartan: '${mem.name}' has no layer ${layer}: its SPARTAN layers are ${layers[0]} … ${layers[layers.length - 1]}.`);
@@ -57,7 +60,14 @@ export function showRouting(ctx: Ctx): Cmd {
         ),
       );
       const report = parseRoutingReport(r.result);
-      const view: RoutingView = { ...report, memory: mem.path, memoryName: mem.name, data: uri.fsPath, dataName: base, ranAt: new Date().toISOString() };
+      const view: RoutingView = {
+        ...report,
+        memory: mem.path,
+        memoryName: mem.name,
+        data: uri.fsPath,
+        dataName: base,
+        ranAt: new Date().toISOString(),
+      };
       const total = report.tokens.reduce((a, b) => a + b, 0);
       ctx.log.info(
         `parent routing of '${mem.name}' at layer ${report.layer} on ${base}: ${report.labels.length} labels, ${total} tokens, top-${report.topK} of ${report.parents} parents (${formatSeconds(r.seconds)})`,
