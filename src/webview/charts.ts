@@ -46,6 +46,22 @@ export interface BarSeries {
 
 const isFigure = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
+/** A chart's SVG with its title, the y scale and its grid lines with their tick labels. */
+function chartFrame(
+  kind: string,
+  title: string,
+  yt: { lo: number; hi: number; ticks: number[] },
+  format: (v: number) => string,
+): { root: SVGSVGElement; Y: (y: number) => number } {
+  const Y = (y: number) => H - M.b - ((y - yt.lo) / (yt.hi - yt.lo)) * (H - M.t - M.b);
+  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: `chart ${kind}`, role: 'img', 'aria-label': title }, svg('title', {}, title));
+  for (const t of yt.ticks) {
+    root.append(svg('line', { x1: M.l, x2: W - M.r, y1: Y(t), y2: Y(t), class: 'grid' }));
+    root.append(svg('text', { x: M.l - 6, y: Y(t) + 4, class: 'tick', 'text-anchor': 'end' }, format(t)));
+  }
+  return { root, Y };
+}
+
 function yAxisLabel(text: string): SVGTextElement {
   const y = (M.t + H - M.b) / 2;
   return svg('text', { x: 12, y, class: 'axis-label', 'text-anchor': 'middle', transform: `rotate(-90 12 ${y})` }, text);
@@ -58,16 +74,7 @@ export function lineChart(title: string, series: LineSeries[], xLabel: string, y
   const xt = niceTicks(Math.min(...xs, 0), Math.max(...xs, 1), 6);
   const yt = niceTicks(Math.min(...ys, 0), Math.max(...ys), 5);
   const X = (x: number) => M.l + ((x - xt.lo) / (xt.hi - xt.lo)) * (W - M.l - M.r);
-  const Y = (y: number) => H - M.b - ((y - yt.lo) / (yt.hi - yt.lo)) * (H - M.t - M.b);
-  const root = svg(
-    'svg',
-    { viewBox: `0 0 ${W} ${H}`, class: 'chart line-chart', role: 'img', 'aria-label': title },
-    svg('title', {}, title),
-  );
-  for (const t of yt.ticks) {
-    root.append(svg('line', { x1: M.l, x2: W - M.r, y1: Y(t), y2: Y(t), class: 'grid' }));
-    root.append(svg('text', { x: M.l - 6, y: Y(t) + 4, class: 'tick', 'text-anchor': 'end' }, fmt(t)));
-  }
+  const { root, Y } = chartFrame('line-chart', title, yt, fmt);
   for (const t of xt.ticks) root.append(svg('text', { x: X(t), y: H - M.b + 16, class: 'tick', 'text-anchor': 'middle' }, fmt(t)));
   root.append(svg('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis' }));
   root.append(svg('line', { x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, class: 'axis' }));
@@ -98,16 +105,7 @@ export function barChart(
 ): HTMLElement {
   const vals = series.flatMap((s) => s.values.filter(isFigure));
   const yt = niceTicks(0, Math.max(...vals, 0) || 1, 5);
-  const Y = (y: number) => H - M.b - ((y - yt.lo) / (yt.hi - yt.lo)) * (H - M.t - M.b);
-  const root = svg(
-    'svg',
-    { viewBox: `0 0 ${W} ${H}`, class: 'chart bar-chart', role: 'img', 'aria-label': title },
-    svg('title', {}, title),
-  );
-  for (const t of yt.ticks) {
-    root.append(svg('line', { x1: M.l, x2: W - M.r, y1: Y(t), y2: Y(t), class: 'grid' }));
-    root.append(svg('text', { x: M.l - 6, y: Y(t) + 4, class: 'tick', 'text-anchor': 'end' }, format(t)));
-  }
+  const { root, Y } = chartFrame('bar-chart', title, yt, format);
   const band = (W - M.l - M.r) / Math.max(categories.length, 1);
   const bw = Math.min(36, (band * 0.8) / Math.max(series.length, 1));
   categories.forEach((c, ci) => {
