@@ -1,5 +1,6 @@
-// Bundles the CLI and the extension into dist/. onnxruntime-node stays external: it ships native binaries
-// that must be loaded from node_modules at run time; vscode is provided by the host.
+// Bundles the CLI and the extension into dist/ (onnxruntime-node stays external: it ships native binaries that
+// must be loaded from node_modules at run time; vscode is provided by the host), and the benchmark panel's page
+// (src/webview/) into dist/webview/panel.js, the one script the panel's HTML loads (src/extension/benchmarkPanel.ts).
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -19,4 +20,13 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
   // bin/spartan.js reads GLIBC_TUNABLES from here before it starts the CLI (one definition of the string).
   esbuild.build({ ...common, entryPoints: ['src/engine/runtime/processEnv.ts'], outfile: 'dist/processEnv.js' }),
+  esbuild.build({
+    ...common,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    external: [],
+    entryPoints: ['src/webview/main.ts'],
+    outfile: 'dist/webview/panel.js',
+  }),
 ]);

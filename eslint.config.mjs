@@ -1,6 +1,6 @@
-// ESLint flat config: typescript-eslint's type-aware recommended rules on the TypeScript (src, test, scripts),
-// the recommended JavaScript rules on the plain-JS entry points, webview scripts and e2e harness. Formatting is
-// Prettier's job (`npm run format:check`), so no stylistic rules here.
+// ESLint flat config: typescript-eslint's type-aware recommended rules on the TypeScript (src, test, scripts; the
+// webview's page in src/webview with its own tsconfig), the recommended JavaScript rules on the plain-JS entry
+// points and e2e harness. Formatting is Prettier's job (`npm run format:check`), so no stylistic rules here.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
@@ -17,7 +17,6 @@ export default tseslint.config(
       '.vscode-test/**',
       'scripts/pretrain-embedded/**',
       '**/*.vsix',
-      'media/*.d.ts',
     ],
   },
   js.configs.recommended,
@@ -80,8 +79,15 @@ export default tseslint.config(
     },
   },
   {
-    files: ['media/**/*.js'],
-    languageOptions: { sourceType: 'script', globals: { ...globals.browser, acquireVsCodeApi: 'readonly' } },
+    // The panel's page and its tests are outside tsconfig.json (browser code, DOM lib): their own projects.
+    files: ['src/webview/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: false, project: './tsconfig.webview.json', tsconfigRootDir: import.meta.dirname } },
+  },
+  {
+    files: ['test/extension/webview.test.ts'],
+    languageOptions: {
+      parserOptions: { projectService: false, project: './tsconfig.webview-test.json', tsconfigRootDir: import.meta.dirname },
+    },
   },
   {
     files: ['bin/**/*.js', 'test/extension/fixtures/**/*.js', 'test/e2e/**/*.js'],

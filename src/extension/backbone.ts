@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from './ctx';
-import { EngineCancelledError, downloadArgs } from './engineProcess';
+import { EngineCancelledError } from './engineProcess';
 import { formatBytes } from './memoryFiles';
 
 export const DOWNLOADABLE: Record<string, { repo: string; approxSize: string }> = {
@@ -86,22 +86,26 @@ export async function downloadBackbone(ctx: Ctx, name: string): Promise<boolean>
         const abort = new AbortController();
         token.onCancellationRequested(() => abort.abort());
         let lastPct = 0;
-        await ctx.engine('download', downloadArgs(spec.repo, dir), {
-          signal: abort.signal,
-          onEvent: (e) => {
-            const file = typeof e.file === 'string' ? e.file : '';
-            const received = Number(e.received ?? e.bytes ?? 0);
-            const total = Number(e.total ?? 0);
-            if (file && total > 0) {
-              const pct = Math.floor((100 * received) / total);
-              progress.report({
-                message: `${file}: ${formatBytes(received)} of ${formatBytes(total)} (${pct} %)`,
-                increment: file === 'model.safetensors' ? Math.max(0, pct - lastPct) : undefined,
-              });
-              if (file === 'model.safetensors') lastPct = pct;
-            } else if (file) progress.report({ message: file });
+        await ctx.runCommand(
+          'download',
+          { repo: spec.repo, dest: dir },
+          {
+            signal: abort.signal,
+            onEvent: (e) => {
+              const file = e.file;
+              const received = e.received;
+              const total = e.total ?? 0;
+              if (file && total > 0) {
+                const pct = Math.floor((100 * received) / total);
+                progress.report({
+                  message: `${file}: ${formatBytes(received)} of ${formatBytes(total)} (${pct} %)`,
+                  increment: file === 'model.safetensors' ? Math.max(0, pct - lastPct) : undefined,
+                });
+                if (file === 'model.safetensors') lastPct = pct;
+              } else if (file) progress.report({ message: file });
+            },
           },
-        });
+        );
       },
     );
   } catch (e) {

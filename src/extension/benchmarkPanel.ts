@@ -1,19 +1,22 @@
 /**
- * The benchmark panel: a webview (media/benchmark.js + heatmap.js + .css) that draws the throughput report of
- * `spartan bench`, the training curves of the last fine-tunes and the parent-routing heat map of `spartan routes`
- * as inline SVG. Strict CSP with a nonce, no remote content; the
- * page keeps its data with `setState` so it survives being hidden, and the extension pushes updates as messages.
+ * The benchmark panel: a webview (src/webview/, bundled into dist/webview/panel.js, and media/benchmark.css) that
+ * draws the throughput report of `spartan bench`, the training curves of the last fine-tunes, the parent-routing
+ * heat map of `spartan routes` and the last evaluation as inline SVG. Strict CSP with a nonce, no remote content;
+ * the page keeps its data with `setState` so it survives being hidden, and the extension pushes updates as messages.
  */
 import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Ctx } from './ctx';
 import { latestEvaluation } from './evaluationView';
-import type { PanelReveal, ToExtension, ToWebview } from '../protocol/webview';
+import type { EvaluationDrawn, PanelReveal, ToExtension, ToWebview } from '../protocol/webview';
 
 /** A section the panel scrolls to once drawn. */
 export type { PanelReveal };
 
 export const VIEW_TYPE = 'spartan.benchmark';
+
+/** The page's script, as esbuild.mjs writes it (path segments under the extension's root). */
+const PAGE_SCRIPT = ['dist', 'webview', 'panel.js'];
 
 export interface PanelRenderInfo {
   charts: number;
@@ -49,7 +52,11 @@ export class BenchmarkPanel implements vscode.Disposable {
   private pendingReveal: PanelReveal | undefined;
 
   static options(ctx: Ctx): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-    return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(ctx.extCtx.extensionUri, 'media')] };
+    const root = ctx.extCtx.extensionUri;
+    return {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(root, 'media'), vscode.Uri.joinPath(root, ...PAGE_SCRIPT.slice(0, -1))],
+    };
   }
 
   /** Restores a panel after a window reload (registered as a serializer). */
@@ -70,7 +77,8 @@ export class BenchmarkPanel implements vscode.Disposable {
       ctx.onDidChangeState(() => this.post()),
       ctx.onDidEngineEvent(({ command, event }) => {
         // The CLI's events of these commands, forwarded as they came (their shapes: src/protocol/events.ts).
-        if (command === 'train' || command === 'bench') this.postToPage({ type: 'event', command, event } as ToWebview);
+        if (command === 'train') this.postToPage({ type: 'event', command, event });
+        else if (command === 'bench') this.postToPage({ type: 'event', command, event });
       }),
     );
   }
@@ -98,7 +106,7 @@ export class BenchmarkPanel implements vscode.Disposable {
         this.pendingReveal = undefined;
         break;
       case 'rendered': {
-        const r = m.routing as PanelRenderInfo['routing'] | null | undefined;
+        const r = m.routing;
         BenchmarkPanel.lastRender = {
           charts: Number(m.charts) || 0,
           curves: Number(m.curves) || 0,
@@ -166,7 +174,8 @@ export class BenchmarkPanel implements vscode.Disposable {
   private html(): string {
     const w = this.panel.webview;
     const nonce = crypto.randomBytes(16).toString('base64');
-    const media = (f: string) => w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extCtx.extensionUri, 'media', f));
+    const root = this.ctx.extCtx.extensionUri;
+    const media = (f: string) => w.asWebviewUri(vscode.Uri.joinPath(root, 'media', f));
     return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -192,9 +201,7 @@ export class BenchmarkPanel implements vscode.Disposable {
   <section id="routing" hidden><h2>Parent routing</h2><div class="content"></div></section>
   <section id="evaluation" hidden><h2>Evaluation</h2><div class="content"></div></section>
 </main>
-<script nonce="${nonce}" src="${media('heatmap.js').toString()}"></script>
-<script nonce="${nonce}" src="${media('evaluation.js').toString()}"></script>
-<script nonce="${nonce}" src="${media('benchmark.js').toString()}"></script>
+<script nonce="${nonce}" src="${w.asWebviewUri(vscode.Uri.joinPath(root, ...PAGE_SCRIPT)).toString()}"></script>
 </body>
 </html>`;
   }
@@ -211,9 +218,8 @@ export class BenchmarkPanel implements vscode.Disposable {
 }
 
 /** The page's report of the evaluation section, checked field by field (it comes from the webview). */
-function evaluationDrawn(v: unknown): PanelRenderInfo['evaluation'] {
-  if (!v || typeof v !== 'object') return undefined;
-  const o = v as Record<string, unknown>;
+function evaluationDrawn(o: EvaluationDrawn | null | undefined): PanelRenderInfo['evaluation'] {
+  if (!o || typeof o !== 'object') return undefined;
   return {
     confusionCells: Number(o.confusionCells) || 0,
     reliabilityBins: Number(o.reliabilityBins) || 0,

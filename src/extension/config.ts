@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { TrainArgs } from './engineProcess';
+import type { TrainOptions } from '../protocol/commands';
 import { TRAINING_DEFAULTS, type TrainingSettings } from './trainingSettings';
 
 export { TRAINING_DEFAULTS, type TrainingSettings };
@@ -46,7 +46,7 @@ export class Config {
   }
 
   /** The training settings as CLI options (backbone/data/out/dev are filled in by the caller). */
-  trainOptions(): Omit<TrainArgs, 'backbone' | 'data' | 'out' | 'dev'> {
+  trainOptions(): Omit<TrainOptions, 'backbone' | 'data' | 'out' | 'dev'> {
     const t = this.training;
     return {
       epochs: t.epochs,

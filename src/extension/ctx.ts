@@ -1,16 +1,17 @@
 /**
  * The extension's context object (as rust-analyzer's `Ctx`): settings, the log, the status bar item, the active
- * memory, and the one way to run the engine. Commands are factories `(ctx) => handler` in `commands.ts`.
+ * memory, and the one way to run the engine (`runCommand`). Commands are factories `(ctx) => handler`, one file each
+ * in `commands/`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Config } from './config';
-import { EngineEvent, EngineServer, EngineServerDiedError, classifyArgs, classifyInput, runEngine } from './engineProcess';
+import { EngineServer, EngineServerDiedError, classifyInput, engineArgs, runEngine } from './engineProcess';
 import { MemoryInfo, readMemoryInfo, readMemoryInfoAsync, listMemoriesAsync, newestMemoryFileSync } from './memoryFiles';
 import type { RoutingView } from './routing';
-import type { CommandName, EventOf, ResultOf } from '../protocol/commands';
-import type { TrainingCurve } from '../protocol/webview';
+import type { ClassifyResult, CommandName, EventOf, OptionsOf, ResultOf } from '../protocol/commands';
+import type { PanelBench, TrainingCurve } from '../protocol/webview';
 
 const ACTIVE_MEMORY_KEY = 'spartan.activeMemory';
 const PAIR_KEY = 'spartan.memoryPairs';
@@ -21,10 +22,8 @@ const ROUTING_KEY = 'spartan.routing';
 /** A training run's loss curve, as the panel draws it (the shape is part of the webview protocol). */
 export type { TrainingCurve };
 
-export interface EngineEventRecord {
-  command: string;
-  event: EngineEvent;
-}
+/** A progress event of one engine run, with the command that printed it (typed per command by the protocol). */
+export type EngineEventRecord = { [C in CommandName]: { command: C; event: EventOf<C> } }[CommandName];
 
 export class Ctx implements vscode.Disposable {
   readonly config = new Config();
@@ -62,37 +61,30 @@ export class Ctx implements vscode.Disposable {
   }
 
   /**
-   * Runs one CLI command, typed by the protocol (src/protocol/commands.ts): its result and events have the shapes
-   * the CLI declares for that command. The one place where the JSON the child printed is taken as that type.
+   * Runs one CLI command, typed by the protocol (src/protocol/commands.ts): its options become its flags
+   * (`engineArgs`), its result and events have the shapes the CLI declares for that command. The one place where
+   * the JSON the child printed is taken as that type. Logs the command line and fans the events out.
    */
   async runCommand<C extends CommandName>(
     command: C,
-    args: string[],
+    options: OptionsOf<C>,
     opts: { signal?: AbortSignal; onEvent?: (e: EventOf<C>) => void; stdin?: string } = {},
   ): Promise<{ result: ResultOf<C>; seconds: number }> {
-    const onEvent = opts.onEvent as ((e: EngineEvent) => void) | undefined;
-    return this.engine<ResultOf<C>>(command, args, { ...opts, onEvent });
-  }
-
-  /** Runs one CLI command with logging and event fan-out. */
-  async engine<T>(
-    command: string,
-    args: string[],
-    opts: { signal?: AbortSignal; onEvent?: (e: EngineEvent) => void; stdin?: string } = {},
-  ): Promise<{ result: T; seconds: number }> {
+    const args = engineArgs(command, options);
     this.log.info(
       `engine: ${args.map((a) => (/\s/.test(a) || a.length > 80 ? JSON.stringify(a.length > 80 ? a.slice(0, 77) + '…' : a) : a)).join(' ')}`,
     );
     const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-    const r = await runEngine<T>({
+    const r = await runEngine<ResultOf<C>>({
       cliPath: this.cliPath,
       args,
       cwd: ws && fs.existsSync(ws) ? ws : undefined,
       signal: opts.signal,
       stdin: opts.stdin,
       onEvent: (e) => {
-        opts.onEvent?.(e);
-        this.eventEmitter.fire({ command, event: e });
+        const event = e as EventOf<C>;
+        opts.onEvent?.(event);
+        this.eventEmitter.fire({ command, event } as EngineEventRecord);
       },
       onLog: (l) => this.log.warn(`engine: ${l}`),
     });
@@ -122,10 +114,10 @@ export class Ctx implements vscode.Disposable {
   }
 
   /** Classifies one text through the serve worker, or a one-shot `classify` run when the worker cannot run. */
-  async classify<T>(backbone: string, memory: string, text: string, textPair?: string): Promise<{ result: T; seconds: number }> {
+  async classify(backbone: string, memory: string, text: string, textPair?: string): Promise<{ result: ClassifyResult; seconds: number }> {
     const t0 = performance.now();
     try {
-      const result = await this.server().request<T>('classify', {
+      const result = await this.server().request('classify', {
         backbone,
         memory,
         text,
@@ -136,9 +128,11 @@ export class Ctx implements vscode.Disposable {
       if (!(e instanceof EngineServerDiedError)) throw e;
       this.log.warn(`${e.message}; classifying with a one-shot engine run instead`);
       this.resetServer();
-      return this.engine<T>('classify', classifyArgs(backbone, memory, this.config.threads || undefined), {
-        stdin: classifyInput(text, textPair),
-      });
+      return this.runCommand(
+        'classify',
+        { backbone, memory, stdinJson: true, threads: this.config.threads || undefined },
+        { stdin: classifyInput(text, textPair) },
+      );
     }
   }
 
@@ -237,11 +231,12 @@ export class Ctx implements vscode.Disposable {
     this.stateEmitter.fire();
   }
 
-  benchReport(): unknown {
-    return this.extCtx.workspaceState.get(BENCH_KEY);
+  /** The last benchmark report (run, or loaded from a file whose `rows` were checked). */
+  benchReport(): PanelBench | undefined {
+    return this.extCtx.workspaceState.get<PanelBench>(BENCH_KEY);
   }
 
-  async setBenchReport(r: unknown): Promise<void> {
+  async setBenchReport(r: PanelBench): Promise<void> {
     await this.extCtx.workspaceState.update(BENCH_KEY, r);
     this.stateEmitter.fire();
   }

@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { withTrainingEnv } from '../engine/light';
+import type { CommandName, OptionsOf, ServeMethod, ServeProtocol, ServeRequest, ServeResponse } from '../protocol/commands';
 
 /**
  * The engine's processes stop themselves when this (extension host) process is gone, so a crashed or killed
@@ -232,76 +233,82 @@ function lastMeaningfulLine(text: string): string | undefined {
   return lines.length ? lines[lines.length - 1] : undefined;
 }
 
-/** Options of `train`, mapped one-to-one on CLI flags. */
-export interface TrainArgs {
-  backbone: string;
-  data: string;
-  out: string;
-  dev?: string;
-  epochs?: number;
-  lr?: number;
-  batchSize?: number;
-  maxLength?: number;
-  parents?: number;
-  children?: number;
-  topK?: number;
-  temperature?: number;
-  dropout?: number;
-  seed?: number;
-  threads?: number;
-}
+/** Each command's options → its flags, in the order they are written (a key without a flag is a compile error). */
+const FLAGS: { [C in CommandName]: { [K in keyof Required<OptionsOf<C>>]: string } } = {
+  train: {
+    backbone: '--backbone',
+    data: '--data',
+    out: '--out',
+    dev: '--dev',
+    epochs: '--epochs',
+    lr: '--lr',
+    batchSize: '--batch-size',
+    maxLength: '--max-length',
+    parents: '--parents',
+    children: '--children',
+    topK: '--top-k',
+    temperature: '--temperature',
+    dropout: '--dropout',
+    seed: '--seed',
+    threads: '--threads',
+  },
+  eval: { backbone: '--backbone', memory: '--memory', data: '--data', threads: '--threads' },
+  classify: { backbone: '--backbone', memory: '--memory', stdinJson: '--stdin-json', threads: '--threads' },
+  export: { backbone: '--backbone', memory: '--memory', onnx: '--onnx' },
+  bench: {
+    backbone: '--backbone',
+    profiles: '--profiles',
+    methods: '--methods',
+    quick: '--quick',
+    batch: '--batch',
+    seq: '--seq',
+    threads: '--threads',
+  },
+  routes: {
+    backbone: '--backbone',
+    memory: '--memory',
+    data: '--data',
+    layer: '--layer',
+    skipInvalid: '--skip-invalid',
+    threads: '--threads',
+  },
+  audit: {
+    backbone: '--backbone',
+    data: '--data',
+    folds: '--folds',
+    epochs: '--epochs',
+    method: '--method',
+    lr: '--lr',
+    dropout: '--dropout',
+    threads: '--threads',
+  },
+  rank: { backbone: '--backbone', memory: '--memory', data: '--data', threads: '--threads' },
+  card: { memory: '--memory' },
+  download: { repo: '--repo', dest: '--dest' },
+};
 
-/** Builds the argument list of `train` (without --json). Undefined options are left to the CLI's defaults. */
-export function trainArgs(a: TrainArgs): string[] {
-  const out = ['train', '--backbone', a.backbone, '--data', a.data, '--out', a.out];
-  if (a.dev) out.push('--dev', a.dev);
-  const flags: [keyof TrainArgs, string][] = [
-    ['epochs', '--epochs'],
-    ['lr', '--lr'],
-    ['batchSize', '--batch-size'],
-    ['maxLength', '--max-length'],
-    ['parents', '--parents'],
-    ['children', '--children'],
-    ['topK', '--top-k'],
-    ['temperature', '--temperature'],
-    ['dropout', '--dropout'],
-    ['seed', '--seed'],
-    ['threads', '--threads'],
-  ];
-  for (const [k, flag] of flags) {
-    const v = a[k];
-    if (typeof v === 'number' && Number.isFinite(v)) out.push(flag, String(v));
+/**
+ * The argument list of one CLI command (without --json) from its typed options (src/protocol/commands.ts): a
+ * string or finite number is the flag's value, `true` the bare flag, a list a comma-separated value. Undefined,
+ * `false`, empty and non-finite options are left out, so the CLI's defaults apply.
+ */
+export function engineArgs<C extends CommandName>(command: C, options: OptionsOf<C>): string[] {
+  const out: string[] = [command];
+  const flags = FLAGS[command] as Record<string, string>;
+  const values = options as Record<string, unknown>;
+  for (const [key, flag] of Object.entries(flags)) {
+    const v = values[key];
+    if (v === true) out.push(flag);
+    else if (typeof v === 'number' && Number.isFinite(v)) out.push(flag, String(v));
+    else if (typeof v === 'string' && v !== '') out.push(flag, v);
+    else if (Array.isArray(v) && v.length > 0) out.push(flag, v.join(','));
   }
   return out;
 }
 
-/**
- * A one-shot `classify`: the text goes through stdin (`classifyInput`), never argv, where it would be visible to
- * every user in `ps` and where a long selection crashes onnxruntime-node at start-up.
- */
-export function classifyArgs(backbone: string, memory: string, threads?: number): string[] {
-  const out = ['classify', '--backbone', backbone, '--memory', memory, '--stdin-json'];
-  if (threads) out.push('--threads', String(threads));
-  return out;
-}
-
-/** What `classifyArgs`' run reads on stdin. */
+/** What a one-shot `classify` (`stdinJson`) reads on stdin. */
 export function classifyInput(text: string, textPair?: string): string {
   return JSON.stringify(textPair !== undefined ? { text, text_pair: textPair } : { text });
-}
-
-export function evalArgs(backbone: string, memory: string, data: string, threads?: number): string[] {
-  const out = ['eval', '--backbone', backbone, '--memory', memory, '--data', data];
-  if (threads) out.push('--threads', String(threads));
-  return out;
-}
-
-export function exportArgs(backbone: string, memory: string, onnx: string): string[] {
-  return ['export', '--backbone', backbone, '--memory', memory, '--onnx', onnx];
-}
-
-export function downloadArgs(repo: string, dest: string): string[] {
-  return ['download', '--repo', repo, '--dest', dest];
 }
 
 /**
@@ -336,13 +343,15 @@ export class EngineServer {
     return this.child?.pid;
   }
 
-  request<T>(method: string, params: Record<string, unknown>): Promise<T> {
+  /** One request; resolves with the method's answer as the protocol types it (src/protocol/commands.ts). */
+  request<M extends ServeMethod>(method: M, params: ServeProtocol[M]['params']): Promise<ServeProtocol[M]['result']> {
     const child = this.ensure();
     const id = this.nextId++;
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<ServeProtocol[M]['result']>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.stdin!.write(JSON.stringify({ id, method, params }) + '\n');
+      const line = { id, method, params } as ServeRequest;
+      child.stdin!.write(JSON.stringify(line) + '\n');
     });
   }
 
@@ -361,7 +370,7 @@ export class EngineServer {
     const out = new LineSplitter((line) => {
       const t = line.trim();
       if (!t) return;
-      let msg: { id?: unknown; result?: unknown; error?: unknown };
+      let msg: Partial<ServeResponse> & { error?: unknown };
       try {
         msg = JSON.parse(t);
       } catch {
@@ -372,7 +381,7 @@ export class EngineServer {
       if (!p) return;
       this.pending.delete(msg.id as number);
       if (typeof msg.error === 'string') p.reject(new EngineError(msg.error, 1, ''));
-      else p.resolve(msg.result);
+      else p.resolve('result' in msg ? msg.result : undefined);
       this.armIdle();
     });
     const err = new LineSplitter((line) => {
@@ -415,7 +424,8 @@ export class EngineServer {
     this.child = undefined;
     if (!child) return;
     try {
-      child.stdin!.end(JSON.stringify({ id: 0, method: 'shutdown' }) + '\n');
+      const bye: ServeRequest = { id: 0, method: 'shutdown' };
+      child.stdin!.end(JSON.stringify(bye) + '\n');
     } catch {
       /* already gone */
     }

@@ -4,15 +4,10 @@
  */
 import * as path from 'node:path';
 import type { EvalResult } from '../protocol/results';
+import type { PanelEvaluation } from '../protocol/webview';
 
-export interface EvaluationView {
-  memoryName: string;
-  /** The evaluated JSONL file (absolute), which the confusion cells' rows open at their lines. */
-  data: string;
-  dataName: string;
-  result: EvalResult;
-  ranAt: string;
-}
+/** The evaluation and what it ran on, as the panel draws it. */
+export type EvaluationView = PanelEvaluation;
 
 let latest: EvaluationView | undefined;
 

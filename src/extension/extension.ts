@@ -1,14 +1,14 @@
 /**
- * Entry point: a thin layer that builds the `Ctx`, registers the command factories, the JSONL diagnostics, the
+ * Entry point: a thin layer that builds the `Ctx`, registers the commands (`commands/index.ts`), the JSONL diagnostics, the
  * status bar item and the benchmark panel's serializer. Nothing heavy happens here: the engine runs in a child
  * process (`dist/cli.js`) only when a command needs it.
  */
 import * as vscode from 'vscode';
 import { BenchmarkPanel, VIEW_TYPE } from './benchmarkPanel';
-import * as commands from './commands';
+import { COMMANDS } from './commands';
 import { Ctx, EngineEventRecord } from './ctx';
 import { JsonlDiagnostics } from './diagnostics';
-import { SuspectLabels, findSuspectLabels, suggestRowsToLabel } from './trustCommands';
+import { SuspectLabels } from './suspectLabels';
 
 /** What `activate` returns: for other extensions and the end-to-end tests. */
 export interface SpartanApi {
@@ -28,22 +28,9 @@ export function activate(context: vscode.ExtensionContext): SpartanApi {
   const t0 = performance.now();
   const c = (ctx = new Ctx(context));
   context.subscriptions.push(c);
-  const register = (id: string, factory: (ctx: Ctx) => commands.Cmd) =>
-    context.subscriptions.push(vscode.commands.registerCommand(id, factory(c)));
-  register('spartan.fineTune', commands.fineTune);
-  register('spartan.cancelFineTune', commands.cancelFineTune);
-  register('spartan.classifySelection', commands.classifySelection);
-  register('spartan.selectMemory', commands.selectMemory);
-  register('spartan.evaluate', commands.evaluate);
-  register('spartan.showBenchmark', commands.showBenchmark);
-  register('spartan.runBenchmark', commands.runBenchmark);
-  register('spartan.downloadBackbone', commands.downloadBackboneCmd);
-  register('spartan.export', commands.exportModel);
-  register('spartan.showRouting', commands.showRouting);
   const suspects = new SuspectLabels();
   context.subscriptions.push(suspects);
-  register('spartan.findSuspectLabels', (x) => findSuspectLabels(x, suspects));
-  register('spartan.suggestRowsToLabel', suggestRowsToLabel);
+  for (const { id, factory } of COMMANDS) context.subscriptions.push(vscode.commands.registerCommand(id, factory(c, { suspects })));
 
   const diagnostics = new JsonlDiagnostics(c);
   context.subscriptions.push(diagnostics);

@@ -1,22 +1,17 @@
 /**
- * Parent routing (the paper's Figure 2) for the extension: which layers of a memory hold a SPARTAN memory, the
- * `routes` command line, and a check of the CLI's JSON before it goes to the benchmark panel. Node-only (no
+ * Parent routing (the paper's Figure 2) for the extension: which layers of a memory hold a SPARTAN memory, and a
+ * check of the CLI's JSON before it goes to the benchmark panel. Node-only (no
  * `vscode` import) so the unit tests run it directly.
  */
 import { readSafetensorsHeader } from './memoryFiles';
 import { spartanLayersOf, type RoutingReport } from '../engine/light';
+import type { PanelRouting } from '../protocol/webview';
 
 /** What `spartan routes --json` prints. */
 export type { RoutingReport };
 
-/** What the panel stores and draws: the report plus where it came from. */
-export interface RoutingView extends RoutingReport {
-  memory: string;
-  memoryName: string;
-  data: string;
-  dataName: string;
-  ranAt: string;
-}
+/** What the panel stores and draws: the report plus where it came from (the engine's report must fit it). */
+export type RoutingView = PanelRouting & RoutingReport;
 
 /** The encoder layers that hold a SPARTAN memory, from the tensor names of a safetensors header (the engine's names). */
 export function spartanLayersOfHeader(header: Record<string, unknown>): number[] {
@@ -26,12 +21,6 @@ export function spartanLayersOfHeader(header: Record<string, unknown>): number[]
 /** The SPARTAN layers of a memory file (reads the header only). */
 export function spartanLayers(file: string): number[] {
   return spartanLayersOfHeader(readSafetensorsHeader(file));
-}
-
-export function routesArgs(backbone: string, memory: string, data: string, layer: number, threads?: number): string[] {
-  const out = ['routes', '--backbone', backbone, '--memory', memory, '--data', data, '--layer', String(layer), '--skip-invalid'];
-  if (threads) out.push('--threads', String(threads));
-  return out;
 }
 
 function isMatrix(v: unknown, rows: number, cols: number): v is number[][] {

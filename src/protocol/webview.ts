@@ -1,11 +1,12 @@
 /**
  * The messages between the extension (src/extension/benchmarkPanel.ts) and the benchmark panel's page
- * (media/benchmark.js and the modules it loads). Type-only and free of imports beyond this folder's leaf modules,
- * so both sides check against it: the extension with `tsc -p .`, the page's JSDoc with `tsc -p
- * tsconfig.webview.json`. The report data (bench, routing, evaluation) travel as the CLI's JSON; the page
- * checks what it draws.
+ * (src/webview/, bundled into dist/webview/panel.js), and the data the page draws. Type-only and free of imports
+ * beyond this folder's leaf modules, so both sides check against it: the extension with `tsc -p .`, the page with
+ * `tsc -p tsconfig.webview.json` (DOM lib, no Node). The page still checks the values it draws: a benchmark
+ * report may come from a file the user opened.
  */
 import type { BenchEvent, TrainEvent } from './events';
+import type { EvalResult } from './results';
 
 /** A training run's loss curve and dev evaluations, as the panel draws it. */
 export interface TrainingCurve {
@@ -20,9 +21,72 @@ export interface TrainingCurve {
 
 export type PanelReveal = 'routing' | 'evaluation';
 
+/**
+ * The parent-routing report as the panel draws it: `spartan routes --json` (the engine's RoutingReport, which
+ * the extension assigns to this type) and where it came from.
+ */
+export interface PanelRouting {
+  layer: number;
+  parents: number;
+  topK: number;
+  labels: string[];
+  tokens: number[];
+  counts: number[][];
+  meanGate: number[][];
+  memory: string;
+  memoryName: string;
+  data: string;
+  dataName: string;
+  ranAt: string;
+}
+
+/** The last evaluation (`spartan eval --json`) and what it was run on. */
+export interface PanelEvaluation {
+  memoryName: string;
+  /** The evaluated JSONL file (absolute), which the confusion cells' rows open at their lines. */
+  data: string;
+  dataName: string;
+  result: EvalResult;
+  ranAt: string;
+}
+
+/** One row of a benchmark report (profile × method × shape); a missing figure is null. */
+export interface PanelBenchRow {
+  profile: string;
+  method: string;
+  batch: number;
+  seq: number;
+  instancesPerMinute?: number | null;
+  trainExamplesPerSecond?: number | null;
+  peakRssMB?: number | null;
+  storageBytes?: number | null;
+  inferenceVsPlain?: number | null;
+  trainingVsPlain?: number | null;
+}
+
+/** A `spartan bench --json` report as the panel draws it (the extension adds `ranAt`, and `source` for a file). */
+export interface PanelBench {
+  rows: PanelBenchRow[];
+  ranAt?: string;
+  source?: string;
+  note?: string;
+  backbone?: string;
+  machine?: string | object;
+  profiles?: { profile: string; label?: string; rationale?: string; threads?: number }[];
+  /** profile → its constraints (each a value or an object with `detail`, `enforced`, `requested`). */
+  constraints?: Record<string, object>;
+}
+
 /** Extension → page. */
 export type ToWebview =
-  | { type: 'update'; curves: TrainingCurve[]; bench: unknown; routing: unknown; evaluation: unknown; reveal?: PanelReveal }
+  | {
+      type: 'update';
+      curves: TrainingCurve[];
+      bench: PanelBench | null;
+      routing: PanelRouting | null;
+      evaluation: PanelEvaluation | null;
+      reveal?: PanelReveal;
+    }
   | { type: 'event'; command: 'train'; event: TrainEvent }
   | { type: 'event'; command: 'bench'; event: BenchEvent };
 
@@ -32,9 +96,16 @@ export interface RenderedMessage {
   charts: number;
   curves: number;
   benchRows: number;
-  routing: { layer: number; labels: number; parents: number; view: 'counts' | 'gate' } | null;
-  evaluation: unknown;
+  routing: { layer: number; labels: number; parents: number; cells: number; view: 'counts' | 'gate' } | null;
+  evaluation: EvaluationDrawn | null;
   heatCells: number;
+}
+
+/** What the evaluation section drew: confusion cells, non-empty reliability bins, per-label rows. */
+export interface EvaluationDrawn {
+  confusionCells: number;
+  reliabilityBins: number;
+  perLabel: number;
 }
 
 /** Page → extension. */
@@ -49,20 +120,16 @@ export type ToExtension =
   | { type: 'fineTune' }
   | { type: 'showLog' };
 
-/** Report JSON as the page's drawing code walks it (it checks each value it draws). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type ReportJson = any;
-
 /** What the page keeps with `setState`, so it redraws at once when shown again. */
 export interface PanelState {
   curves: TrainingCurve[];
-  bench: ReportJson;
+  bench: PanelBench | null;
   live: {
     steps: [number, number][];
     evals: { step: number; epoch: number; metrics: Record<string, number> }[];
     totalSteps?: number;
   } | null;
-  routing: ReportJson;
+  routing: PanelRouting | null;
   routingView: 'counts' | 'gate';
-  evaluation: ReportJson;
+  evaluation: PanelEvaluation | null;
 }

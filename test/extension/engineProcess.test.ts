@@ -13,8 +13,7 @@ import {
   LineSplitter,
   parseEventLine,
   parseResult,
-  trainArgs,
-  classifyArgs,
+  engineArgs,
   classifyInput,
   EngineEvent,
 } from '../../src/extension/engineProcess';
@@ -46,8 +45,8 @@ test('parseResult takes the whole stdout or its last JSON line', () => {
   assert.equal(parseResult('[1,2]'), undefined);
 });
 
-test('trainArgs maps options to flags and skips undefined ones', () => {
-  assert.deepEqual(trainArgs({ backbone: 'B', data: 'D', out: 'O', dev: 'V', epochs: 1, lr: 0.001, topK: 8, seed: undefined }), [
+test('engineArgs maps typed options to flags and skips undefined ones', () => {
+  assert.deepEqual(engineArgs('train', { backbone: 'B', data: 'D', out: 'O', dev: 'V', epochs: 1, lr: 0.001, topK: 8, seed: undefined }), [
     'train',
     '--backbone',
     'B',
@@ -65,7 +64,45 @@ test('trainArgs maps options to flags and skips undefined ones', () => {
     '8',
   ]);
   // The texts go through stdin, never argv (visible in `ps`; a long one crashes onnxruntime-node at start-up).
-  assert.deepEqual(classifyArgs('B', 'M'), ['classify', '--backbone', 'B', '--memory', 'M', '--stdin-json']);
+  assert.deepEqual(engineArgs('classify', { backbone: 'B', memory: 'M', stdinJson: true }), [
+    'classify',
+    '--backbone',
+    'B',
+    '--memory',
+    'M',
+    '--stdin-json',
+  ]);
+  // Bare flags, lists, zero and empty values.
+  assert.deepEqual(engineArgs('bench', { profiles: ['host', 'rpi4'], quick: true, batch: 8, threads: undefined }), [
+    'bench',
+    '--profiles',
+    'host,rpi4',
+    '--quick',
+    '--batch',
+    '8',
+  ]);
+  assert.deepEqual(engineArgs('audit', { backbone: 'B', data: 'D', dropout: 0, method: '', epochs: NaN }), [
+    'audit',
+    '--backbone',
+    'B',
+    '--data',
+    'D',
+    '--dropout',
+    '0',
+  ]);
+  assert.deepEqual(engineArgs('routes', { backbone: 'B', memory: 'M', data: 'D', layer: 0, skipInvalid: false, threads: 2 }), [
+    'routes',
+    '--backbone',
+    'B',
+    '--memory',
+    'M',
+    '--data',
+    'D',
+    '--layer',
+    '0',
+    '--threads',
+    '2',
+  ]);
   assert.deepEqual(JSON.parse(classifyInput('-x', 'y')), { text: '-x', text_pair: 'y' });
   assert.deepEqual(JSON.parse(classifyInput('a')), { text: 'a' });
 });
@@ -79,7 +116,7 @@ test('train: events on stderr, result on stdout, memory written', async () => {
   const out = path.join(dir, 'm', 't.safetensors');
   const r = await runEngine<{ memory: string; metrics: Record<string, number> }>({
     cliPath: CLI,
-    args: trainArgs({ backbone: 'B', data, out, dev: data, epochs: 1 }),
+    args: engineArgs('train', { backbone: 'B', data, out, dev: data, epochs: 1 }),
     env: { FAKE_NOISE: '1' },
     onEvent: (e) => events.push(e),
     onLog: (l) => logs.push(l),
@@ -125,7 +162,7 @@ test('abort kills the child with SIGTERM; the previous memory survives', async (
   const t0 = Date.now();
   const p = runEngine({
     cliPath: CLI,
-    args: trainArgs({ backbone: 'B', data, out }),
+    args: engineArgs('train', { backbone: 'B', data, out }),
     env: { FAKE_STEPS: '1000', FAKE_STEP_MS: '20' },
     signal: ac.signal,
     onEvent: (e) => {
@@ -145,7 +182,7 @@ test('abort escalates to SIGKILL when SIGTERM is ignored', async () => {
   const t0 = Date.now();
   const p = runEngine({
     cliPath: CLI,
-    args: trainArgs({ backbone: 'B', data, out: path.join(dir, 'o.safetensors') }),
+    args: engineArgs('train', { backbone: 'B', data, out: path.join(dir, 'o.safetensors') }),
     killGraceMs: 300,
     env: { FAKE_STEPS: '1000', FAKE_STEP_MS: '20', FAKE_IGNORE_TERM: '1' },
     signal: ac.signal,
@@ -169,8 +206,8 @@ test('EngineServer answers requests on one long-lived process and reports reques
   fs.writeFileSync(mem, 'x');
   const s = new EngineServer({ cliPath: CLI, idleMs: 60_000 });
   try {
-    const a = await s.request<{ label: string; pid: number }>('classify', { memory: mem, text: 'good' });
-    const b = await s.request<{ label: string; pid: number }>('classify', { memory: mem, text: 'bad' });
+    const a = (await s.request('classify', { memory: mem, text: 'good' })) as unknown as { label: string; pid: number };
+    const b = (await s.request('classify', { memory: mem, text: 'bad' })) as unknown as { label: string; pid: number };
     assert.equal(a.label, 'pos');
     assert.equal(b.label, 'neg');
     assert.equal(a.pid, b.pid);
@@ -179,7 +216,7 @@ test('EngineServer answers requests on one long-lived process and reports reques
       (e: unknown) => e instanceof EngineError && /not found/.test(e.message),
     );
     // still alive after a request error
-    assert.equal((await s.request<{ pid: number }>('classify', { memory: mem, text: 'x' })).pid, a.pid);
+    assert.equal(((await s.request('classify', { memory: mem, text: 'x' })) as unknown as { pid: number }).pid, a.pid);
   } finally {
     s.dispose();
   }
@@ -191,9 +228,12 @@ test('EngineServer: a crash rejects pending requests and the next request restar
   fs.writeFileSync(mem, 'x');
   const s = new EngineServer({ cliPath: CLI });
   try {
-    const first = await s.request<{ pid: number }>('classify', { memory: mem, text: 'x' });
-    await assert.rejects(s.request('crash', {}), EngineServerDiedError);
-    const again = await s.request<{ pid: number }>('classify', { memory: mem, text: 'x' });
+    const first = (await s.request('classify', { memory: mem, text: 'x' })) as unknown as { pid: number };
+    await assert.rejects(
+      (s as unknown as { request(method: string, params: object): Promise<unknown> }).request('crash', {}),
+      EngineServerDiedError,
+    );
+    const again = (await s.request('classify', { memory: mem, text: 'x' })) as unknown as { pid: number };
     assert.notEqual(again.pid, first.pid);
   } finally {
     s.dispose();

@@ -28,8 +28,9 @@ import {
 } from '../../engine';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
 import { boundedLines } from '../serveLines';
+import type { ServeId, ServeProtocol, ServeResponse } from '../../protocol/commands';
 
-type Id = number | string | null;
+type Id = ServeId;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -101,7 +102,8 @@ export function registerServe(program: Command): void {
         }
         return model;
       };
-      const classify = async (params: Record<string, unknown>) => {
+      // `params` is checked field by field here (what a valid one holds: ServeClassifyParams in the protocol).
+      const classify = async (params: Record<string, unknown>): Promise<ServeProtocol['classify']['result']> => {
         if (typeof params.text !== 'string') throw new SpartanError('params.text must be a string');
         if (params.textPair !== undefined && typeof params.textPair !== 'string')
           throw new SpartanError('params.textPair must be a string');
@@ -120,7 +122,7 @@ export function registerServe(program: Command): void {
         return { ...p, task: model.metadata.task, milliseconds: performance.now() - t0 };
       };
 
-      const reply = (value: Record<string, unknown>) => process.stdout.write(JSON.stringify(value) + '\n');
+      const reply = (value: ServeResponse) => process.stdout.write(JSON.stringify(value) + '\n');
       const lines = boundedLines(process.stdin, MAX_REQUEST_BYTES, (bytes) =>
         reply({ id: null, error: `request line is ${mib(bytes)}; the limit is ${mib(MAX_REQUEST_BYTES)}` }),
       );
@@ -139,7 +141,8 @@ export function registerServe(program: Command): void {
           if (!isPlainObject(req))
             throw new SpartanError('a request must be a JSON object like {"id": 1, "method": "classify", "params": {…}}');
           if (req.method === 'shutdown') {
-            reply({ id, result: { ok: true } });
+            const bye: ServeResponse<'shutdown'> = { id, result: { ok: true } };
+            reply(bye);
             break;
           }
           if (req.method !== 'classify')
