@@ -39,7 +39,7 @@ export {
   textSizeProblem,
 } from './limits';
 export { MEMORY_FORMAT_VERSION, loadMemory, parseMemoryMetadata, saveMemory } from './memory/memoryFile';
-export { checkFinite } from './memory/memoryMethod';
+export { checkFinite, maxLengthOf } from './memory/memoryMethod';
 export { provenanceOf, sha256OfFile } from './memory/provenance';
 export { METHODS, defaultTrainLayerNorms, initialTensors, methodShapes, methodSpec, trainableNames } from './methods';
 export type { MethodName, MethodSpec } from './methods';
