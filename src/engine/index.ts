@@ -41,7 +41,7 @@ export {
 export { MEMORY_FORMAT_VERSION, loadMemory, parseMemoryMetadata, saveMemory } from './memory/memoryFile';
 export { checkFinite, maxLengthOf } from './memory/memoryMethod';
 export { provenanceOf, sha256OfFile } from './memory/provenance';
-export { METHODS, defaultTrainLayerNorms, initialTensors, methodShapes, methodSpec, trainableNames } from './methods';
+export { METHODS, initialTensors, methodShapes, methodSpec, trainableNames } from './methods';
 export type { MethodName, MethodSpec } from './methods';
 export { DEFAULT_GEOMETRY, spartanLayersOf } from './methods/spartan';
 export { backboneConfigOf, embeddedTokenizerDir, loadBackbone, parseSyntheticSpec, repoRoot, tokenizerHashOf } from './models/backbone';
