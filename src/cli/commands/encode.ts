@@ -52,7 +52,8 @@ export function registerEncode(program: Command): void {
       const out = makeOutput(Boolean(o.json));
       const dir = tokenizerDirOf(resolveBackboneSpec(o.backbone));
       const tokenizer = loadTokenizer(dir);
-      const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => process.stderr.write(l + '\n'), 'encode');
+      // Checked as `spartan train` checks them, with train's message: python/spartan_torch relays it as its own.
+      const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => process.stderr.write(l + '\n'), 'train on');
       let task: TaskInfo | null = null;
       let taskError: string | undefined;
       try {
