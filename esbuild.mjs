@@ -18,8 +18,8 @@ const common = {
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' }),
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
-  // bin/spartan.js reads GLIBC_TUNABLES from here before it starts the CLI (one definition of the string).
-  esbuild.build({ ...common, entryPoints: ['src/engine/runtime/processEnv.ts'], outfile: 'dist/processEnv.js' }),
+  // bin/spartan.js re-runs the CLI with the glibc tunables through this, before loading the CLI (one definition).
+  esbuild.build({ ...common, entryPoints: ['src/engine/runtime/childProcess.ts'], outfile: 'dist/childProcess.js' }),
   esbuild.build({
     ...common,
     platform: 'browser',

@@ -23,11 +23,12 @@ import * as path from 'node:path';
 import {
   loadBackbone,
   repoRoot,
-  DEFAULT_GEOMETRY,
-  MethodSpec,
+  methodSpec,
   loadTokenizer,
   importGlueTask,
-  withTrainingEnv,
+  exitWithParent,
+  selfEntry,
+  spawnEngine,
   EncodedExample,
   encodeExamples,
   makeBatches,
@@ -59,8 +60,8 @@ const SHAPES = value('--shapes', quick ? '16x128' : '32x128,16x128')
 const BACKBONE = 'synthetic:roberta-base';
 const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
 const SST2_BATCH = 16;
-const SPARTAN: MethodSpec = { name: 'spartan', geometry: DEFAULT_GEOMETRY, trainLayerNorms: true };
-const PLAIN: MethodSpec = { name: 'head', geometry: DEFAULT_GEOMETRY, trainLayerNorms: false };
+const SPARTAN = methodSpec('spartan');
+const PLAIN = methodSpec('head');
 const log = (s: string) => process.stderr.write(s + '\n');
 
 // The phases' JSON (from child processes and bench_torch.py) is read loosely: a missing figure prints n/a.
@@ -220,16 +221,10 @@ function sst2Path(): string {
   return value('--sst2', path.join(repoRoot(), '..', 'shared', 'data', 'glue', 'SST-2', 'train.tsv'));
 }
 
-function runPhase(name: string, extra: string[] = []): Json {
+/** One phase in a child process of this script (the engine's environment; its figures as one JSON line). */
+function runPhase(name: string, extra: string[] = []): Promise<Json> {
   log(`--- engine phase ${name} ${extra.join(' ')}`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, ...args, '--phase', name, ...extra], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 << 20,
-    env: withTrainingEnv(),
-  });
-  if (r.status !== 0) throw new Error(`phase ${name} failed (${r.status})`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  return spawnEngine<Json>(selfEntry(), [...args, '--phase', name, ...extra], { stderr: 'inherit' }).result(`phase ${name}`);
 }
 
 const torchScript = () => path.join(repoRoot(), 'test', 'reference', 'bench_torch.py');
@@ -365,6 +360,7 @@ function report(all: Json): string {
 async function main(): Promise<void> {
   const phase = value('--phase', '');
   if (phase) {
+    exitWithParent(); // a phase started by this script ends with it (Ctrl-C, a kill)
     const fn = { infer: phaseInfer, train: phaseTrain, sst2: phaseSst2 }[phase];
     if (!fn) throw new Error(`unknown phase ${phase}`);
     process.stdout.write(JSON.stringify(await fn()) + '\n');
@@ -374,11 +370,12 @@ async function main(): Promise<void> {
   const all: Json = { threads, quick, dropouts: DROPOUTS, loadStart: os.loadavg() };
   const shapes = SHAPES.map(([b, t]) => `${b}x${t}`).join(',');
   const torch = torchAvailable();
-  all.infer = runPhase('infer');
+  all.infer = await runPhase('infer');
   all.torchInfer = torch
     ? runTorch('inference', ['--shapes', shapes, '--only', 'plain,spartan'])
     : { skipped: 'PyTorch not installed (scripts/install-torch.sh) or --skip-torch' };
-  all.train = DROPOUTS.map((p) => runPhase('train', ['--dropout', String(p)]));
+  all.train = [];
+  for (const p of DROPOUTS) all.train.push(await runPhase('train', ['--dropout', String(p)]));
   all.torchTrain = torch
     ? DROPOUTS.map((p) => runTorch(`training dropout ${p}`, ['--shapes', shapes, '--only', 'train', '--dropout', String(p)]))
     : [];
@@ -386,7 +383,7 @@ async function main(): Promise<void> {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-'));
     const batchesFile = path.join(tmp, 'sst2-batches.json');
     try {
-      all.sst2 = runPhase('sst2', ['--dropout', String(DROPOUTS[0]), '--batches-out', batchesFile]);
+      all.sst2 = await runPhase('sst2', ['--dropout', String(DROPOUTS[0]), '--batches-out', batchesFile]);
       if (torch)
         all.torchSst2 = runTorch('SST-2 batches', [
           '--batches',

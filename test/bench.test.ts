@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatCpuList, parseCpuList, parseCpuQuotaFlag, parseProfileList, resolveProfile } from '../src/lab/bench/profiles';
 import {
+  Observed,
   checkObserved,
   detectCapabilities,
   launchConstrained,
@@ -145,12 +146,9 @@ test(
       `const s=r('/proc/self/status'),l=r('/proc/self/limits');` +
       `console.log(JSON.stringify({pid:process.pid,cpusAllowed:(/^Cpus_allowed_list:\\s*(.+)$/m.exec(s)||[])[1]||null,` +
       `cgroups:r('/proc/self/cgroup').split('\\n').filter(Boolean),addressSpaceLimit:(/^Max address space\\s+(\\S+)/m.exec(l)||[])[1]||null}))`;
-    const launched = launchConstrained(plan, process.execPath, ['-e', script]);
-    let stdout = '';
-    launched.child.stdout!.on('data', (d) => (stdout += d));
-    const code = await new Promise<number | null>((resolve) => launched.child.on('exit', (c) => resolve(c)));
-    assert.equal(code, 0);
-    const seen = JSON.parse(stdout);
+    const launched = launchConstrained<Observed>(plan, { command: process.execPath, args: ['-e', script] }, []);
+    const seen = (await launched.child.next())!;
+    assert.equal((await launched.child.exit).code, 0);
     assert.equal(seen.pid, launched.child.pid, 'the wrapper execs: the pid we hold is the worker');
     assert.deepEqual(checkObserved(plan, launched, seen), {});
     if (plan.taskset) assert.equal(seen.cpusAllowed, plan.taskset.cpus);

@@ -7,7 +7,7 @@ import { compileTraining, OUTPUT_LOSS } from '../src/engine/runtime/compile';
 import { GraphSession } from '../src/engine/runtime/session';
 import { graphOptions } from '../src/engine/training/trainer';
 import { BenchModel, syntheticBatch } from '../src/lab/bench/measure';
-import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
+import { methodSpec } from '../src/engine/methods';
 
 test('mask pool: keep rate 1 − p, kept elements scaled by 1/(1 − p), requested length, same seed same masks', () => {
   const a = new DropoutMaskPool(0.1, 7),
@@ -29,7 +29,7 @@ test('mask pool: keep rate 1 − p, kept elements scaled by 1/(1 − p), request
 
 test('training graph with dropout: masks are inputs, the loss changes between steps, p = 0 has none', async () => {
   const backbone = await loadBackbone('synthetic:tiny');
-  const model = new BenchModel(backbone, { name: 'spartan', geometry: DEFAULT_GEOMETRY, trainLayerNorms: true });
+  const model = new BenchModel(backbone, methodSpec('spartan'));
   const opts = { ...graphOptions(backbone, model.method, 'classification', 2, 0.3), training: true };
   const graph = compileTraining(opts, model.names);
   assert.ok(graph.maskInputs.length >= 3 * backbone.config.numLayers, `${graph.maskInputs.length} masks`);

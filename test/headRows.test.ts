@@ -9,9 +9,8 @@ import { compileInference, compileTraining, gradOutputName, OUTPUT_LOGITS, OUTPU
 import { GraphSession } from '../src/engine/runtime/session';
 import { graphOptions } from '../src/engine/training/trainer';
 import { BenchModel } from '../src/lab/bench/measure';
-import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
 import { padBatch } from '../src/engine/data/batching';
-import { MethodSpec } from '../src/engine/methods';
+import { methodSpec } from '../src/engine/methods';
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
   let diff = 0,
@@ -23,10 +22,7 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
   assert.ok(diff / scale <= 1e-5, `${what}: max relative difference ${diff / scale}`);
 };
 
-for (const method of [
-  { name: 'spartan', geometry: DEFAULT_GEOMETRY, trainLayerNorms: true },
-  { name: 'houlsby', geometry: DEFAULT_GEOMETRY, trainLayerNorms: true },
-] as MethodSpec[]) {
+for (const method of [methodSpec('spartan'), methodSpec('houlsby', { trainLayerNorms: true })]) {
   test(`${method.name}: <s>-only last layer = full last layer (logits, loss, every gradient)`, async () => {
     const backbone = await loadBackbone('synthetic:tiny');
     const model = new BenchModel(backbone, method, 3, 2);

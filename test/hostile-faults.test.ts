@@ -190,7 +190,7 @@ test('5: SIGKILL of the spartan process stops the training child; the earlier me
 });
 
 test("5: the extension's engine runs are told to stop with the extension host", { skip }, async () => {
-  // runEngine's child learns the extension host's pid (src/cli/parentWatch.ts stops it when that pid is gone).
+  // runEngine's child learns the extension host's pid (exitWithParent in src/engine/runtime/childProcess.ts stops it when that pid is gone).
   const probe = path.join(dir, 'probe.js');
   fs.writeFileSync(probe, 'process.stdout.write(JSON.stringify({ parent: process.env.SPARTAN_PARENT_PID, ppid: process.ppid }) + "\\n");');
   const { result } = await runEngine<{ parent: string; ppid: number }>({ cliPath: probe, args: [] });

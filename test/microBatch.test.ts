@@ -12,7 +12,7 @@ import { GraphSession } from '../src/engine/runtime/session';
 import { predictLogits } from '../src/engine/runtime/predict';
 import { graphOptions } from '../src/engine/training/trainer';
 import { BenchModel } from '../src/lab/bench/measure';
-import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
+import { methodSpec } from '../src/engine/methods';
 import { EncodedExample } from '../src/engine/data/batching';
 import { createRng } from '../src/engine/util/random';
 
@@ -58,7 +58,7 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
 
 test('accumulated micro-batch gradients equal the full batch gradient (loss and every trained tensor)', async () => {
   const backbone = await loadBackbone('synthetic:tiny');
-  const model = new BenchModel(backbone, { name: 'spartan', geometry: DEFAULT_GEOMETRY, trainLayerNorms: true }, 3, 5);
+  const model = new BenchModel(backbone, methodSpec('spartan'), 3, 5);
   const opts = { ...graphOptions(backbone, model.method, 'classification', 3, 0), training: true };
   const session = await GraphSession.create(compileTraining(opts, model.names), { threads: 1 });
   const rows = mixedRows(11, backbone.config.vocabSize, 9);
@@ -91,7 +91,7 @@ test('accumulated micro-batch gradients equal the full batch gradient (loss and 
 
 test('predictLogits: the same logits for every row with and without micro-batches', async () => {
   const backbone = await loadBackbone('synthetic:tiny');
-  const model = new BenchModel(backbone, { name: 'spartan', geometry: DEFAULT_GEOMETRY, trainLayerNorms: true }, 3, 5);
+  const model = new BenchModel(backbone, methodSpec('spartan'), 3, 5);
   const session = await GraphSession.create(compileInference(graphOptions(backbone, model.method, 'classification', 3)), { threads: 1 });
   const rows = mixedRows(13, backbone.config.vocabSize, 4);
   const run = (maxTokens: number) =>

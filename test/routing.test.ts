@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { parentRouting } from '../src/engine/analysis/routing';
 import { Example } from '../src/engine/data/jsonl';
 import { MEMORY_FORMAT_VERSION, saveMemory } from '../src/engine/memory/memoryFile';
-import { MethodSpec } from '../src/engine/methods';
+import { methodSpec } from '../src/engine/methods';
 import { loadBackbone } from '../src/engine/models/backbone';
 import { loadTokenizer } from '../src/engine/tokenizers/robertaTokenizer';
 import { train, TrainConfig } from '../src/engine/training/trainer';
@@ -30,7 +30,7 @@ test('routing: per-label top-K shares sum to K, gates to 1, labels as in the fil
   const backbone = await loadBackbone('synthetic:tiny');
   const tokenizer = loadTokenizer(backbone.tokenizerDir);
   // K < Np so the top-K masking is exercised (with K = Np every parent is always selected).
-  const method: MethodSpec = { name: 'spartan', geometry: { parents: 6, children: 2, topK: 2, temperature: 1.6 }, trainLayerNorms: true };
+  const method = methodSpec('spartan', { geometry: { parents: 6, children: 2, topK: 2, temperature: 1.6 } });
   const rows: Example[] = TEXTS.map((text, i) => ({ text, label: LABELS[i], line: i + 1 }));
   const task = { task: 'classification' as const, labels: ['meh', 'neg', 'pos'], labelCounts: {}, pair: false };
   const cfg: TrainConfig = {

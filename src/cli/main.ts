@@ -4,7 +4,7 @@
  * and prints its stack.
  */
 import { Command, CommanderError } from 'commander';
-import { SpartanError, describeFsError } from '../engine';
+import { SpartanError, describeFsError, exitWithParent } from '../engine';
 import { registerTrain } from './commands/train';
 import { registerClassify } from './commands/classify';
 import { registerEval } from './commands/evaluate';
@@ -18,7 +18,6 @@ import { registerAudit } from './commands/audit';
 import { registerRank } from './commands/rank';
 import { registerCard } from './commands/card';
 import { registerEncode } from './commands/encode';
-import { exitWithParent } from './parentWatch';
 import { checkThreads } from './options';
 
 const program = new Command();
@@ -38,6 +37,7 @@ registerRank(program);
 registerCard(program);
 registerEncode(program);
 
+// A child of bin/spartan.js, of the extension or of another engine process stops when its parent is gone.
 exitWithParent();
 // Every command's --threads is bounded (ONNX Runtime starts that many threads per session).
 program.hook('preAction', (_program, command) => checkThreads(command.opts().threads));

@@ -1,7 +1,7 @@
-/** Option parsing shared by the commands: numbers with checks, backbone aliases, thread defaults. */
+/** Option parsing shared by the commands: numbers with checks, backbone aliases, thread defaults, common option sets. */
 import * as os from 'os';
 import * as path from 'path';
-import { InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { repoRoot, MAX_THREADS, SpartanError } from '../engine';
 
 export function intOption(min: number) {
@@ -37,4 +37,19 @@ export function checkThreads(threads: unknown): void {
 
 export function defaultThreads(): number {
   return Math.max(1, (os as { availableParallelism?: () => number }).availableParallelism?.() ?? os.cpus().length);
+}
+
+/**
+ * The options of the commands that run a saved memory over a JSONL file (eval, rank, routes): the memory, the
+ * rows (`data`: their help), backbone, batch, threads and --skip-invalid, whose help says what the command does
+ * with the rows (`use`, as in src/cli/rows.ts).
+ */
+export function addMemoryRunOptions(cmd: Command, o: { data: string; use: string; memory?: string }): Command {
+  return cmd
+    .requiredOption('--memory <file>', o.memory ?? 'the task memory (.safetensors)')
+    .requiredOption('--data <file>', o.data)
+    .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone the memory was trained for', 'embedded')
+    .option('--batch-size <n>', 'examples per forward pass', intOption(1), 32)
+    .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
+    .option('--skip-invalid', `${o.use} the valid rows of a file that has invalid ones (they are reported)`);
 }

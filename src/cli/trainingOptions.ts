@@ -1,9 +1,9 @@
 /**
- * The training options `spartan train` and `spartan glue run` share, declared once, with the engine's defaults
- * (engine/training/defaults.ts) and the paper's memory geometry.
+ * The training options `spartan train`, `audit` and `glue run` share, declared once, with the engine's defaults
+ * (engine/training/defaults.ts) and the paper's memory geometry, and mapped once onto the engine's names.
  */
 import { Command } from 'commander';
-import { DEFAULT_GEOMETRY, TRAINING_DEFAULTS } from '../engine';
+import { DEFAULT_GEOMETRY, MemoryGeometry, TRAINING_DEFAULTS, TrainConfig } from '../engine';
 import { floatOption, intOption } from './options';
 
 /** What the shared options parse to (commander's camel-cased keys). */
@@ -39,4 +39,23 @@ export function addTrainingOptions(cmd: Command): Command {
     .option('--warmup <fraction>', 'share of steps with linear warm-up (AdamW)', floatOption(0, 1), d.warmupRatio)
     .option('--weight-decay <w>', 'AdamW weight decay (not on biases and LayerNorms)', floatOption(0), d.weightDecay)
     .option('--clip <norm>', 'gradient-norm clipping (AdamW); 0 disables', floatOption(0), d.clipNorm);
+}
+
+/** The memory geometry the shared options give. */
+export function geometryOf(o: SharedTrainingOptions): MemoryGeometry {
+  return { parents: o.parents, children: o.children, topK: o.topK, temperature: o.temperature };
+}
+
+/** The engine's configuration fields the shared options give (the rest is each command's). */
+export function sharedTrainConfig(
+  o: SharedTrainingOptions,
+): Pick<TrainConfig, 'batchSize' | 'maxLength' | 'dropout' | 'warmupRatio' | 'weightDecay' | 'clipNorm'> {
+  return {
+    batchSize: o.batchSize,
+    maxLength: o.maxLength,
+    dropout: o.dropout,
+    warmupRatio: o.warmup,
+    weightDecay: o.weightDecay,
+    clipNorm: o.clip,
+  };
 }

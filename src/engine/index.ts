@@ -39,9 +39,9 @@ export {
   textSizeProblem,
 } from './limits';
 export { MEMORY_FORMAT_VERSION, loadMemory, parseMemoryMetadata, saveMemory } from './memory/memoryFile';
-export { checkFinite } from './memory/memoryMethod';
+export { checkFinite, maxLengthOf } from './memory/memoryMethod';
 export { provenanceOf, sha256OfFile } from './memory/provenance';
-export { METHODS, defaultTrainLayerNorms, initialTensors, methodShapes, trainableNames } from './methods';
+export { METHODS, initialTensors, methodShapes, methodSpec, trainableNames } from './methods';
 export type { MethodName, MethodSpec } from './methods';
 export { DEFAULT_GEOMETRY, spartanLayersOf } from './methods/spartan';
 export { backboneConfigOf, embeddedTokenizerDir, loadBackbone, parseSyntheticSpec, repoRoot, tokenizerHashOf } from './models/backbone';
@@ -51,6 +51,18 @@ export { toModelBytes } from './onnx/serialize';
 export { evaluationReport } from './pipeline/evalReport';
 export { TaskModel, methodFromMetadata } from './pipeline/taskModel';
 export { compileInference, compileStandalone, compileTraining } from './runtime/compile';
+export {
+  ChildFailed,
+  EngineChild,
+  PARENT_PID_ENV,
+  describeExit,
+  engineChildEnv,
+  exitWithParent,
+  parentGone,
+  selfEntry,
+  spawnEngine,
+} from './runtime/childProcess';
+export type { ChildExit, Entry, SpawnEngineOptions } from './runtime/childProcess';
 export { predictLogits } from './runtime/predict';
 export { withTrainingEnv } from './runtime/processEnv';
 export { GraphSession } from './runtime/session';
@@ -59,6 +71,8 @@ export type { EncodedText, RobertaTokenizer } from './tokenizers/robertaTokenize
 export { TRAINING_DEFAULTS } from './training/defaults';
 export { formatTable } from './training/errorAnalysis';
 export { accumulatedStep } from './training/microBatch';
+export { hyperparametersOf, trainedMemoryMetadata } from './training/runMetadata';
+export type { TrainedRun } from './training/runMetadata';
 export { AdamW, clipGradNorm } from './training/optimizer';
 export { evaluate, graphOptions, layerParams, numLabelsOf, train } from './training/trainer';
 export type { TrainConfig, TrainEvent } from './training/trainer';

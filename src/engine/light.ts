@@ -13,6 +13,8 @@ export { MAX_JSONL_BYTES } from './limits';
 export { parseMemoryMetadata } from './memory/memoryFile';
 export { DEFAULT_GEOMETRY, spartanLayersOf } from './methods/spartan';
 export { withTrainingEnv } from './runtime/processEnv';
+export { ChildFailed, EngineChild, PARENT_PID_ENV, describeExit, engineChildEnv, spawnEngine } from './runtime/childProcess';
+export type { ChildExit, Entry, SpawnEngineOptions } from './runtime/childProcess';
 export { TRAINING_DEFAULTS } from './training/defaults';
 export type { TaskType } from './types';
 export { splitRows } from './data/devSplit';

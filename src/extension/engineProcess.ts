@@ -12,7 +12,7 @@ import type { CommandName, OptionsOf, ServeMethod, ServeProtocol, ServeRequest, 
 
 /**
  * The engine's processes stop themselves when this (extension host) process is gone, so a crashed or killed
- * window never leaves a training run behind that replaces a memory later (src/cli/parentWatch.ts).
+ * window never leaves a training run behind that replaces a memory later (exitWithParent in src/engine/runtime/childProcess.ts).
  */
 const PARENT_ENV = { SPARTAN_PARENT_PID: String(process.pid) };
 

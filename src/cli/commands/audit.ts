@@ -10,17 +10,17 @@ import {
   loadTokenizer,
   METHODS,
   MethodName,
-  defaultTrainLayerNorms,
+  methodSpec,
   TRAINING_DEFAULTS,
   checkSequenceLength,
   auditLabels,
   formatTable,
   SpartanError,
 } from '../../engine';
-import { addTrainingOptions, SharedTrainingOptions } from '../trainingOptions';
+import { addTrainingOptions, geometryOf, sharedTrainConfig, SharedTrainingOptions } from '../trainingOptions';
 import { makeOutput } from '../output';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
-import { readRows } from './train';
+import { readRows } from '../rows';
 
 /** What commander parses `audit`'s options to. */
 interface AuditOptions extends SharedTrainingOptions {
@@ -59,13 +59,9 @@ export function registerAudit(program: Command): void {
     const backbone = await loadBackbone(resolveBackboneSpec(o.backbone));
     checkSequenceLength(o.maxLength, backbone.config, '--max-length');
     const tokenizer = loadTokenizer(backbone.tokenizerDir);
-    const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => out.info(l));
+    const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => out.info(l), 'audit');
     const task = inferTask(rows, o.data);
-    const method = {
-      name: o.method as MethodName,
-      geometry: { parents: o.parents, children: o.children, topK: o.topK, temperature: o.temperature },
-      trainLayerNorms: defaultTrainLayerNorms(o.method as MethodName),
-    };
+    const method = methodSpec(o.method as MethodName, { geometry: geometryOf(o) });
 
     const abort = new AbortController();
     const onSignal = () => abort.abort(new SpartanError('audit interrupted'));
@@ -82,17 +78,12 @@ export function registerAudit(program: Command): void {
         file: o.data,
         folds: o.folds,
         config: {
+          ...sharedTrainConfig(o),
           method,
           epochs: o.epochs,
           steps: o.steps,
-          batchSize: o.batchSize,
-          maxLength: o.maxLength,
           optimizer: 'adamw',
           lr: o.lr,
-          weightDecay: o.weightDecay,
-          warmupRatio: o.warmup,
-          clipNorm: o.clip,
-          dropout: o.dropout,
           seed: o.seed,
           shuffle: true,
           bucket: true,

@@ -7,7 +7,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { METHODS, MethodName, writeFileAtomic, checkOutputPath, SpartanError, checkSequenceLength, backboneConfigOf } from '../../engine';
+import {
+  METHODS,
+  MethodName,
+  writeFileAtomic,
+  checkOutputPath,
+  SpartanError,
+  checkSequenceLength,
+  backboneConfigOf,
+  selfEntry,
+} from '../../engine';
 import { DEFAULT_PROFILES, parseCpuQuotaFlag, parseProfileList } from '../../lab/bench/profiles';
 import { formatReport, runBench, runBenchWorker, toCsv } from '../../lab/bench/report';
 import { stopAllWorkers } from '../../lab/bench/constraints';
@@ -90,9 +99,8 @@ export function registerBench(program: Command): void {
         reps: quick ? 1 : o.reps,
         flags: { cores: o.cores, memoryMB: o.memoryMb, cpuQuota: o.cpuQuota, threadsCap: o.threads },
         noCgroups: o.cgroups === false,
-        // The worker is this very CLI, started the way this process was (node [flags] bin/spartan.js).
-        // (Without --inspect*: a second debugger on the same port would stop the worker from starting.)
-        worker: { command: process.execPath, args: [...process.execArgv.filter((a) => !a.startsWith('--inspect')), process.argv[1]] },
+        // The worker is this very CLI, started the way this process was (node [flags] dist/cli.js, or tsx).
+        worker: selfEntry(),
         signal: signal.signal,
         onEvent: (raw) => {
           // The engine emits these as loose records; their shape is the protocol's BenchEvent.

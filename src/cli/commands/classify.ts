@@ -4,7 +4,7 @@ import { readUnlabelledJsonl, TaskModel, SpartanError } from '../../engine';
 import { makeOutput } from '../output';
 import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
 import { readTextInput } from '../textInput';
-import { describeProblems } from './train';
+import { acceptRows } from '../rows';
 
 export function registerClassify(program: Command): void {
   program
@@ -28,15 +28,7 @@ export function registerClassify(program: Command): void {
       if ((input === undefined) === (o.data === undefined))
         throw new SpartanError('give exactly one of --text (--text-file, --stdin-json) or --data');
       const parsed = o.data !== undefined ? readUnlabelledJsonl(o.data) : undefined;
-      if (parsed) {
-        const errors = parsed.problems.filter((p) => p.severity === 'error');
-        if (errors.length && !o.skipInvalid) {
-          throw new SpartanError(
-            `${o.data}: ${errors.length} row(s) with problems (use --skip-invalid to classify the others):\n${describeProblems(errors)}`,
-          );
-        }
-        if (parsed.problems.length) out.info(`${o.data}: skipped ${errors.length} row(s):\n${describeProblems(parsed.problems)}`);
-      }
+      if (parsed) acceptRows(parsed, o.data, Boolean(o.skipInvalid), (l) => out.info(l), 'classify');
       const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
       try {
         const pairTask = Boolean(model.metadata.hyperparameters.pair);

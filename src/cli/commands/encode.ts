@@ -24,7 +24,7 @@ import {
 } from '../../engine';
 import { makeOutput } from '../output';
 import { intOption, resolveBackboneSpec } from '../options';
-import { readRows } from './train';
+import { readRows } from '../rows';
 
 export const ENCODED_FORMAT = 'spartan-encoded';
 export const ENCODED_VERSION = 1;
@@ -52,7 +52,8 @@ export function registerEncode(program: Command): void {
       const out = makeOutput(Boolean(o.json));
       const dir = tokenizerDirOf(resolveBackboneSpec(o.backbone));
       const tokenizer = loadTokenizer(dir);
-      const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => process.stderr.write(l + '\n'));
+      // Checked as `spartan train` checks them, with train's message: python/spartan_torch relays it as its own.
+      const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => process.stderr.write(l + '\n'), 'train on');
       let task: TaskInfo | null = null;
       let taskError: string | undefined;
       try {

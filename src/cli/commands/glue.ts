@@ -9,7 +9,6 @@
  *   session synchronously on the JS thread, so concurrent runs need processes, not promises.
  * - `glue table --results F…`: the table of existing results files.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -25,14 +24,16 @@ import {
   writeFileAtomic,
   SpartanError,
   TRAINING_DEFAULTS,
+  selfEntry,
+  spawnEngine,
 } from '../../engine';
 import { claimsDir, DEFAULT_LR, GridEvent, GridOptions, gridKeys, learningRates, runGrid } from '../../lab/experiments/grid';
 import { readResults, RunRecord } from '../../lab/experiments/results';
 import { buildTable, formatMarkdown, formatTable, protocolNotes } from '../../lab/experiments/table';
 import { makeOutput, Output } from '../output';
-import { addTrainingOptions } from '../trainingOptions';
+import { addTrainingOptions, geometryOf, sharedTrainConfig } from '../trainingOptions';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
-import { describeProblems } from './train';
+import { describeProblems } from '../rows';
 
 const list = (value: string): string[] =>
   value
@@ -170,13 +171,8 @@ export function registerGlue(program: Command): void {
         fewShot: o.fewShot,
         fewShotSteps: o.fewShot ? o.fewShotSteps : undefined,
         stratified: Boolean(o.stratified),
-        batchSize: o.batchSize,
-        maxLength: o.maxLength,
-        dropout: o.dropout,
-        warmupRatio: o.warmup,
-        weightDecay: o.weightDecay,
-        clipNorm: o.clip,
-        geometry: { parents: o.parents, children: o.children, topK: o.topK, temperature: o.temperature },
+        ...sharedTrainConfig(o),
+        geometry: geometryOf(o),
         threads: o.threads,
         out: o.out,
         saveDir: o.saveDir,
@@ -188,7 +184,7 @@ export function registerGlue(program: Command): void {
         // Claims of an earlier, interrupted parallel grid would hide its unfinished runs: start afresh.
         fs.rmSync(claimsDir(o.out), { recursive: true, force: true });
         try {
-          await runShards(o.parallel, o.threads, out);
+          await runShards(o.parallel, o.threads, out, o.out);
         } finally {
           fs.rmSync(claimsDir(o.out), { recursive: true, force: true });
         }
@@ -335,57 +331,34 @@ function progress(out: Output, shard?: { index: number; count: number }): (e: Gr
 /**
  * Starts `p` copies of this command, each with `--shard i/p` and threads/p intra-op threads, and waits for all.
  * They share the results file (merged under a lock) and take runs as they become free; a failed worker fails the
- * command after the others finish.
+ * command after the others finish. A shard is this very command line again with `--shard` and `--threads`
+ * appended (the last of a repeated option wins; a shard neither starts shards nor prints the table). SIGINT or
+ * SIGTERM stop the shards as they stop a single-process grid: at the next step, finished runs kept.
  */
-async function runShards(p: number, threads: number, out: Output): Promise<void> {
-  const args = stripOptions(process.argv.slice(2), ['--parallel', '--threads', '--markdown'], ['--json']);
+async function runShards(p: number, threads: number, out: Output, resultsFile: string): Promise<void> {
   const each = Math.max(1, Math.floor(threads / p));
   out.info(`starting ${p} worker processes with ${each} thread(s) each`);
-  const codes = await Promise.all(
-    Array.from(
-      { length: p },
-      (_, i) =>
-        new Promise<number>((resolve) => {
-          const child = spawn(
-            process.execPath,
-            [
-              ...process.execArgv,
-              process.argv[1],
-              ...args,
-              '--shard',
-              `${i + 1}/${p}`,
-              '--threads',
-              String(each),
-              ...(out.json ? ['--json'] : []),
-            ],
-            {
-              stdio: ['ignore', 'ignore', 'inherit'],
-              // The shards stop when this process is gone (killed with SIGKILL too): src/cli/parentWatch.ts.
-              env: { ...process.env, SPARTAN_PARENT_PID: String(process.pid) },
-            },
-          );
-          child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-          child.on('error', () => resolve(1));
-        }),
-    ),
-  );
-  const failed = codes.map((c, i) => (c === 0 ? -1 : i + 1)).filter((i) => i > 0);
-  if (failed.length)
-    throw new SpartanError(`worker(s) ${failed.join(', ')} of ${p} failed (see above); rerun the same command to finish the missing runs`);
-}
-
-/** argv without the given options (`--opt v` and `--opt=v`) and flags. */
-export function stripOptions(argv: string[], withValue: string[], flags: string[]): string[] {
-  const outArgs: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (flags.includes(a)) continue;
-    if (withValue.includes(a)) {
-      i++;
-      continue;
-    }
-    if (withValue.some((w) => a.startsWith(`${w}=`))) continue;
-    outArgs.push(a);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const shards = Array.from({ length: p }, (_, i) =>
+      spawnEngine(selfEntry(), [...process.argv.slice(2), '--shard', `${i + 1}/${p}`, '--threads', String(each)], {
+        stdout: 'ignore',
+        stderr: 'inherit', // their progress lines (JSON with --json) are this command's
+        signal: abort.signal,
+      }),
+    );
+    const exits = await Promise.all(shards.map((s) => s.exit));
+    if (abort.signal.aborted) throw new SpartanError(`interrupted; finished runs are in ${resultsFile} and a rerun skips them`);
+    const failed = exits.map((e, i) => (e.code === 0 ? -1 : i + 1)).filter((i) => i > 0);
+    if (failed.length)
+      throw new SpartanError(
+        `worker(s) ${failed.join(', ')} of ${p} failed (see above); rerun the same command to finish the missing runs`,
+      );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
-  return outArgs;
 }

@@ -4,22 +4,17 @@
  * benchmark panel draws as a heat map.
  */
 import { Command } from 'commander';
-import { parentRouting, loadMemory, loadBackbone, methodFromMetadata, loadTokenizer, SpartanError } from '../../engine';
+import { parentRouting, loadMemory, loadBackbone, methodFromMetadata, loadTokenizer, maxLengthOf, SpartanError } from '../../engine';
 import { makeOutput } from '../output';
-import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
-import { readRows } from './train';
+import { addMemoryRunOptions, intOption, resolveBackboneSpec } from '../options';
+import { readRows } from '../rows';
 
 export function registerRoutes(program: Command): void {
-  program
+  const cmd = program
     .command('routes')
     .description("parent specialisation: per label, how often each parent is among a token's top-K at one layer, and its mean gate")
-    .requiredOption('--memory <file>', 'a SPARTAN memory (.safetensors)')
-    .requiredOption('--data <file>', 'labelled rows (JSONL)')
-    .requiredOption('--layer <n>', 'encoder layer (0-based)', intOption(0))
-    .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone the memory was trained for', 'embedded')
-    .option('--batch-size <n>', 'examples per forward pass', intOption(1), 32)
-    .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
-    .option('--skip-invalid', 'use the valid rows of a file that has invalid ones')
+    .requiredOption('--layer <n>', 'encoder layer (0-based)', intOption(0));
+  addMemoryRunOptions(cmd, { data: 'labelled rows (JSONL)', use: 'use', memory: 'a SPARTAN memory (.safetensors)' })
     .option('--json', 'one JSON object on stdout')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
@@ -28,7 +23,7 @@ export function registerRoutes(program: Command): void {
       if (metadata.tokenizerHash && backbone.tokenizerHash && metadata.tokenizerHash !== backbone.tokenizerHash) {
         throw new SpartanError(`${o.memory} was trained with a different tokenizer than ${backbone.id}'s`);
       }
-      const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => out.info(l));
+      const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => out.info(l), 'use');
       const report = await parentRouting({
         backbone,
         tokenizer: loadTokenizer(backbone.tokenizerDir),
@@ -39,7 +34,7 @@ export function registerRoutes(program: Command): void {
         rows,
         file: o.data,
         layer: o.layer,
-        maxLength: Number(metadata.hyperparameters.maxLength ?? 128),
+        maxLength: maxLengthOf(metadata),
         batchSize: o.batchSize,
         threads: o.threads,
       });

@@ -12,17 +12,14 @@ import {
   checkDevLabels,
   Example,
   inferTask,
-  readJsonl,
-  RowProblem,
   TaskInfo,
   loadTokenizer,
   loadMemory,
-  MEMORY_FORMAT_VERSION,
   saveMemory,
   METHODS,
   MethodName,
   MethodSpec,
-  defaultTrainLayerNorms,
+  methodSpec,
   methodShapes,
   methodFromMetadata,
   train,
@@ -33,31 +30,13 @@ import {
   splitRows,
   TRAINING_DEFAULTS,
   provenanceOf,
+  parentGone,
+  trainedMemoryMetadata,
 } from '../../engine';
-import { parentGone } from '../parentWatch';
 import { makeOutput } from '../output';
-import { addTrainingOptions } from '../trainingOptions';
+import { addTrainingOptions, geometryOf, sharedTrainConfig } from '../trainingOptions';
+import { describeProblems, readRows } from '../rows';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
-
-/** Formats the first problems of a file for an error or warning message. */
-export function describeProblems(problems: RowProblem[], max = 10): string {
-  const lines = problems.slice(0, max).map((p) => `  ${p.file}:${p.line}${p.column ? `:${p.column}` : ''}: ${p.message}`);
-  if (problems.length > max) lines.push(`  … and ${problems.length - max} more`);
-  return lines.join('\n');
-}
-
-/** Reads a JSONL file; rows with problems are an error unless `skipInvalid`, in which case they are dropped. */
-export function readRows(file: string, skipInvalid: boolean, warn: (line: string) => void): Example[] {
-  const parsed = readJsonl(file);
-  const errors = parsed.problems.filter((p) => p.severity === 'error');
-  if (errors.length && !skipInvalid) {
-    throw new SpartanError(
-      `${file}: ${errors.length} row(s) with problems (use --skip-invalid to train on the others):\n${describeProblems(errors)}`,
-    );
-  }
-  if (parsed.problems.length) warn(`${file}: skipped ${errors.length} row(s):\n${describeProblems(parsed.problems)}`);
-  return parsed.rows;
-}
 
 /**
  * Saves with `save(file)`; when that fails after a training run (a disk filled up meanwhile), the result is not
@@ -146,11 +125,7 @@ export function registerTrain(program: Command): void {
       }
 
       let init: TensorMap | undefined;
-      let method: MethodSpec = {
-        name: o.method as MethodName,
-        geometry: { parents: o.parents, children: o.children, topK: o.topK, temperature: o.temperature },
-        trainLayerNorms: o.trainLayerNorms ?? defaultTrainLayerNorms(o.method as MethodName),
-      };
+      let method: MethodSpec = methodSpec(o.method as MethodName, { geometry: geometryOf(o), trainLayerNorms: o.trainLayerNorms });
       if (o.init) {
         const m = loadMemory(o.init, backbone);
         if (m.metadata.task !== task.task || JSON.stringify(m.metadata.labels) !== JSON.stringify(task.labels)) {
@@ -159,10 +134,8 @@ export function registerTrain(program: Command): void {
           );
         }
         init = m.tensors;
-        method = {
-          ...methodFromMetadata(m.metadata),
-          trainLayerNorms: o.trainLayerNorms ?? methodFromMetadata(m.metadata).trainLayerNorms,
-        };
+        const stored = methodFromMetadata(m.metadata);
+        method = methodSpec(stored.name, { geometry: stored.geometry, trainLayerNorms: o.trainLayerNorms ?? stored.trainLayerNorms });
       }
 
       // The method's tensors must fit in memory: refuse a geometry like --parents 100000 --children 100 up front.
@@ -173,17 +146,12 @@ export function registerTrain(program: Command): void {
         );
       }
       const cfg: TrainConfig = {
+        ...sharedTrainConfig(o),
         method,
         epochs: o.epochs,
         steps: o.steps,
-        batchSize: o.batchSize,
-        maxLength: o.maxLength,
         optimizer: o.optimizer,
         lr: o.lr,
-        weightDecay: o.weightDecay,
-        warmupRatio: o.warmup,
-        clipNorm: o.clip,
-        dropout: o.dropout,
         seed: o.seed,
         shuffle: o.shuffle !== false,
         bucket: o.bucket !== false,
@@ -244,40 +212,14 @@ export function registerTrain(program: Command): void {
         saveMemory(
           file,
           result.tensors,
-          {
-            formatVersion: MEMORY_FORMAT_VERSION,
-            method: method.name,
-            backbone: { name: backbone.id, sha256: backbone.weightsSha256 },
-            tokenizerHash: backbone.tokenizerHash,
-            task: task.task,
-            labels: task.labels,
-            hyperparameters: {
-              method: method.name,
-              ...method.geometry,
-              trainLayerNorms: method.trainLayerNorms,
-              optimizer: cfg.optimizer,
-              lr: cfg.lr,
-              weightDecay: cfg.weightDecay,
-              warmupRatio: cfg.warmupRatio,
-              clipNorm: cfg.clipNorm,
-              epochs: cfg.epochs,
-              steps: result.steps,
-              batchSize: cfg.batchSize,
-              maxLength: cfg.maxLength,
-              dropout: cfg.dropout,
-              seed: cfg.seed,
-              pair: task.pair,
-              init: o.init ?? null,
-            },
-            metrics: {
-              ...result.metrics,
-              bestEpoch: result.bestEpoch,
-              trainRows: trainRows.length,
-              devRows: devRows?.length ?? 0,
-              truncated: result.truncated,
-              seconds: result.seconds,
-            },
-            createdAt: new Date().toISOString(),
+          trainedMemoryMetadata({
+            backbone,
+            task,
+            cfg,
+            result,
+            trainRows: trainRows.length,
+            devRows: devRows?.length ?? 0,
+            extra: { init: o.init ?? null },
             calibration: result.calibration,
             provenance: provenanceOf({
               dataFile: o.data,
@@ -286,7 +228,7 @@ export function registerTrain(program: Command): void {
               labelCounts: task.labelCounts,
               argv: process.argv.slice(2),
             }),
-          },
+          }),
           o.dtype,
         ),
       );

@@ -37,6 +37,17 @@ export interface FetchedFile {
   commit?: string;
 }
 
+/** One file being fetched: where from, where to, and whether the repo may lack it. */
+interface FileJob {
+  ctx: FetchFileContext;
+  name: string;
+  url: string;
+  optional: boolean;
+  /** The final path, and the `.part` the bytes go to until they are verified. */
+  target: string;
+  part: string;
+}
+
 /** Returns undefined when an optional file is not in the repo. */
 export async function fetchFile(ctx: FetchFileContext, name: string, url: string, optional: boolean): Promise<FetchedFile | undefined> {
   const target = join(ctx.dir, name);
@@ -44,7 +55,7 @@ export async function fetchFile(ctx: FetchFileContext, name: string, url: string
   await fsp.mkdir(dirname(target), { recursive: true });
   for (let attempt = 0; ; attempt++) {
     try {
-      return await attemptOnce(ctx, name, url, optional, target, part);
+      return await attemptOnce({ ctx, name, url, optional, target, part });
     } catch (e) {
       if (ctx.signal?.aborted) throw cancelled(name, url, part);
       if (!(e instanceof RetryableError)) {
@@ -70,14 +81,8 @@ function cancelled(name: string, url: string, part: string): SpartanError {
   return new SpartanError(`download of ${name} from ${url} was cancelled; ${part} is kept and the next call resumes it`);
 }
 
-async function attemptOnce(
-  ctx: FetchFileContext,
-  name: string,
-  url: string,
-  optional: boolean,
-  target: string,
-  part: string,
-): Promise<FetchedFile | undefined> {
+async function attemptOnce(job: FileJob): Promise<FetchedFile | undefined> {
+  const { ctx, name, url, target, part } = job;
   await refuseLinks(target, part);
   const have = await sizeOf(part);
   // One controller per attempt: the caller's cancel, the wait for headers and the silence between chunks all end it.
@@ -99,7 +104,7 @@ async function attemptOnce(
       ctx.connectTimeoutMs ?? DOWNLOAD_CONNECT_TIMEOUT_MS,
       `${host} sent no response within ${(ctx.connectTimeoutMs ?? DOWNLOAD_CONNECT_TIMEOUT_MS) / 1000} s`,
     );
-    return await attemptBody(ctx, name, url, optional, target, part, have, attempt.signal, arm);
+    return await attemptBody(job, have, attempt.signal, arm);
   } catch (e) {
     if (timedOut && !ctx.signal?.aborted) throw new RetryableError(`${timedOut} while downloading ${name}`);
     throw e;
@@ -119,16 +124,12 @@ async function refuseLinks(target: string, part: string): Promise<void> {
 }
 
 async function attemptBody(
-  ctx: FetchFileContext,
-  name: string,
-  url: string,
-  optional: boolean,
-  target: string,
-  part: string,
+  job: FileJob,
   have: number,
   signal: AbortSignal,
   arm: (ms: number, why: string) => void,
 ): Promise<FetchedFile | undefined> {
+  const { ctx, name, url, optional, part } = job;
   const maxBytes = ctx.maxFileBytes ?? DOWNLOAD_MAX_FILE_BYTES;
   const idleMs = ctx.idleTimeoutMs ?? DOWNLOAD_IDLE_TIMEOUT_MS;
   const opened = await openFollowingRedirects(url, {
@@ -164,7 +165,7 @@ async function attemptBody(
     await res.body?.cancel().catch(() => undefined);
     throw new RetryableError(`the server answered HTTP ${res.status} for ${where}`, retryAfterMs(res));
   }
-  if (res.status === 416) return finishFromPart(ctx, name, url, target, part, have, opened);
+  if (res.status === 416) return finishFromPart(job, have, opened);
   if (res.status !== 200 && res.status !== 206) {
     await res.body?.cancel().catch(() => undefined);
     throw new SpartanError(`unexpected HTTP ${res.status} for ${where} while downloading ${name}`);
@@ -258,28 +259,21 @@ async function attemptBody(
     await fsp.rm(part, { force: true });
     throw new SpartanError(`${where} sent ${received} bytes for ${name}, more than the ${total} announced; the partial file was removed`);
   }
-  return verifyAndPlace(ctx, name, url, target, part, received, hash.digest('hex'), opened, start > 0);
+  return verifyAndPlace(job, received, hash.digest('hex'), opened, start > 0);
 }
 
 /**
  * 416 (range not satisfiable) after a resume request: either the part already holds the whole file (a previous run
  * stopped just before renaming it) or it is longer than the file (the file changed); start over in that case.
  */
-async function finishFromPart(
-  ctx: FetchFileContext,
-  name: string,
-  url: string,
-  target: string,
-  part: string,
-  have: number,
-  opened: OpenedResponse,
-): Promise<FetchedFile> {
+async function finishFromPart(job: FileJob, have: number, opened: OpenedResponse): Promise<FetchedFile> {
+  const { name, url, part } = job;
   await opened.res.body?.cancel().catch(() => undefined);
   const total = opened.hub.linkedSize ?? parseContentRange(opened.res.headers.get('content-range'))?.total;
   if (have > 0 && total === have) {
     const h = createHash('sha256');
     await hashFileInto(h, part);
-    return verifyAndPlace(ctx, name, url, target, part, have, h.digest('hex'), opened, true);
+    return verifyAndPlace(job, have, h.digest('hex'), opened, true);
   }
   await fsp.rm(part, { force: true });
   throw new RetryableError(`${url} refused the resume range for ${name} (HTTP 416); restarting it`);
@@ -289,17 +283,8 @@ async function finishFromPart(
  * Checks the finished part against what the hub promised, then renames it into place. A mismatching part is
  * deleted: resuming from corrupt bytes could never succeed.
  */
-async function verifyAndPlace(
-  ctx: FetchFileContext,
-  name: string,
-  url: string,
-  target: string,
-  part: string,
-  bytes: number,
-  sha256: string,
-  opened: OpenedResponse,
-  resumed: boolean,
-): Promise<FetchedFile> {
+async function verifyAndPlace(job: FileJob, bytes: number, sha256: string, opened: OpenedResponse, resumed: boolean): Promise<FetchedFile> {
+  const { ctx, name, url, target, part } = job;
   const { hub } = opened;
   // When the bad bytes may come from an old part (the file changed since), one clean fetch from zero is worth a try.
   const fail = (message: string): SpartanError =>

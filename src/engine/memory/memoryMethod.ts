@@ -5,7 +5,7 @@
  * with a message naming it instead of failing inside ONNX Runtime (or classifying as NaN).
  */
 import { DEFAULT_GEOMETRY } from '../methods/spartan';
-import { METHODS, MethodName, MethodSpec, methodShapes } from '../methods';
+import { METHODS, MethodName, MethodSpec, methodShapes, methodSpec } from '../methods';
 import { headShapes, layerNormNames } from '../models/robertaGraph';
 import { MemoryGeometry, RobertaConfig, SpartanError, TaskType, TensorMap } from '../types';
 import { checkSequenceLength } from '../limits';
@@ -35,7 +35,7 @@ export function methodFromMetadata(meta: MethodMetadata, file = 'the memory file
     topK: num('topK'),
     temperature: num('temperature'),
   };
-  return { name: meta.method as MethodName, geometry, trainLayerNorms: Boolean(h.trainLayerNorms ?? true) };
+  return methodSpec(meta.method as MethodName, { geometry, trainLayerNorms: Boolean(h.trainLayerNorms ?? true) });
 }
 
 /** The max length a memory was trained with (128 when it does not say). */

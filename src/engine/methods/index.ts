@@ -4,7 +4,7 @@
  */
 import { MethodHooks, headShapes, layerNormNames } from '../models/robertaGraph';
 import { MemoryGeometry, RobertaConfig, SpartanError, TensorMap } from '../types';
-import { spartanHooks, spartanShapes, validateGeometry } from './spartan';
+import { DEFAULT_GEOMETRY, spartanHooks, spartanShapes, validateGeometry } from './spartan';
 import { adapterHooks, adapterShapes } from './adapters';
 
 /**
@@ -65,6 +65,14 @@ export function trainableNames(spec: MethodSpec, config: RobertaConfig, numLabel
 /** Whether a method trains the backbone's LayerNorms unless told otherwise (only SPARTAN, as its authors' code). */
 export function defaultTrainLayerNorms(name: MethodName): boolean {
   return name === 'spartan';
+}
+
+/**
+ * The one way to describe a method: the paper's geometry and the method's LayerNorm default unless given (the CLI's
+ * flags, a memory's metadata, the grid's and the benchmarks' settings all go through here).
+ */
+export function methodSpec(name: MethodName, opts: { geometry?: MemoryGeometry; trainLayerNorms?: boolean } = {}): MethodSpec {
+  return { name, geometry: opts.geometry ?? DEFAULT_GEOMETRY, trainLayerNorms: opts.trainLayerNorms ?? defaultTrainLayerNorms(name) };
 }
 
 /**

@@ -5,10 +5,23 @@
  */
 import type { Example } from '../data/jsonl';
 import type { EvalResult } from '../../protocol/results';
-import { eceOfBins, sigmoidReliability, sigmoidWithTemperature, softmaxReliability, softmaxWithTemperature } from '../training/calibration';
+import { ReliabilityBin, eceOfBins, sigmoidReliabilityAt, softmaxReliabilityAt } from '../training/calibration';
 import { confusionMatrix, multiLabelMetrics, perLabelScores } from '../training/errorAnalysis';
 import { multiHot } from '../training/trainer';
 import type { TaskModel } from './taskModel';
+
+/** How far the probabilities can be trusted: reliability and ECE at the stored temperature and at T = 1. */
+function trustFigures(reliabilityAt: (t: number) => ReliabilityBin[], temperature: number) {
+  const reliability = reliabilityAt(temperature);
+  const raw = reliabilityAt(1);
+  return {
+    ece: eceOfBins(reliability),
+    ece_uncalibrated: eceOfBins(raw),
+    temperature,
+    reliability,
+    reliability_uncalibrated: raw,
+  };
+}
 
 export async function evaluationReport(
   model: TaskModel,
@@ -30,14 +43,6 @@ export async function evaluationReport(
   }
   if (model.metadata.task === 'multilabel') {
     const targets = ev.examples.map((e) => multiHot(e, labels.length));
-    const reliability = sigmoidReliability(
-      ev.logits.map((l) => sigmoidWithTemperature(l, temperature)),
-      targets,
-    );
-    const raw = sigmoidReliability(
-      ev.logits.map((l) => sigmoidWithTemperature(l, 1)),
-      targets,
-    );
     const asBools = (t: number[]) => t.map((v) => v > 0.5);
     const predicted = ev.predictedSets!.map((set) => labels.map((_, k) => set.includes(k)));
     const scores = multiLabelMetrics(predicted, targets.map(asBools), labels);
@@ -49,11 +54,7 @@ export async function evaluationReport(
       subset_accuracy: scores.subset_accuracy,
       per_label: scores.per_label,
       thresholds,
-      ece: eceOfBins(reliability),
-      ece_uncalibrated: eceOfBins(raw),
-      temperature,
-      reliability,
-      reliability_uncalibrated: raw,
+      ...trustFigures((t) => sigmoidReliabilityAt(ev.logits, targets, t), temperature),
       ...common,
       seconds: seconds(),
     };
@@ -65,14 +66,6 @@ export async function evaluationReport(
     labels,
     ev.examples.map((e) => e.line),
   );
-  const reliability = softmaxReliability(
-    ev.logits.map((l) => softmaxWithTemperature(l, temperature)),
-    gold,
-  );
-  const raw = softmaxReliability(
-    ev.logits.map((l) => softmaxWithTemperature(l, 1)),
-    gold,
-  );
   return {
     task: 'classification',
     accuracy: m.accuracy,
@@ -80,11 +73,7 @@ export async function evaluationReport(
     mcc: m.mcc,
     per_label: perLabelScores(confusion),
     confusion,
-    ece: eceOfBins(reliability),
-    ece_uncalibrated: eceOfBins(raw),
-    temperature,
-    reliability,
-    reliability_uncalibrated: raw,
+    ...trustFigures((t) => softmaxReliabilityAt(ev.logits, gold, t), temperature),
     ...common,
     seconds: seconds(),
   };

@@ -152,25 +152,50 @@ export function sigmoidReliability(probabilities: number[][], targets: number[][
   return reliabilityBins(confidence, present, bins);
 }
 
-/** Fits T on held-out logits of a single-label task and reports NLL and ECE before and after. */
-export function calibrateSoftmax(logits: ArrayLike<number>[], gold: number[], fittedOn: string): Calibration {
-  if (logits.length === 0) return { ...UNCALIBRATED };
-  const temperature = fitTemperature((t) => softmaxNll(logits, gold, t));
-  const ece = (t: number) =>
-    eceOfBins(
-      softmaxReliability(
-        logits.map((l) => softmaxWithTemperature(l, t)),
-        gold,
-      ),
-    );
+/** softmaxReliability of logits at temperature `t` (the fitted one; 1 for the uncalibrated figures). */
+export function softmaxReliabilityAt(logits: ArrayLike<number>[], gold: number[], t: number): ReliabilityBin[] {
+  return softmaxReliability(
+    logits.map((l) => softmaxWithTemperature(l, t)),
+    gold,
+  );
+}
+
+/** sigmoidReliability of logits at temperature `t`. */
+export function sigmoidReliabilityAt(logits: ArrayLike<number>[], targets: number[][], t: number): ReliabilityBin[] {
+  return sigmoidReliability(
+    logits.map((l) => sigmoidWithTemperature(l, t)),
+    targets,
+  );
+}
+
+/** Fits T by `nll` on `rows` held-out rows and reports NLL and ECE before (T = 1) and after (both task kinds). */
+function fitCalibration(
+  rows: number,
+  fittedOn: string,
+  nll: (t: number) => number,
+  reliabilityAt: (t: number) => ReliabilityBin[],
+): Calibration {
+  const temperature = fitTemperature(nll);
+  const ece = (t: number) => eceOfBins(reliabilityAt(t));
   return {
     temperature,
     fitted: true,
     fittedOn,
-    rows: logits.length,
-    nll: { uncalibrated: softmaxNll(logits, gold, 1), calibrated: softmaxNll(logits, gold, temperature) },
+    rows,
+    nll: { uncalibrated: nll(1), calibrated: nll(temperature) },
     ece: { uncalibrated: ece(1), calibrated: ece(temperature) },
   };
+}
+
+/** Fits T on held-out logits of a single-label task and reports NLL and ECE before and after. */
+export function calibrateSoftmax(logits: ArrayLike<number>[], gold: number[], fittedOn: string): Calibration {
+  if (logits.length === 0) return { ...UNCALIBRATED };
+  return fitCalibration(
+    logits.length,
+    fittedOn,
+    (t) => softmaxNll(logits, gold, t),
+    (t) => softmaxReliabilityAt(logits, gold, t),
+  );
 }
 
 /**
@@ -180,30 +205,20 @@ export function calibrateSoftmax(logits: ArrayLike<number>[], gold: number[], fi
 export function calibrateSigmoid(logits: ArrayLike<number>[], targets: number[][], labels: string[], fittedOn: string): Calibration {
   const thresholds = Object.fromEntries(labels.map((l) => [l, 0.5]));
   if (logits.length === 0) return { ...UNCALIBRATED, thresholds };
-  const temperature = fitTemperature((t) => sigmoidNll(logits, targets, t));
-  const probs = logits.map((l) => sigmoidWithTemperature(l, temperature));
+  const fitted = fitCalibration(
+    logits.length,
+    fittedOn,
+    (t) => sigmoidNll(logits, targets, t),
+    (t) => sigmoidReliabilityAt(logits, targets, t),
+  );
+  const probs = logits.map((l) => sigmoidWithTemperature(l, fitted.temperature));
   labels.forEach((name, k) => {
     thresholds[name] = tuneThreshold(
       probs.map((p) => p[k]),
       targets.map((t) => t[k] > 0.5),
     );
   });
-  const ece = (t: number) =>
-    eceOfBins(
-      sigmoidReliability(
-        logits.map((l) => sigmoidWithTemperature(l, t)),
-        targets,
-      ),
-    );
-  return {
-    temperature,
-    fitted: true,
-    fittedOn,
-    rows: logits.length,
-    nll: { uncalibrated: sigmoidNll(logits, targets, 1), calibrated: sigmoidNll(logits, targets, temperature) },
-    ece: { uncalibrated: ece(1), calibrated: ece(temperature) },
-    thresholds,
-  };
+  return { ...fitted, thresholds };
 }
 
 /** The threshold in {0.05, 0.10, …, 0.95} with the best F1 of `p ≥ threshold` against `present`. */

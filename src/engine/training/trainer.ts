@@ -78,6 +78,10 @@ export interface TrainResult {
   bestEpoch: number;
   steps: number;
   seconds: number;
+  /** Seconds of the optimiser steps alone (forward, backward, update; no graph building or evaluation). */
+  stepSeconds: number;
+  /** Examples those steps trained on (an epoch's last batch may be short). */
+  stepExamples: number;
   truncated: number;
   devTruncated: number;
   history: { epoch: number; step: number; loss: number; metrics?: Record<string, number> }[];
@@ -156,6 +160,8 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     bestEpoch: 0,
     steps: 0,
     seconds: 0,
+    stepSeconds: 0,
+    stepExamples: 0,
     truncated: trainSet.truncated,
     devTruncated: devSet?.truncated ?? 0,
     history: [],
@@ -237,6 +243,9 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
           lr = linearSchedule(step, totalSteps, warmup, cfg.lr);
         }
         optimizer.step(trained, grads, lr);
+        const stepSeconds = Math.max(1e-3, (Date.now() - t0) / 1000);
+        result.stepSeconds += stepSeconds;
+        result.stepExamples += indices.length;
         step++;
         epochLoss += loss;
         epochBatches++;
@@ -248,7 +257,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
           loss,
           lr,
           gradNorm,
-          examplesPerSecond: indices.length / Math.max(1e-3, (Date.now() - t0) / 1000),
+          examplesPerSecond: indices.length / stepSeconds,
         });
       }
       const entry: TrainResult['history'][number] = { epoch, step, loss: epochLoss / Math.max(1, epochBatches) };

@@ -19,9 +19,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn, ChildProcess } from 'node:child_process';
 import { ResolvedProfile, formatCpuList, parseCpuList } from './profiles';
-import { withTrainingEnv } from '../../engine';
+import { EngineChild, Entry, spawnEngine } from '../../engine';
 
 // ------------------------------------------------------------------ what this machine allows
 
@@ -468,7 +467,11 @@ export function observeSelf(): Observed {
 }
 
 /** Compares what a worker observed with the plan; returns per-constraint problems (empty when all hold). */
-export function checkObserved(plan: ConstraintPlan, launched: Launched, seen: Observed): Partial<Record<keyof ProfileConstraints, string>> {
+export function checkObserved(
+  plan: ConstraintPlan,
+  launched: Pick<Launched, 'cgroupDirs'>,
+  seen: Observed,
+): Partial<Record<keyof ProfileConstraints, string>> {
   const problems: Partial<Record<keyof ProfileConstraints, string>> = {};
   if (plan.taskset) {
     const want = parseCpuList(plan.taskset.cpus).join(',');
@@ -488,15 +491,16 @@ export function checkObserved(plan: ConstraintPlan, launched: Launched, seen: Ob
   return problems;
 }
 
-export interface Launched {
-  child: ChildProcess;
+export interface Launched<T = Record<string, unknown>> {
+  /** The worker (spawnEngine: JSON lines on stdout, stdin piped, its own process group). */
+  child: EngineChild<T>;
   cgroupDirs: { controller: 'memory' | 'cpu'; ctl: CgroupController; dir: string }[];
   /** Removes the worker's cgroups (call after it exited); returns the OOM kills its memory cgroup counted. */
   dispose(): { oomKills: number | null };
 }
 
 const liveCgroups = new Set<string>();
-const liveChildren = new Set<ChildProcess>();
+const liveChildren = new Set<Pick<EngineChild, 'cancel'>>();
 let exitHookInstalled = false;
 let counter = 0;
 
@@ -532,9 +536,7 @@ function installExitHook(): void {
  * Synchronous, so it also works in an 'exit' handler.
  */
 export function stopAllWorkers(): void {
-  for (const child of liveChildren) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+  for (const child of liveChildren) child.cancel('SIGKILL');
   for (const dir of [...liveCgroups]) removeCgroupSync(dir);
 }
 
@@ -565,8 +567,11 @@ export const WRAPPER_EXIT: Record<number, string> = {
   96: 'prlimit could not set the address-space limit',
 };
 
-/** Starts `command args` under the plan's constraints; stdio is piped (stdin, stdout, stderr). */
-export function launchConstrained(plan: ConstraintPlan, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Launched {
+/**
+ * Starts `entry args` under the plan's constraints, as an engine child (spawnEngine) with stdin piped and JSON
+ * lines on stdout; the wrapper, when a constraint needs one, is its `via`.
+ */
+export function launchConstrained<T = Record<string, unknown>>(plan: ConstraintPlan, entry: Entry, args: string[]): Launched<T> {
   const cgroupDirs: Launched['cgroupDirs'] = [];
   const cleanup = () => {
     for (const c of cgroupDirs) removeCgroupSync(c.dir);
@@ -595,7 +600,7 @@ export function launchConstrained(plan: ConstraintPlan, command: string, args: s
     throw e;
   }
   const wrapped = Boolean(plan.shell && (cgroupDirs.length || plan.taskset || plan.prlimit));
-  const childEnv: NodeJS.ProcessEnv = withTrainingEnv(env);
+  const childEnv: NodeJS.ProcessEnv = {};
   if (wrapped) {
     childEnv.SPARTAN_BENCH_CGROUP_PROCS = cgroupDirs.map((c) => path.join(c.dir, 'cgroup.procs')).join('\n');
     if (plan.taskset) {
@@ -607,12 +612,14 @@ export function launchConstrained(plan: ConstraintPlan, command: string, args: s
       childEnv.SPARTAN_BENCH_PRLIMIT = plan.prlimit.tool;
     }
   }
-  const child = wrapped
-    ? spawn(plan.shell!, ['-c', WRAPPER, 'spartan-bench-wrapper', command, ...args], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
-    : spawn(command, args, { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawnEngine<T>(entry, args, {
+    stdin: 'pipe',
+    env: childEnv,
+    via: wrapped ? [plan.shell!, '-c', WRAPPER, 'spartan-bench-wrapper'] : undefined,
+  });
   installExitHook();
   liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
+  void child.exit.then(() => liveChildren.delete(child));
   let disposed = false;
   return {
     child,

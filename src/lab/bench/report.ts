@@ -18,7 +18,7 @@
  */
 import * as os from 'node:os';
 import * as readline from 'node:readline';
-import { loadBackbone, encodeSafetensors, MethodName, MethodSpec, defaultTrainLayerNorms, DEFAULT_GEOMETRY } from '../../engine';
+import { loadBackbone, encodeSafetensors, MethodName, methodSpec, describeExit, Entry } from '../../engine';
 import { BenchModel, peakRssMB, summarize, syntheticExamples } from './measure';
 import { CustomFlags, ProfileName, resolveProfile } from './profiles';
 import {
@@ -38,10 +38,6 @@ import {
 export type Phase = 'inference' | 'training';
 const NUM_LABELS = 2;
 
-export function methodSpec(name: MethodName): MethodSpec {
-  return { name, geometry: DEFAULT_GEOMETRY, trainLayerNorms: defaultTrainLayerNorms(name) };
-}
-
 // ------------------------------------------------------------------ the worker (runs in the child process)
 
 export interface WorkerArgs {
@@ -53,6 +49,19 @@ export interface WorkerArgs {
   threads: number;
   warmup: number;
 }
+
+/** The worker's first line: set-up figures and what it observes of its own constraints. */
+export interface WorkerReady {
+  ready: true;
+  setupSeconds: number;
+  warmupSeconds: number;
+  storageBytes: number;
+  trainableParams: number;
+  observed: Observed;
+}
+
+/** Every line a worker prints on stdout (the protocol in this file's header). */
+export type WorkerReply = WorkerReady | { seconds: number; cpuSeconds: number } | { done: true; peakRssMB: number } | { error: string };
 
 /** Size of the method's trained tensors saved as an f16 memory file (with representative metadata). */
 export function storageBytes(model: BenchModel): number {
@@ -73,7 +82,7 @@ export function storageBytes(model: BenchModel): number {
 
 /** The `bench-worker` body: see the protocol in this file's header. Resolves when told to finish. */
 export async function runBenchWorker(a: WorkerArgs): Promise<void> {
-  const send = (o: Record<string, unknown>) => process.stdout.write(JSON.stringify(o) + '\n');
+  const send = (o: WorkerReply) => process.stdout.write(JSON.stringify(o) + '\n');
   try {
     const t0 = performance.now();
     const backbone = await loadBackbone(a.backbone);
@@ -129,122 +138,72 @@ export async function runBenchWorker(a: WorkerArgs): Promise<void> {
 
 // ------------------------------------------------------------------ the parent's handle on a worker
 
+/** A worker process (an engine child, src/engine/runtime/childProcess.ts) spoken to in the protocol above. */
 class WorkerHandle {
-  private queue: string[] = [];
-  private waiting: ((line: string | null) => void) | null = null;
-  private exited = false;
-  private exit: { code: number | null; signal: string | null } | null = null;
-  private stderrTail = '';
-  ready: { setupSeconds: number; warmupSeconds: number; storageBytes: number; trainableParams: number; observed: Observed } | null = null;
+  ready: WorkerReady | null = null;
 
   constructor(
-    readonly launched: Launched,
+    readonly launched: Launched<WorkerReply>,
     readonly method: MethodName,
     readonly memoryMB: number | null,
-  ) {
-    const child = launched.child;
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (this.waiting) {
-        const w = this.waiting;
-        this.waiting = null;
-        w(line);
-      } else this.queue.push(line);
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      this.stderrTail = (this.stderrTail + d.toString('utf8')).slice(-4000);
-    });
-    child.on('exit', (code, signal) => {
-      this.exited = true;
-      this.exit = { code, signal };
-      // Let pending stdout lines drain before reporting the end.
-      setImmediate(() => {
-        if (this.waiting) {
-          const w = this.waiting;
-          this.waiting = null;
-          w(null);
-        }
-      });
-    });
-    child.on('error', (e) => {
-      // Could not be started at all (e.g. the executable is missing): no 'exit' follows.
-      this.stderrTail += `\n${e.message}`;
-      if (!this.exited) {
-        this.exited = true;
-        this.exit = { code: null, signal: null };
-        if (this.waiting) {
-          const w = this.waiting;
-          this.waiting = null;
-          w(null);
-        }
-      }
-    });
-    child.stdin!.on('error', () => {
-      // EPIPE when the worker died: reported through its exit status.
-    });
-  }
-
-  private nextLine(): Promise<string | null> {
-    if (this.queue.length) return Promise.resolve(this.queue.shift()!);
-    if (this.exited) return Promise.resolve(null);
-    return new Promise((resolve) => (this.waiting = resolve));
-  }
+  ) {}
 
   /** Why the worker stopped, in words (exit status, OOM kills, the end of its stderr). */
   failure(oomKills: number | null = null): string {
-    const e = this.exit;
+    const child = this.launched.child;
+    const e = child.exitStatus;
     const parts: string[] = [];
     if (e?.code !== null && e?.code !== undefined && WRAPPER_EXIT[e.code]) parts.push(WRAPPER_EXIT[e.code]);
-    else if (e?.signal) parts.push(`worker killed by ${e.signal}`);
-    else if (e) parts.push(`worker exited with code ${e.code}`);
-    else parts.push('worker stopped answering');
+    else parts.push(e ? `worker ${describeExit(e)}` : 'worker stopped answering');
     if (oomKills) parts.push(`its memory cgroup counted ${oomKills} OOM kill(s): it does not fit in ${this.memoryMB} MB`);
     else if (e?.signal === 'SIGKILL' && this.memoryMB !== null) parts.push(`probably out of memory under the ${this.memoryMB} MB limit`);
-    const tail = this.stderrTail.trim().split('\n').slice(-3).join(' | ');
+    const tail = child.tail();
     if (tail) parts.push(`stderr: ${tail}`);
     return parts.join('; ');
   }
 
-  // The worker's JSON reply, checked field by field by the callers.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private async reply(): Promise<Record<string, any>> {
-    const line = await this.nextLine();
-    if (line === null) throw new WorkerFailed(this);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    let msg: Record<string, any>;
+  private async reply(): Promise<WorkerReply> {
+    let msg: WorkerReply | null;
     try {
-      msg = JSON.parse(line);
-    } catch {
-      throw new Error(`bench worker printed a line that is not JSON: ${line.slice(0, 200)}`);
+      msg = await this.launched.child.next();
+    } catch (e) {
+      throw new Error(`bench worker: ${(e as Error).message}`);
     }
-    if (msg.error) throw new WorkerFailed(this, String(msg.error));
+    if (msg === null) {
+      await this.launched.child.exit; // stdout ended: the exit status explains why
+      throw new WorkerFailed(this);
+    }
+    if ('error' in msg) throw new WorkerFailed(this, String(msg.error));
     return msg;
   }
 
   async waitReady(): Promise<void> {
     const msg = await this.reply();
-    this.ready = msg as WorkerHandle['ready'];
+    if (!('ready' in msg)) throw new Error(`bench worker: expected its ready line, got ${JSON.stringify(msg).slice(0, 200)}`);
+    this.ready = msg;
   }
 
   async run(): Promise<{ seconds: number; cpuSeconds: number }> {
-    this.launched.child.stdin!.write('run\n');
+    this.launched.child.send('run');
     const msg = await this.reply();
-    return { seconds: msg.seconds as number, cpuSeconds: msg.cpuSeconds as number };
+    if (!('seconds' in msg)) throw new Error(`bench worker: expected a timing, got ${JSON.stringify(msg).slice(0, 200)}`);
+    return msg;
   }
 
   async finish(): Promise<number> {
-    this.launched.child.stdin!.write('finish\n');
+    this.launched.child.send('finish');
     const msg = await this.reply();
     await this.waitExit();
-    return msg.peakRssMB as number;
+    if (!('done' in msg)) throw new Error(`bench worker: expected its last line, got ${JSON.stringify(msg).slice(0, 200)}`);
+    return msg.peakRssMB;
   }
 
   async waitExit(): Promise<void> {
-    if (!this.exited && this.launched.child.exitCode === null && this.launched.child.signalCode === null)
-      await new Promise<void>((resolve) => this.launched.child.once('exit', () => resolve()));
+    await this.launched.child.exit;
   }
 
   kill(): void {
-    if (!this.exited) this.launched.child.kill('SIGKILL');
+    this.launched.child.cancel('SIGKILL');
   }
 }
 
@@ -270,8 +229,8 @@ export interface BenchOptions {
   reps: number;
   flags: CustomFlags;
   noCgroups?: boolean;
-  /** How to start a worker: the executable and the arguments before `bench-worker` (the CLI entry). */
-  worker: { command: string; args: string[] };
+  /** How to start a worker: the CLI's entry (`bench-worker` and its options follow); selfEntry() in the CLI. */
+  worker: Entry;
   onEvent?: (e: Record<string, unknown>) => void;
   /** Aborts between repetitions (workers are killed, cgroups removed). */
   signal?: AbortSignal;
@@ -434,7 +393,6 @@ async function runPhase(
       abortIfAsked();
       emit({ stage: 'setup', profile: plan.profile.name, method: m, phase, batch, seq: opts.seq });
       const args = [
-        ...opts.worker.args,
         'bench-worker',
         '--backbone',
         opts.backbone,
@@ -451,9 +409,9 @@ async function runPhase(
         '--warmup',
         String(opts.warmup),
       ];
-      let launched: Launched;
+      let launched: Launched<WorkerReply>;
       try {
-        launched = launchConstrained(plan, opts.worker.command, args);
+        launched = launchConstrained<WorkerReply>(plan, opts.worker, args);
       } catch (e) {
         out.set(m, { error: `cannot launch the worker: ${(e as Error).message}` });
         emit({ stage: 'error', profile: plan.profile.name, method: m, phase, error: out.get(m)!.error });

@@ -15,13 +15,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  makeBatches,
   encodeSafetensors,
-  MEMORY_FORMAT_VERSION,
   saveMemory,
   MethodName,
   MethodSpec,
-  defaultTrainLayerNorms,
+  methodSpec,
+  trainedMemoryMetadata,
   Backbone,
   compileInference,
   GraphSession,
@@ -267,7 +266,7 @@ async function runOne(
   onTrain: (e: TrainEvent) => void,
 ): Promise<RunRecord> {
   const protocol = protocolOf(opts, methodName);
-  const method: MethodSpec = { name: methodName, geometry: opts.geometry, trainLayerNorms: defaultTrainLayerNorms(methodName) };
+  const method = methodSpec(methodName, { geometry: opts.geometry });
   const fewShot = Boolean(opts.fewShot);
   const trainRows = fewShot ? sampleFewShot(data.train, { size: opts.fewShot!, seed, stratified: Boolean(opts.stratified) }) : data.train;
   const cfg: TrainConfig = {
@@ -292,11 +291,6 @@ async function runOne(
     positiveClass: data.positiveClass,
   };
 
-  const timing = stepTimer(
-    trainRows.map((r) => tokenizer.encode(r.text, r.textPair, cfg.maxLength).ids.length),
-    cfg.batchSize,
-    seed,
-  );
   const result = await train(
     {
       backbone: opts.backbone,
@@ -306,10 +300,7 @@ async function runOne(
       trainFile: data.trainFile,
       dev: fewShot ? undefined : data.dev,
       devFile: data.devFile,
-      onEvent: (e) => {
-        timing.observe(e);
-        onTrain(e);
-      },
+      onEvent: onTrain,
       signal: opts.signal,
     },
     cfg,
@@ -325,43 +316,16 @@ async function runOne(
     saveMemory(
       memory,
       result.tensors,
-      {
-        formatVersion: MEMORY_FORMAT_VERSION,
-        method: methodName,
-        backbone: { name: opts.backbone.id, sha256: opts.backbone.weightsSha256 },
-        tokenizerHash: opts.backbone.tokenizerHash,
-        task: data.info.task,
-        labels: data.info.labels,
-        hyperparameters: {
-          method: methodName,
-          ...opts.geometry,
-          trainLayerNorms: method.trainLayerNorms,
-          optimizer: 'adamw',
-          lr: cfg.lr,
-          weightDecay: cfg.weightDecay,
-          warmupRatio: cfg.warmupRatio,
-          clipNorm: cfg.clipNorm,
-          epochs: cfg.epochs,
-          steps: result.steps,
-          batchSize: cfg.batchSize,
-          maxLength: cfg.maxLength,
-          dropout: cfg.dropout,
-          seed,
-          pair: data.info.pair,
-          init: null,
-          glueTask: data.task,
-          fewShot: opts.fewShot ?? null,
-        },
-        metrics: {
-          ...metrics,
-          bestEpoch: result.bestEpoch,
-          trainRows: trainRows.length,
-          devRows: data.dev.length,
-          truncated: result.truncated,
-          seconds: result.seconds,
-        },
-        createdAt: new Date().toISOString(),
-      },
+      trainedMemoryMetadata({
+        backbone: opts.backbone,
+        task: data.info,
+        cfg,
+        result,
+        metrics,
+        trainRows: trainRows.length,
+        devRows: data.dev.length,
+        extra: { init: null, glueTask: data.task, fewShot: opts.fewShot ?? null },
+      }),
       'float16',
     );
   }
@@ -379,8 +343,9 @@ async function runOne(
     steps: result.steps,
     trainExamples: trainRows.length,
     devExamples: data.dev.length,
-    trainSeconds: timing.seconds(),
-    examplesPerSecond: timing.examples() / Math.max(1e-9, timing.seconds()),
+    // Training throughput: the trainer's own step times (graph building and dev evaluation excluded).
+    trainSeconds: result.stepSeconds,
+    examplesPerSecond: result.stepExamples / Math.max(1e-9, result.stepSeconds),
     wallSeconds: result.seconds,
     trainableParameters,
     storageBytes,
@@ -419,33 +384,4 @@ async function evaluateOnce(
   } finally {
     await session.release();
   }
-}
-
-/**
- * Training throughput from the trainer's step events. Each event carries examples/s of its step (batch size over
- * the step's forward + backward + update time); the batch size of each step is recovered by rebuilding the
- * epoch's batches exactly as the trainer does (`makeBatches` with seed·1000 + epoch, shuffled and bucketed), so
- * the short last batch of an epoch is counted with its true size. Graph building and dev evaluation are excluded.
- */
-export function stepTimer(lengths: number[], batchSize: number, seed: number) {
-  let examples = 0,
-    seconds = 0,
-    epoch = 0,
-    inEpoch = 0;
-  let batches: number[][] = [];
-  return {
-    observe(e: TrainEvent): void {
-      if (e.event !== 'step') return;
-      if (e.epoch !== epoch) {
-        epoch = e.epoch;
-        inEpoch = 0;
-        batches = makeBatches(lengths, batchSize, { shuffle: true, seed: seed * 1000 + epoch, bucket: true });
-      }
-      const n = batches[inEpoch++]?.length ?? batchSize;
-      examples += n;
-      seconds += n / e.examplesPerSecond;
-    },
-    examples: () => examples,
-    seconds: () => seconds,
-  };
 }
