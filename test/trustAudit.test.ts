@@ -120,6 +120,7 @@ test(
       folds: 2,
       repeats: 2,
       devShare: 0.25,
+      minDevRows: 1,
       config,
       onEvent: (e) => {
         if (e.event === 'fold') {
@@ -143,8 +144,8 @@ test(
       assert.equal(p.length, 2);
       assert.ok(Math.abs(p[0] + p[1] - 1) < 1e-9, `probabilities sum to 1: ${p}`);
     }
-    // Without the dev share every fold runs all its epochs and stays at T = 1.
-    const plain = await outOfFoldProbabilities({ backbone, tokenizer, task, rows, file: 'toy.jsonl', folds: 2, config });
+    // With fewer inner dev rows than the minimum (5 < 40), every fold runs all its epochs and stays at T = 1.
+    const plain = await outOfFoldProbabilities({ backbone, tokenizer, task, rows, file: 'toy.jsonl', folds: 2, devShare: 0.25, config });
     assert.deepEqual(plain.temperatures, [1, 1]);
     assert.deepEqual(plain.bestEpochs, [4, 4]);
     await assert.rejects(

@@ -30,6 +30,12 @@ export interface AuditInput {
   repeats?: number;
   /** Share of each fold's training rows held out for early stopping and its temperature (default 0: none). */
   devShare?: number;
+  /**
+   * Fewest inner dev rows worth holding out (default AUDIT_DEFAULTS.minDevRows): a temperature fitted on a handful
+   * of rows that are all right runs to its bound and turns every probability into 0 or 1, so a smaller file trains
+   * each fold on all its rows for every epoch instead.
+   */
+  minDevRows?: number;
   /** How rows are ordered (default DEFAULT_AUDIT_SCORE). */
   score?: AuditScore;
   /** How each fold's memory is trained (`epochs` is the most it runs; `patience` applies with a devShare). */
@@ -73,7 +79,7 @@ export const DEFAULT_AUDIT_SCORE: AuditScore = 'self-confidence';
  * flips: scripts/audit-grid.ts, results/audit-grid.txt): more epochs than `train`'s default with early stopping on
  * an inner dev share, which also fits each fold's temperature.
  */
-export const AUDIT_DEFAULTS = { folds: 4, epochs: 8, devShare: 0.1, patience: 2, repeats: 1 } as const;
+export const AUDIT_DEFAULTS = { folds: 4, epochs: 8, devShare: 0.1, patience: 2, repeats: 1, minDevRows: 40 } as const;
 
 export function suspectScore(p: number[], y: number, thresholds: number[], score: AuditScore): number {
   if (score === 'self-confidence') return p[y];
@@ -185,7 +191,7 @@ export async function outOfFoldProbabilities(input: AuditInput): Promise<OutOfFo
         const heldOut = rows.map((_, i) => i).filter((i) => fold[i] === f);
         let trainIdx = rows.map((_, i) => i).filter((i) => fold[i] !== f);
         let devIdx: number[] = [];
-        if (devShare > 0) {
+        if (devShare > 0 && Math.round(devShare * trainIdx.length) >= (input.minDevRows ?? AUDIT_DEFAULTS.minDevRows)) {
           // An inner stratified split: the fold of ⌈1/share⌉ inner folds that is numbered 0 becomes the dev rows.
           const inner = stratifiedFolds(
             trainIdx.map((i) => labelsOfRows[i]),
