@@ -4,7 +4,7 @@
  * settings, with two fold repetitions (different seeds), and prints the precision of the top-k ranked rows
  * (k = flipped) for every ranking score, with one repetition and with the two averaged, and the CPU time spent.
  *
- *   node --import tsx scripts/audit-grid.ts --set sst2|corpus [--rows 3000] [--configs e3,e8dev] [--out DIR]
+ *   node --import tsx scripts/audit-grid.ts --set sst2|corpus [--rows 3000] [--configs e3,e8dev] [--reps 2] [--out DIR]
  *        [--threads 1]
  * Each (config, repetition)'s probabilities are cached as JSON under --out, so a rerun only prints.
  */
@@ -32,6 +32,7 @@ const { values: o } = parseArgs({
     set: { type: 'string', default: 'sst2' },
     rows: { type: 'string', default: '3000' },
     configs: { type: 'string', default: 'e3,e8dev' },
+    reps: { type: 'string', default: '2' },
     out: { type: 'string', default: path.join(ROOT, '.audit-grid') },
     threads: { type: 'string', default: '1' },
     glue: { type: 'string', default: path.join(ROOT, '..', 'shared', 'data', 'glue') },
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
     const c = CONFIGS[name];
     if (!c) throw new Error(`unknown config ${name}; known: ${Object.keys(CONFIGS).join(', ')}`);
     const reps: { probs: number[][]; cpuSeconds: number; bestEpochs: number[]; temperatures: number[] }[] = [];
-    for (let r = 0; r < 2; r++) {
+    for (let r = 0; r < Number(o.reps); r++) {
       const file = path.join(dir, `${name}.rep${r}.json`);
       if (!fs.existsSync(file)) {
         const cpu0 = process.cpuUsage();
@@ -93,13 +94,12 @@ async function main(): Promise<void> {
       }
       reps.push(JSON.parse(fs.readFileSync(file, 'utf8')));
     }
-    const averaged = reps[0].probs.map((p, i) => p.map((v, j) => (v + reps[1].probs[i][j]) / 2));
+    const averaged = reps.length > 1 ? reps[0].probs.map((p, i) => p.map((v, j) => (v + reps[1].probs[i][j]) / 2)) : undefined;
     const accuracy = (probs: number[][]) =>
       probs.filter((p, i) => p.indexOf(Math.max(...p)) === task.labels.indexOf(source[i].label)).length / probs.length;
-    for (const [reps_, probs, cpu] of [
-      [1, reps[0].probs, reps[0].cpuSeconds],
-      [2, averaged, reps[0].cpuSeconds + reps[1].cpuSeconds],
-    ] as const) {
+    const variants: { reps_: number; probs: number[][]; cpu: number }[] = [{ reps_: 1, probs: reps[0].probs, cpu: reps[0].cpuSeconds }];
+    if (averaged) variants.push({ reps_: 2, probs: averaged, cpu: reps[0].cpuSeconds + reps[1].cpuSeconds });
+    for (const { reps_, probs, cpu } of variants) {
       const cells = AUDIT_SCORES.map((score) => {
         const ranked = rankSuspects(
           probs,
