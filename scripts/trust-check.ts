@@ -10,7 +10,7 @@
  *      sections, trained with SPARTAN and with the head alone (one sigmoid per label on frozen features:
  *      one-vs-rest), micro-F1 on held-out rows next to the trivial baselines (every label; the most frequent set).
  *
- *   node --import tsx scripts/trust-check.ts [--set all|sst2|corpus] [--rows 3000] [--corpus-rows 2400]
+ *   node --import tsx scripts/trust-check.ts [--set all|sst2|corpus] [--rows 3000] [--corpus-rows 2400] [--ml-paragraphs 3000]
  *        [--backbone embedded] [--epochs 3] [--out DIR] [--threads N]
  * Writes only under --out (default: a fresh temp folder). Needs `npm run build` (it runs bin/spartan.js).
  */
@@ -38,6 +38,7 @@ const { values: o } = parseArgs({
     set: { type: 'string', default: 'all' },
     rows: { type: 'string', default: '3000' },
     'corpus-rows': { type: 'string', default: '2400' },
+    'ml-paragraphs': { type: 'string', default: '3000' },
     glue: { type: 'string', default: path.join(ROOT, '..', 'shared', 'data', 'glue') },
     corpus: { type: 'string', default: path.join(ROOT, '..', 'shared', 'corpus') },
     backbone: { type: 'string', default: 'embedded' },
@@ -124,9 +125,10 @@ if (o.set !== 'sst2') {
   auditFigures('corpus', rows);
 
   // Multi-label: one or two shorter paragraphs (so that two fit in 128 tokens) from different sections.
-  const short = corpusRows(paragraphs, 1000, { minWords: 15, maxWords: 45, seed: 4 });
-  const mlTrain = multiLabelRows(short.slice(0, 2100), 21);
-  const mlDev = multiLabelRows(short.slice(2100), 22);
+  const P = Number(o['ml-paragraphs']);
+  const short = corpusRows(paragraphs, Math.round(P / 3), { minWords: 15, maxWords: 45, seed: 4 });
+  const mlTrain = multiLabelRows(short.slice(0, Math.round(0.7 * short.length)), 21);
+  const mlDev = multiLabelRows(short.slice(Math.round(0.7 * short.length)), 22);
   writeRows(path.join(out, 'ml.train.jsonl'), mlTrain);
   writeRows(path.join(out, 'ml.dev.jsonl'), mlDev);
   const sets = new Map<string, number>();
