@@ -228,7 +228,7 @@ test('audit ranking: self-confidence order, confident-learning flags against per
     rows.map((r) => r.line),
     [3, 5, 4, 2, 1],
   );
-  assert.deepEqual(rows[0], { line: 3, label: 'a', predicted: 'b', p_label: 0.1, p_predicted: 0.9, issue: true });
+  assert.deepEqual(rows[0], { line: 3, label: 'a', predicted: 'b', p_label: 0.1, p_predicted: 0.9, score: 0.1, issue: true });
   // Line 5 (b, p(b) 0.65 < 0.675, p(a) 0.35 < 0.6) reaches no threshold: low, but not flagged.
   assert.equal(rows[1].issue, false);
   assert.equal(rows.filter((r) => r.issue).length, 1);

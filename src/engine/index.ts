@@ -4,7 +4,16 @@
  * inside, so the names below are the engine's API and the files behind them can move. Grouped by the folder
  * that implements them; docs/ARCHITECTURE.md says what each folder does.
  */
-export { auditLabels } from './analysis/audit';
+export {
+  AUDIT_DEFAULTS,
+  AUDIT_SCORES,
+  DEFAULT_AUDIT_SCORE,
+  auditLabels,
+  outOfFoldProbabilities,
+  rankSuspects,
+  suspectScore,
+} from './analysis/audit';
+export type { OutOfFold } from './analysis/audit';
 export { modelCard } from './analysis/modelCard';
 export { parentRouting } from './analysis/routing';
 export type { RoutingReport } from './analysis/routing';
@@ -14,7 +23,7 @@ export type { EncodedExample, PaddedBatch } from './data/batching';
 export { splitRows } from './data/devSplit';
 export { GLUE_TASKS, glueTaskName, importGlueTask, writeJsonl } from './data/glue';
 export type { GlueRow } from './data/glue';
-export { checkDevLabels, inferTask, parseJsonlText, readJsonl, readUnlabelledJsonl } from './data/jsonl';
+export { checkDevLabels, inferTask, jsonlEditorProblems, parseJsonlText, readJsonl, readUnlabelledJsonl } from './data/jsonl';
 export type { Example, RowProblem, TaskInfo } from './data/jsonl';
 export { MICRO_BATCH_TOKENS } from './data/microBatches';
 export { downloadModel } from './hub';

@@ -5,7 +5,7 @@
  * Every name here is also exported by `./index`.
  */
 export type { RoutingReport } from './analysis/routing';
-export { inferTask, parseJsonlText } from './data/jsonl';
+export { inferTask, jsonlEditorProblems, parseJsonlText } from './data/jsonl';
 export type { Example, RowProblem, TaskInfo } from './data/jsonl';
 export { readRegularFileAsync } from './io/regularFile';
 export { readSafetensorsHeaderAsync, readSafetensorsHeaderSync } from './io/safetensorsHeader';

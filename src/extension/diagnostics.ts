@@ -1,9 +1,12 @@
 /**
  * JSONL problems in the Problems panel while a `.jsonl` file is open: the engine's own parser
- * (`parseJsonlText`, pure) runs on the editor buffer, so what is flagged is exactly what training would reject.
+ * (`jsonlEditorProblems`, pure) runs on the editor buffer, so what is flagged is exactly what training would
+ * reject — except rows without a label, which *Suggest Rows to Label* takes: none in a file with no labels at
+ * all, an Information hint per unlabelled row in a file that mixes both.
  */
 import * as vscode from 'vscode';
-import { parseJsonlText } from '../engine/light';
+import { jsonlEditorProblems } from '../engine/light';
+import type { RowProblem } from '../engine/light';
 import type { Ctx } from './ctx';
 
 const MAX_CHARS = 64 * 1024 * 1024;
@@ -12,8 +15,14 @@ export function isJsonl(doc: vscode.TextDocument): boolean {
   return doc.languageId === 'jsonl' || doc.uri.path.toLowerCase().endsWith('.jsonl');
 }
 
+const SEVERITY: Record<RowProblem['severity'], vscode.DiagnosticSeverity> = {
+  error: vscode.DiagnosticSeverity.Error,
+  warning: vscode.DiagnosticSeverity.Warning,
+  info: vscode.DiagnosticSeverity.Information,
+};
+
 export function toDiagnostics(doc: vscode.TextDocument, text = doc.getText()): vscode.Diagnostic[] {
-  const { problems } = parseJsonlText(text, doc.uri.fsPath);
+  const problems = jsonlEditorProblems(text, doc.uri.fsPath);
   const out: vscode.Diagnostic[] = [];
   for (const p of problems) {
     const lineNo = Math.min(Math.max(p.line - 1, 0), doc.lineCount - 1);
@@ -21,11 +30,7 @@ export function toDiagnostics(doc: vscode.TextDocument, text = doc.getText()): v
     const start = p.column !== undefined ? Math.min(Math.max(p.column - 1, 0), line.text.length) : line.firstNonWhitespaceCharacterIndex;
     let end = line.text.length;
     if (start >= end) end = Math.min(start + 1, line.text.length);
-    const d = new vscode.Diagnostic(
-      new vscode.Range(lineNo, start, lineNo, Math.max(end, start)),
-      p.message,
-      p.severity === 'warning' ? vscode.DiagnosticSeverity.Warning : vscode.DiagnosticSeverity.Error,
-    );
+    const d = new vscode.Diagnostic(new vscode.Range(lineNo, start, lineNo, Math.max(end, start)), p.message, SEVERITY[p.severity]);
     d.source = 'spartan';
     out.push(d);
   }

@@ -97,26 +97,38 @@ export interface AuditRow {
   /** Out-of-fold probability of the given label, and of the predicted one. */
   p_label: number;
   p_predicted: number;
+  /** What the rows are ordered by, lowest (most suspect) first; see AuditResult.score. */
+  score: number;
   /** Confident learning flags it: another label's probability reaches that label's per-class threshold. */
   issue: boolean;
 }
 
+/** How `audit` scores a row from its out-of-fold probabilities (src/engine/analysis/audit.ts). */
+export type AuditScore = 'self-confidence' | 'normalized-margin' | 'adjusted-margin';
+
 export interface AuditResult {
   file: string;
   folds: number;
+  /** Fold repetitions (different seeds) whose probabilities were averaged. */
+  repeats: number;
+  /** Share of each fold's training rows held out for early stopping and temperature scaling (0: none). */
+  devShare: number;
+  score: AuditScore;
   labels: string[];
-  /** Rows ordered by p_label ascending (self-confidence), every row of the file. */
+  /** Every row of the file, ordered by `score` ascending (most suspect first). */
   rows: AuditRow[];
   /** How many rows confident learning flags. */
   issues: number;
   /** Per-class thresholds: the mean out-of-fold probability of class k over the rows labelled k. */
   thresholds: Record<string, number>;
+  /** Temperature of each fold memory, fitted on its inner dev rows (1 without them). */
+  temperatures: number[];
   seconds: number;
 }
 
 /** `audit` progress on stderr, besides the trainer's events of each fold (which carry a `fold` key). */
 export type AuditEvent =
-  | { event: 'audit-start'; folds: number; rows: number; labels: string[] }
+  | { event: 'audit-start'; folds: number; repeats: number; rows: number; labels: string[] }
   | { event: 'fold'; fold: number; folds: number; trainRows: number; heldOutRows: number }
   | { event: 'audit-done'; seconds: number; issues: number };
 

@@ -14,6 +14,9 @@ import {
   TRAINING_DEFAULTS,
   checkSequenceLength,
   auditLabels,
+  AUDIT_DEFAULTS,
+  AUDIT_SCORES,
+  DEFAULT_AUDIT_SCORE,
   formatTable,
   SpartanError,
 } from '../../engine';
@@ -21,11 +24,16 @@ import { addTrainingOptions, geometryOf, sharedTrainConfig, SharedTrainingOption
 import { makeOutput } from '../output';
 import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
 import { readRows } from '../rows';
+import type { AuditScore } from '../../protocol/results';
 
 /** What commander parses `audit`'s options to. */
 interface AuditOptions extends SharedTrainingOptions {
   data: string;
   folds: number;
+  repeats: number;
+  devShare: number;
+  patience: number;
+  score: AuditScore;
   backbone: string;
   method: string;
   epochs: number;
@@ -43,10 +51,24 @@ export function registerAudit(program: Command): void {
     .command('audit')
     .description('find suspect labels: k-fold memories score every row out of fold; rows whose given label is least likely come first')
     .requiredOption('--data <file>', 'labelled rows (JSONL, single-label classification)')
-    .option('--folds <k>', 'folds (one memory trained per fold)', intOption(2), 4)
+    .option('--folds <k>', 'folds (one memory trained per fold)', intOption(2), AUDIT_DEFAULTS.folds)
+    .option(
+      '--repeats <n>',
+      'fold repetitions with other seeds, probabilities averaged (each costs a full audit)',
+      intOption(1),
+      AUDIT_DEFAULTS.repeats,
+    )
+    .option(
+      '--dev-share <f>',
+      "share of each fold's rows held out for early stopping and its temperature; 0: none",
+      floatOption(0, 0.5),
+      AUDIT_DEFAULTS.devShare,
+    )
+    .option('--patience <n>', 'epochs without inner-dev improvement before a fold stops (0: never)', intOption(0), AUDIT_DEFAULTS.patience)
+    .addOption(new Option('--score <name>', 'how rows are ranked').choices(AUDIT_SCORES).default(DEFAULT_AUDIT_SCORE))
     .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone', 'embedded')
     .addOption(new Option('--method <name>', 'adaptation method of the fold memories').choices(METHODS).default('spartan'))
-    .option('--epochs <n>', 'epochs per fold', intOption(1), TRAINING_DEFAULTS.epochs)
+    .option('--epochs <n>', 'epochs per fold (at most, with --dev-share)', intOption(1), AUDIT_DEFAULTS.epochs)
     .option('--steps <n>', 'optimiser steps per fold instead of epochs', intOption(1))
     .option('--lr <rate>', 'peak learning rate', floatOption(0, Infinity, false), TRAINING_DEFAULTS.lr)
     .option('--seed <n>', 'seed of the folds, initialisation, shuffling and dropout', intOption(0), TRAINING_DEFAULTS.seed)
@@ -77,6 +99,9 @@ export function registerAudit(program: Command): void {
         rows,
         file: o.data,
         folds: o.folds,
+        repeats: o.repeats,
+        devShare: o.devShare,
+        score: o.score,
         config: {
           ...sharedTrainConfig(o),
           method,
@@ -88,7 +113,7 @@ export function registerAudit(program: Command): void {
           shuffle: true,
           bucket: true,
           threads: o.threads,
-          patience: 0,
+          patience: o.patience,
         },
         signal: abort.signal,
         onEvent: (e) => {
@@ -107,7 +132,7 @@ export function registerAudit(program: Command): void {
       const top = result.rows.slice(0, o.top);
       out.result(
         result,
-        `${o.data}: ${result.rows.length} rows, ${result.issues} flagged by confident learning (${o.folds} folds, ${result.seconds.toFixed(1)} s); most suspect first:\n` +
+        `${o.data}: ${result.rows.length} rows, ${result.issues} flagged by confident learning (${o.folds} folds × ${o.repeats}, ${result.seconds.toFixed(1)} s); most suspect first:\n` +
           formatTable(
             ['line', 'label', 'predicted', 'p(label)', 'p(predicted)', 'flagged'],
             top.map((r) => [String(r.line), r.label, r.predicted, r.p_label, r.p_predicted, r.issue ? 'yes' : '']),

@@ -27,7 +27,8 @@ export interface RowProblem {
   /** 1-based, where the problem can be pinned to a place in the line. */
   column?: number;
   message: string;
-  severity: 'error' | 'warning';
+  /** `info`: not a problem for every command (a row without a label, which `rank` takes and training refuses). */
+  severity: 'error' | 'warning' | 'info';
 }
 
 export interface ParsedJsonl {
@@ -54,6 +55,26 @@ export interface TaskInfo {
  */
 export function parseJsonlText(text: string, file: string): ParsedJsonl {
   return parseRows(text, file, true) as ParsedJsonl;
+}
+
+/**
+ * What the editor's Problems panel shows for a JSONL buffer. A file of rows without labels is valid input for
+ * `spartan rank` (*Suggest Rows to Label*), so missing labels are no error there: a file where no row has a label
+ * gets no problem for it, and in a file that mixes labelled and unlabelled rows each unlabelled row gets an
+ * `info` hint (training and audit refuse it; rank takes it). Every other problem is what training reports.
+ */
+export function jsonlEditorProblems(text: string, file: string): RowProblem[] {
+  const { rows, problems } = parseUnlabelledJsonlText(text, file);
+  const unlabelled = rows.filter((r) => r.label === undefined);
+  if (unlabelled.length === 0 || unlabelled.length === rows.length) return problems;
+  const hints: RowProblem[] = unlabelled.map((r) => ({
+    file,
+    line: r.line,
+    column: 1,
+    message: `no "label": Suggest Rows to Label (spartan rank) takes this row, but training and audit refuse it while ${rows.length - unlabelled.length} other rows have labels`,
+    severity: 'info',
+  }));
+  return [...problems, ...hints].sort((a, b) => a.line - b.line);
 }
 
 /** As `parseJsonlText`, but a row without `"label"` is kept (its label undefined) instead of reported. */

@@ -379,6 +379,16 @@ describe('Spartan in a real VS Code', function () {
     const ed = vscode.window.activeTextEditor;
     assert.ok(ed && ed.document.uri.fsPath === uri.fsPath, 'unlabelled.jsonl is not the active editor');
     assert.strictEqual(ed.selection.start.line, r.rows[0].line - 1, 'the most uncertain row is not selected');
+    // A file of unlabelled rows is valid input for rank: the Problems panel shows no error for it.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const errors = vscode.languages
+      .getDiagnostics(uri)
+      .filter((d) => d.source === 'spartan' && d.severity === vscode.DiagnosticSeverity.Error);
+    assert.deepStrictEqual(
+      errors.map((d) => d.message),
+      [],
+      'unlabelled rows are errors in the Problems panel',
+    );
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 
