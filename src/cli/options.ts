@@ -1,8 +1,8 @@
 /** Option parsing shared by the commands: numbers with checks, backbone aliases, thread defaults. */
 import * as os from 'os';
 import * as path from 'path';
-import { InvalidArgumentError } from 'commander';
-import { repoRoot, MAX_THREADS, SpartanError } from '../engine';
+import { InvalidArgumentError, Option } from 'commander';
+import { repoRoot, MAX_THREADS, QUANTIZE_MODES, SpartanError } from '../engine';
 
 export function intOption(min: number) {
   return (value: string): number => {
@@ -37,4 +37,13 @@ export function checkThreads(threads: unknown): void {
 
 export function defaultThreads(): number {
   return Math.max(1, (os as { availableParallelism?: () => number }).availableParallelism?.() ?? os.cpus().length);
+}
+
+/**
+ * `--quantize none|int8` (train, classify, eval, serve, bench): int8 runs the frozen backbone linears through
+ * ONNX Runtime's int8 GEMM (engine/models/quantize.ts). Without the flag, classify/eval/serve use what the memory
+ * was trained with, and train uses float32 (or its `--init` memory's mode).
+ */
+export function quantizeOption(what = 'backbone precision (default: what the memory was trained with)'): Option {
+  return new Option('--quantize <mode>', `${what}: int8 runs the frozen linears in int8`).choices(QUANTIZE_MODES);
 }

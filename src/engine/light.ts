@@ -12,6 +12,8 @@ export { readSafetensorsHeaderAsync, readSafetensorsHeaderSync } from './io/safe
 export { MAX_JSONL_BYTES } from './limits';
 export { parseMemoryMetadata } from './memory/memoryFile';
 export { DEFAULT_GEOMETRY, spartanLayersOf } from './methods/spartan';
+export { QUANTIZE_MODES } from './models/quantize';
+export type { QuantizeMode } from './models/quantize';
 export { withTrainingEnv } from './runtime/processEnv';
 export { TRAINING_DEFAULTS } from './training/defaults';
 export type { TaskType } from './types';

@@ -249,6 +249,8 @@ export interface TrainArgs {
   dropout?: number;
   seed?: number;
   threads?: number;
+  /** `--quantize` (`spartan.quantize`); undefined = the CLI's default (float32). */
+  quantize?: string;
 }
 
 /** Builds the argument list of `train` (without --json). Undefined options are left to the CLI's defaults. */
@@ -272,6 +274,7 @@ export function trainArgs(a: TrainArgs): string[] {
     const v = a[k];
     if (typeof v === 'number' && Number.isFinite(v)) out.push(flag, String(v));
   }
+  if (a.quantize) out.push('--quantize', a.quantize);
   return out;
 }
 

@@ -45,6 +45,8 @@ export interface Prediction {
 export interface ClassifyResult extends Prediction {
   task: TaskType;
   milliseconds: number;
+  /** The backbone precision the answer was computed with (`--quantize`, else the memory's). */
+  quantize?: 'none' | 'int8';
 }
 
 /** `spartan export --json`. */

@@ -64,6 +64,7 @@ test('trainArgs maps options to flags and skips undefined ones', () => {
     '--top-k',
     '8',
   ]);
+  assert.deepEqual(trainArgs({ backbone: 'B', data: 'D', out: 'O', quantize: 'int8' }).slice(-2), ['--quantize', 'int8']);
   // The texts go through stdin, never argv (visible in `ps`; a long one crashes onnxruntime-node at start-up).
   assert.deepEqual(classifyArgs('B', 'M'), ['classify', '--backbone', 'B', '--memory', 'M', '--stdin-json']);
   assert.deepEqual(JSON.parse(classifyInput('-x', 'y')), { text: '-x', text_pair: 'y' });

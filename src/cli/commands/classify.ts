@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { readUnlabelledJsonl, TaskModel, SpartanError } from '../../engine';
 import { makeOutput } from '../output';
-import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
+import { defaultThreads, intOption, quantizeOption, resolveBackboneSpec } from '../options';
 import { readTextInput } from '../textInput';
 import { describeProblems } from './train';
 
@@ -20,6 +20,7 @@ export function registerClassify(program: Command): void {
     .option('--data <file>', 'JSONL rows to classify (labels not needed)')
     .option('--skip-invalid', 'classify the valid rows of a file that has invalid ones (they are reported)')
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
+    .addOption(quantizeOption())
     .option('--json', 'JSON output')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
@@ -37,7 +38,12 @@ export function registerClassify(program: Command): void {
         }
         if (parsed.problems.length) out.info(`${o.data}: skipped ${errors.length} row(s):\n${describeProblems(parsed.problems)}`);
       }
-      const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
+      const model = await TaskModel.load({
+        backbone: resolveBackboneSpec(o.backbone),
+        memory: o.memory,
+        threads: o.threads,
+        quantize: o.quantize,
+      });
       try {
         const pairTask = Boolean(model.metadata.hyperparameters.pair);
         if (parsed) {
@@ -60,7 +66,7 @@ export function registerClassify(program: Command): void {
               : `${p.labels ? `[${p.labels.join(', ')}]` : p.label}  (${Object.entries(p.probabilities!)
                   .map(([k, v]) => `${k} ${v.toFixed(3)}`)
                   .join(', ')})`;
-          out.result({ ...p, task: model.metadata.task, milliseconds: ms }, human);
+          out.result({ ...p, task: model.metadata.task, milliseconds: ms, quantize: model.quantize }, human);
         } else {
           if (!parsed) throw new SpartanError('give --data');
           const preds = await model.predict(parsed.rows);

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { checkDevLabels, TaskModel, evaluationReport, SpartanError } from '../../engine';
 import { formatEvalReport } from '../reportTables';
 import { makeOutput } from '../output';
-import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
+import { defaultThreads, intOption, quantizeOption, resolveBackboneSpec } from '../options';
 import { describeProblems, readRows } from './train';
 
 export function registerEval(program: Command): void {
@@ -17,11 +17,17 @@ export function registerEval(program: Command): void {
     .option('--backbone <dir|synthetic:NAME|embedded>', 'frozen backbone the memory was trained for', 'embedded')
     .option('--batch-size <n>', 'examples per forward pass', intOption(1), 32)
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
+    .addOption(quantizeOption())
     .option('--skip-invalid', 'evaluate the valid rows of a file that has invalid ones')
     .option('--json', 'one JSON object of metrics on stdout')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
-      const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
+      const model = await TaskModel.load({
+        backbone: resolveBackboneSpec(o.backbone),
+        memory: o.memory,
+        threads: o.threads,
+        quantize: o.quantize,
+      });
       try {
         const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => out.info(l));
         if (model.metadata.task !== 'regression') {

@@ -33,11 +33,13 @@ import {
   splitRows,
   TRAINING_DEFAULTS,
   provenanceOf,
+  quantizeFromMetadata,
+  QuantizeMode,
 } from '../../engine';
 import { parentGone } from '../parentWatch';
 import { makeOutput } from '../output';
 import { addTrainingOptions } from '../trainingOptions';
-import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
+import { defaultThreads, floatOption, intOption, quantizeOption, resolveBackboneSpec } from '../options';
 
 /** Formats the first problems of a file for an error or warning message. */
 export function describeProblems(problems: RowProblem[], max = 10): string {
@@ -108,6 +110,7 @@ export function registerTrain(program: Command): void {
     .option('--metric <name>', 'dev metric that picks the best epoch (accuracy, f1, mcc, pearson, spearman)')
     .addOption(new Option('--dtype <type>', 'storage type of the memory file').choices(['float16', 'float32']).default('float16'))
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
+    .addOption(quantizeOption("backbone precision (default none = float32, or the --init memory's)"))
     .option('--skip-invalid', 'train on the valid rows of a file that has invalid ones (they are reported)')
     .option('--json', 'JSON result on stdout, JSON-lines progress on stderr')
     .action(async (o) => {
@@ -146,6 +149,7 @@ export function registerTrain(program: Command): void {
       }
 
       let init: TensorMap | undefined;
+      let quantize: QuantizeMode = o.quantize ?? 'none';
       let method: MethodSpec = {
         name: o.method as MethodName,
         geometry: { parents: o.parents, children: o.children, topK: o.topK, temperature: o.temperature },
@@ -159,6 +163,7 @@ export function registerTrain(program: Command): void {
           );
         }
         init = m.tensors;
+        quantize = o.quantize ?? quantizeFromMetadata(m.metadata, o.init);
         method = {
           ...methodFromMetadata(m.metadata),
           trainLayerNorms: o.trainLayerNorms ?? methodFromMetadata(m.metadata).trainLayerNorms,
@@ -190,6 +195,7 @@ export function registerTrain(program: Command): void {
         threads: o.threads,
         patience: o.patience,
         metric: o.metric,
+        quantize,
       };
 
       const abort = new AbortController();
@@ -268,6 +274,7 @@ export function registerTrain(program: Command): void {
               seed: cfg.seed,
               pair: task.pair,
               init: o.init ?? null,
+              quantize,
             },
             metrics: {
               ...result.metrics,

@@ -4,7 +4,8 @@
  */
 import { Backbone, loadBackbone } from '../models/backbone';
 import { loadMemory, MemoryMetadata } from '../memory/memoryFile';
-import { methodFromMetadata, maxLengthOf } from '../memory/memoryMethod';
+import { methodFromMetadata, maxLengthOf, quantizeFromMetadata } from '../memory/memoryMethod';
+import { QuantizeMode } from '../models/quantize';
 import { compileInference } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { predictLogits, argmax } from '../runtime/predict';
@@ -31,9 +32,11 @@ export class TaskModel {
     readonly tensors: TensorMap,
     private readonly session: GraphSession,
     private readonly params: TensorMap,
+    /** The backbone precision the session runs: `--quantize`, else what the memory was trained with. */
+    readonly quantize: QuantizeMode,
   ) {}
 
-  static async load(opts: { backbone: Backbone | string; memory: string; threads: number }): Promise<TaskModel> {
+  static async load(opts: { backbone: Backbone | string; memory: string; threads: number; quantize?: QuantizeMode }): Promise<TaskModel> {
     const backbone = typeof opts.backbone === 'string' ? await loadBackbone(opts.backbone) : opts.backbone;
     const { tensors, metadata } = loadMemory(opts.memory, backbone);
     if (metadata.tokenizerHash && backbone.tokenizerHash && metadata.tokenizerHash !== backbone.tokenizerHash) {
@@ -41,12 +44,21 @@ export class TaskModel {
     }
     const method = methodFromMetadata(metadata, opts.memory);
     const numLabels = metadata.task === 'regression' ? 1 : metadata.labels.length;
-    const graph = compileInference(graphOptions(backbone, method, metadata.task, numLabels));
+    const quantize = opts.quantize ?? quantizeFromMetadata(metadata, opts.memory);
+    const graph = compileInference(graphOptions(backbone, method, metadata.task, numLabels, 0, quantize));
     for (const name of graph.parameterInputs) {
       if (!backbone.weights.has(name) && !tensors.has(name)) throw new SpartanError(`${opts.memory}: tensor ${name} is missing`);
     }
     const session = await GraphSession.create(graph, { threads: opts.threads });
-    return new TaskModel(backbone, loadTokenizer(backbone.tokenizerDir), metadata, tensors, session, layerParams(backbone, tensors));
+    return new TaskModel(
+      backbone,
+      loadTokenizer(backbone.tokenizerDir),
+      metadata,
+      tensors,
+      session,
+      layerParams(backbone, tensors),
+      quantize,
+    );
   }
 
   get numLabels(): number {
