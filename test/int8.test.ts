@@ -10,7 +10,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadBackbone, repoRoot } from '../src/engine/models/backbone';
-import { int8Levels, int8LinearPrefixes, quantizeForInputGradient, quantizeForward } from '../src/engine/models/quantize';
+import {
+  dropInt8SourceWeights,
+  int8Levels,
+  int8LinearPrefixes,
+  quantizeForInputGradient,
+  quantizeForward,
+} from '../src/engine/models/quantize';
 import { compileInference, compileTraining, gradOutputName, OUTPUT_LOGITS, OUTPUT_LOSS } from '../src/engine/runtime/compile';
 import { GraphSession } from '../src/engine/runtime/session';
 import { graphOptions } from '../src/engine/training/trainer';
@@ -73,6 +79,11 @@ test('graphs: float32 ones have no int8 op; int8 ones run the six frozen linears
   const model = new BenchModel(backbone, SPARTAN);
   const tr = compileTraining({ ...int8, training: true }, model.names);
   assert.ok(text(tr.bytes).includes('.int8_t'), 'training: transposed int8 copies for the input gradients');
+  // Once the sessions hold their int8 copies, an owner may drop the float32 ones; a later int8 build then says why it fails.
+  const weights = new Map(backbone.weights);
+  assert.equal(dropInt8SourceWeights(backbone.config, weights), linears.length * 64 * 64 + 2 * backbone.config.numLayers * 64 * 64);
+  assert.ok(weights.has('roberta.embeddings.word_embeddings.weight') && !weights.has(`${linears[0]}.weight`));
+  assert.throws(() => compileInference({ ...int8, int8: { ...int8.int8!, weights } }), /no weights for the int8 linear/);
   // A method that trains the linears cannot run them frozen in int8.
   const full: MethodSpec = { name: 'full', geometry: DEFAULT_GEOMETRY, trainLayerNorms: true };
   const fullNames = new BenchModel(backbone, full).names;

@@ -231,7 +231,19 @@ export function registerTrain(program: Command): void {
       };
 
       const result = await train(
-        { backbone, tokenizer, task, train: trainRows, trainFile: o.data, dev: devRows, devFile, init, onEvent, signal: abort.signal },
+        {
+          backbone,
+          tokenizer,
+          task,
+          train: trainRows,
+          trainFile: o.data,
+          dev: devRows,
+          devFile,
+          init,
+          onEvent,
+          signal: abort.signal,
+          dropInt8SourceWeights: true,
+        },
         cfg,
       );
       process.off('SIGINT', onSignal);

@@ -24,7 +24,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { TensorMap } from '../types';
+import { RobertaConfig, TensorMap } from '../types';
 
 export const QUANTIZE_MODES = ['none', 'int8'] as const;
 export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
@@ -124,4 +124,27 @@ export function quantizeForInputGradient(w: Float32Array, out: number, inp: numb
     for (let k = 0; k < inp; k++) data[row + k] = Math.round(w[row + k] / step[k]);
   }
   return { data, rows: out, cols: inp, scale };
+}
+
+/**
+ * Drops the float32 weights of the int8 linears from `maps` (a backbone's weights, a parameter map layered on it)
+ * once every session that quantises them is built: the process then holds those weights only as ONNX Runtime's
+ * prepacked int8 copies (340 MB less on roberta-base). Only for a caller that owns the backbone and builds no other
+ * session on it (`spartan train`, classify, eval); `serve` shares one backbone between models and keeps them.
+ * Returns the number of float32 values dropped.
+ */
+export function dropInt8SourceWeights(config: RobertaConfig, ...maps: TensorMap[]): number {
+  let dropped = 0;
+  for (let i = 0; i < config.numLayers; i++) {
+    for (const prefix of int8LinearPrefixes(i)) {
+      const name = `${prefix}.weight`;
+      let size = 0;
+      for (const m of maps) {
+        size = m.get(name)?.data.length ?? size;
+        m.delete(name);
+      }
+      dropped += size;
+    }
+  }
+  return dropped;
 }

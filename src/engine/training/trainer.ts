@@ -20,7 +20,7 @@ import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature
 import { multiLabelMetrics } from './errorAnalysis';
 import { accumulatedStep } from './microBatch';
 import { GraphOptions } from '../models/robertaGraph';
-import { int8Levels, QuantizeMode } from '../models/quantize';
+import { dropInt8SourceWeights, int8Levels, QuantizeMode } from '../models/quantize';
 
 export interface TrainConfig {
   method: MethodSpec;
@@ -69,6 +69,11 @@ export interface TrainInput {
   init?: TensorMap;
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
+  /**
+   * int8 only: drop the backbone's float32 copies of the int8 linears once the sessions are built (models/quantize.ts
+   * `dropInt8SourceWeights`), for a caller that owns the backbone and builds nothing else on it.
+   */
+  dropInt8SourceWeights?: boolean;
 }
 
 export interface TrainResult {
@@ -201,6 +206,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     { threads: cfg.threads, arena: false },
     cfg.seed,
   );
+  if (cfg.quantize === 'int8' && input.dropInt8SourceWeights) dropInt8SourceWeights(backbone.config, backbone.weights, params);
   const optimizer: Optimizer =
     cfg.optimizer === 'sgd'
       ? new Sgd()
