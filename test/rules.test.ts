@@ -8,6 +8,9 @@
  * The relative error of each input's gradient must stay under TOLERANCE (float32 central differences land
  * around 1e-5…1e-4 here), so a rule whose output is off by 1 % fails.
  *
+ * An op whose own forward pass has no useful derivative (DynamicQuantizeMatMul: int8 rounding) is checked against a
+ * float32 `reference` on the same inputs (the linear it stands for), with a tolerance its case states.
+ *
  * Each case runs twice: as it is, and with every forward value of the node registered in `g.recompute`, which
  * checks that the backward pass (not the rule) rematerialises: no node the rule adds may read a registered value.
  *
