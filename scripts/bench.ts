@@ -36,7 +36,8 @@ import {
   makeBatches,
   MICRO_BATCH_TOKENS,
   QuantizeMode,
-  int8Levels,
+  INT8_LEVELS,
+  int8UnsignedWeights,
   dropInt8SourceWeights,
 } from '../src/engine';
 import {
@@ -380,7 +381,7 @@ function int8Report(all: Json, targets: string[]): string[] {
   const { infer, train } = all.int8;
   const lines: string[] = [];
   lines.push(
-    `int8 backbone (--quantize int8: frozen linears int8, weights per output channel in [-${all.int8.levels}, ${all.int8.levels}])`,
+    `int8 backbone (--quantize int8: frozen linears int8, weights per output channel in ±${INT8_LEVELS}, ${all.int8.unsignedWeights ? 'stored uint8 + zero point: u8×u8 GEMM (no VNNI)' : 'u8×s8 GEMM'})`,
   );
   lines.push('SPARTAN inference (inst/min; wall s | CPU s per batch)');
   lines.push('shape    | engine int8              | engine fp32 | torch fp32 | int8/torch | int8/fp32 engine');
@@ -439,7 +440,7 @@ async function main(): Promise<void> {
   if (QUANTIZE === 'int8') {
     const int8 = ['--precision', 'int8'];
     all.int8 = {
-      levels: int8Levels(),
+      unsignedWeights: int8UnsignedWeights(),
       infer: runPhase('infer', int8),
       train: runPhase('train', ['--dropout', String(DROPOUTS[0]), ...int8]),
     };

@@ -46,7 +46,14 @@ export type { MethodName, MethodSpec } from './methods';
 export { DEFAULT_GEOMETRY, spartanLayersOf } from './methods/spartan';
 export { backboneConfigOf, embeddedTokenizerDir, loadBackbone, parseSyntheticSpec, repoRoot, tokenizerHashOf } from './models/backbone';
 export type { Backbone } from './models/backbone';
-export { QUANTIZE_MODES, dropInt8SourceWeights, int8Levels, quantizeForInputGradient, quantizeForward } from './models/quantize';
+export {
+  INT8_LEVELS,
+  QUANTIZE_MODES,
+  dropInt8SourceWeights,
+  int8UnsignedWeights,
+  quantizeForInputGradient,
+  quantizeForward,
+} from './models/quantize';
 export type { QuantizeMode } from './models/quantize';
 export { Graph } from './onnx/graph';
 export { toModelBytes } from './onnx/serialize';

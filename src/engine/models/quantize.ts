@@ -18,9 +18,12 @@
  * for the linears whose input needs a gradient (graph.ts `transposedInt8`). Cost: one byte per weight per copy,
  * 85 MB per copy for roberta-base's 72 linears (84.9 M weights; their float32 copy is 340 MB).
  *
- * L = 127 where the CPU has VNNI (AVX512-VNNI, AVX-VNNI, AMX) or is ARM; 63 on x86 without VNNI, whose MLAS
- * u8×s8 kernel (vpmaddubsw) adds pairs of u8·s8 products in int16 and would saturate above 32767: with |q| ≤ 63,
- * 2·255·63 = 32130 fits. That is onnxruntime's `reduce_range` for the same CPUs; it halves the weight resolution.
+ * Range: q in [−127, 127] (L = 127) everywhere. Where the CPU has VNNI (AVX512-VNNI, AVX-VNNI, AMX) or is ARM,
+ * the weights are int8 and MLAS runs its u8×s8 kernel. On x86 without VNNI that kernel (vpmaddubsw) adds pairs of
+ * u8·s8 products in int16 and saturates above 32767 (probed: 32.4 instead of 64), so there the same q are stored as
+ * uint8 q + 128 with zero point 128 and MLAS runs its u8×u8 kernel, which accumulates in int32: the same integers,
+ * exact, on every CPU (onnxruntime's answer is `reduce_range`, 7-bit weights; this keeps 8 bits for a u8×u8 GEMM
+ * that was ~25 % slower than u8×s8 on an AVX2 EPYC).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -29,11 +32,14 @@ import { RobertaConfig, TensorMap } from '../types';
 export const QUANTIZE_MODES = ['none', 'int8'] as const;
 export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
 
-/** What a graph needs to build its int8 linears: the float32 weights to quantise and the int8 range. */
+/** The weights' range: q in [−INT8_LEVELS, INT8_LEVELS]. */
+export const INT8_LEVELS = 127;
+
+/** What a graph needs to build its int8 linears: the float32 weights to quantise and how to store them. */
 export interface Int8Options {
   weights: TensorMap;
-  /** Largest |q| of a weight (127 or 63, see the module comment). */
-  levels: number;
+  /** Store q + 128 as uint8 with zero point 128 (x86 without VNNI; see the module comment). */
+  unsignedWeights: boolean;
 }
 
 /** The frozen dense layers of transformer layer i that run int8 (tensor prefixes; weight = prefix + '.weight'). */
@@ -56,13 +62,19 @@ export function isInt8Linear(prefix: string): boolean {
   return INT8_LINEAR.test(prefix);
 }
 
-let cachedLevels: number | undefined;
+let cachedUnsigned: boolean | undefined;
 
-/** The int8 weight range for this CPU (see the module comment). */
-export function int8Levels(): number {
-  if (cachedLevels !== undefined) return cachedLevels;
-  cachedLevels = cpuHasVnni() ? 127 : 63;
-  return cachedLevels;
+/** Whether this CPU needs the uint8 storage of the weights (x86 without VNNI; see the module comment). */
+export function int8UnsignedWeights(): boolean {
+  cachedUnsigned ??= !cpuHasVnni();
+  return cachedUnsigned;
+}
+
+/** q + 128 as uint8 (the weights' storage for the u8×u8 kernel, zero point 128). */
+export function toUnsigned(q: Int8Array): Uint8Array {
+  const out = new Uint8Array(q.length);
+  for (let i = 0; i < q.length; i++) out[i] = q[i] + 128;
+  return out;
 }
 
 function cpuHasVnni(): boolean {
@@ -89,7 +101,7 @@ export interface QuantizedMatrix {
  * B = Wᵀ [in, out] quantised per column (= per output channel of W [out, in]): the forward pass's y = x·B̃.
  * `alpha` scales the product (folded into the scales, as Gemm's alpha).
  */
-export function quantizeForward(w: Float32Array, out: number, inp: number, levels: number, alpha = 1): QuantizedMatrix {
+export function quantizeForward(w: Float32Array, out: number, inp: number, alpha = 1, levels = INT8_LEVELS): QuantizedMatrix {
   const data = new Int8Array(inp * out);
   const scale = new Float32Array(out);
   for (let n = 0; n < out; n++) {
@@ -106,7 +118,7 @@ export function quantizeForward(w: Float32Array, out: number, inp: number, level
 /**
  * B = W [out, in] itself quantised per column (= per input channel of W): the input gradient's dX = α·dY·W.
  */
-export function quantizeForInputGradient(w: Float32Array, out: number, inp: number, levels: number, alpha = 1): QuantizedMatrix {
+export function quantizeForInputGradient(w: Float32Array, out: number, inp: number, alpha = 1, levels = INT8_LEVELS): QuantizedMatrix {
   const max = new Float32Array(inp);
   for (let n = 0; n < out; n++) {
     const row = n * inp;

@@ -11,7 +11,7 @@
 
 export type Dim = number | string;
 export type Shape = Dim[];
-export type ElemType = 'float32' | 'int64' | 'bool' | 'int8';
+export type ElemType = 'float32' | 'int64' | 'bool' | 'int8' | 'uint8';
 
 /** A plain number is an INT attribute; `{ tensorFloat }` a one-element float tensor (ConstantOfShape's value). */
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensorFloat: number };
@@ -44,7 +44,7 @@ export const MS_DOMAIN_OPS = new Set(['DynamicQuantizeMatMul']);
  * The int8 copy of a frozen weight laid out for the input gradient (dX = dY·W): its initializer and per-column
  * scales, made on demand by the graph builder so that a graph that never needs that gradient never holds it.
  */
-export type TransposedInt8 = () => { weight: string; scale: string };
+export type TransposedInt8 = () => { weight: string; scale: string; zeroPoint?: string };
 
 export class Graph {
   readonly nodes: Node[] = [];
@@ -278,14 +278,14 @@ export class Graph {
   }
 
   /**
-   * com.microsoft DynamicQuantizeMatMul: y = a·B̃ (+ bias), B̃[k, n] = b[k, n]·bScale[n], with `b` an int8
-   * initializer [K, N] (prepacked by ONNX Runtime) and `a` quantised to uint8 per tensor at run time (MLAS u8×s8
-   * GEMM). No zero point: the weights are quantised symmetrically.
+   * com.microsoft DynamicQuantizeMatMul: y = a·B̃ (+ bias), B̃[k, n] = (b[k, n] − zeroPoint)·bScale[n], with `b`
+   * an int8 (or uint8) initializer [K, N], prepacked by ONNX Runtime, and `a` quantised to uint8 per tensor at run
+   * time (MLAS u8×s8 or u8×u8 GEMM). No zero point for int8 weights: they are quantised symmetrically.
    */
-  dynamicQuantizeMatMul(a: string, b: string, bScale: string, bias?: string, prefix?: string): string {
+  dynamicQuantizeMatMul(a: string, b: string, bScale: string, bias?: string, prefix?: string, zeroPoint?: string): string {
     const sa = this.shape(a),
       sb = this.shape(b);
-    const inputs = bias ? [a, b, bScale, '', bias] : [a, b, bScale];
+    const inputs = [a, b, bScale, ...(zeroPoint || bias ? [zeroPoint ?? ''] : []), ...(bias ? [bias] : [])];
     return this.node('DynamicQuantizeMatMul', inputs, [{ prefix, type: 'float32', shape: [...sa.slice(0, -1), sb[1]] }])[0];
   }
 
@@ -392,7 +392,7 @@ export class Graph {
   }
 }
 
-export const ONNX_ELEM_TYPE: Record<ElemType, number> = { float32: 1, int8: 3, int64: 7, bool: 9 };
+export const ONNX_ELEM_TYPE: Record<ElemType, number> = { float32: 1, uint8: 2, int8: 3, int64: 7, bool: 9 };
 
 /** Numpy broadcasting of two symbolic shapes. */
 export function broadcastShapes(a: Shape, b: Shape): Shape {

@@ -20,7 +20,7 @@ import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature
 import { multiLabelMetrics } from './errorAnalysis';
 import { accumulatedStep } from './microBatch';
 import { GraphOptions } from '../models/robertaGraph';
-import { dropInt8SourceWeights, int8Levels, QuantizeMode } from '../models/quantize';
+import { dropInt8SourceWeights, int8UnsignedWeights, QuantizeMode } from '../models/quantize';
 
 export interface TrainConfig {
   method: MethodSpec;
@@ -124,7 +124,7 @@ export function graphOptions(
     hooks: methodHooks(method),
     training: false,
     dropout,
-    ...(quantize === 'int8' ? { int8: { weights: backbone.weights, levels: int8Levels() } } : {}),
+    ...(quantize === 'int8' ? { int8: { weights: backbone.weights, unsignedWeights: int8UnsignedWeights() } } : {}),
   };
 }
 
