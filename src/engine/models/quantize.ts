@@ -70,10 +70,13 @@ export function int8UnsignedWeights(): boolean {
   return cachedUnsigned;
 }
 
-/** q + 128 as uint8 (the weights' storage for the u8×u8 kernel, zero point 128). */
+/**
+ * q + 128 as uint8 (the weights' storage for the u8×u8 kernel, zero point 128), in q's own bytes — flipping the sign
+ * bit of a two's-complement byte adds 128 — so that a roberta-base graph build holds no second copy. Consumes q.
+ */
 export function toUnsigned(q: Int8Array): Uint8Array {
-  const out = new Uint8Array(q.length);
-  for (let i = 0; i < q.length; i++) out[i] = q[i] + 128;
+  const out = new Uint8Array(q.buffer, q.byteOffset, q.length);
+  for (let i = 0; i < out.length; i++) out[i] ^= 0x80;
   return out;
 }
 
