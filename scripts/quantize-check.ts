@@ -7,7 +7,7 @@
  *       the same seed, each scored in its own precision, and each crossed over (int8 memory in float32, float32
  *       memory in int8).
  *
- *   npx tsx scripts/quantize-check.ts [--threads 1] [--max-rows 8000] [--epochs 2] [--rows 32] [--seq 128]
+ *   npx tsx scripts/quantize-check.ts [--threads 1] [--max-rows 8000] [--epochs 2] [--seed 42] [--rows 32] [--seq 128]
  *                                     [--skip-sst2] [--skip-synthetic] [--glue ../shared/data/glue]
  *
  * results/quantize-check.txt holds its output.
@@ -90,6 +90,7 @@ async function sst2(): Promise<void> {
   const glue = value('--glue', path.join(repoRoot(), '..', 'shared', 'data', 'glue'));
   const maxRows = Number(value('--max-rows', '8000'));
   const epochs = Number(value('--epochs', '2'));
+  const seed = Number(value('--seed', String(TRAINING_DEFAULTS.seed)));
   const toRows = (file: string): Example[] =>
     importGlueTask('SST-2', file).rows.map((r, i) => ({ text: r.text, label: String(r.label), line: i + 2 }));
   const trainFile = path.join(glue, 'SST-2', 'train.tsv'),
@@ -114,7 +115,7 @@ async function sst2(): Promise<void> {
         warmupRatio: TRAINING_DEFAULTS.warmupRatio,
         clipNorm: TRAINING_DEFAULTS.clipNorm,
         dropout: TRAINING_DEFAULTS.dropout,
-        seed: TRAINING_DEFAULTS.seed,
+        seed,
         shuffle: true,
         bucket: true,
         threads,
@@ -130,7 +131,7 @@ async function sst2(): Promise<void> {
   const fp32InInt8 = await score(trained.none.tensors, 'int8');
   const majority = Math.max(...Object.values(task.labelCounts ?? {}).map(Number)) / trainRows.length;
   out(
-    `(b) SST-2 dev (${devRows.length} rows), embedded backbone (roberta-mini), SPARTAN, the first ${trainRows.length} training rows, ${epochs} epochs, seed ${TRAINING_DEFAULTS.seed}, lr ${TRAINING_DEFAULTS.lr}, batch ${TRAINING_DEFAULTS.batchSize}, dropout ${TRAINING_DEFAULTS.dropout}, best epoch kept:`,
+    `(b) SST-2 dev (${devRows.length} rows), embedded backbone (roberta-mini), SPARTAN, the first ${trainRows.length} training rows, ${epochs} epochs, seed ${seed}, lr ${TRAINING_DEFAULTS.lr}, batch ${TRAINING_DEFAULTS.batchSize}, dropout ${TRAINING_DEFAULTS.dropout}, best epoch kept:`,
   );
   out(`    fp32 memory, fp32 backbone: dev accuracy ${pct(trained.none.accuracy)} (epoch ${trained.none.epoch})`);
   out(`    int8 memory, int8 backbone: dev accuracy ${pct(trained.int8.accuracy)} (epoch ${trained.int8.epoch})`);
