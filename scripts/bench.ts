@@ -10,9 +10,12 @@
  *   - real SST-2 rows: the trainer's length-bucketed batches (dynamic padding), the same batches on both sides
  *     (the engine writes them to a file that bench_torch.py reads), training and SPARTAN inference;
  *   - CPU seconds next to wall seconds everywhere (CPU/wall below 0.85 × threads means another process took cores);
- *   - peak RSS of each phase: each phase runs in its own process, so its peak is its own.
+ *   - peak RSS of each phase: each phase runs in its own process, so its peak is its own;
+ *   - with --quantize int8, the int8 backbone too (engine/models/quantize.ts): inference at every shape and
+ *     training at the first dropout, each in its own process, printed as ratios to fp32 PyTorch and to the fp32
+ *     engine, with their peak RSS.
  *
- *   npm run bench -- [--threads 2] [--quick] [--shapes 32x128,16x128] [--skip-torch] [--dropouts 0.1,0] [--sst2 ../shared/data/glue/SST-2/train.tsv] [--json out.json]
+ *   npm run bench -- [--threads 2] [--quick] [--shapes 32x128,16x128] [--skip-torch] [--dropouts 0.1,0] [--quantize int8] [--sst2 ../shared/data/glue/SST-2/train.tsv] [--json out.json]
  *
  * --quick: one shape (16×128), one repetition, a few SST-2 batches: a smoke run of every phase, not figures.
  */
@@ -33,6 +36,10 @@ import {
   encodeExamples,
   makeBatches,
   MICRO_BATCH_TOKENS,
+  QuantizeMode,
+  INT8_LEVELS,
+  int8UnsignedWeights,
+  dropInt8SourceWeights,
 } from '../src/engine';
 import {
   BenchModel,
@@ -60,6 +67,9 @@ const SHAPES = value('--shapes', quick ? '16x128' : '32x128,16x128')
 const BACKBONE = 'synthetic:roberta-base';
 const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
 const SST2_BATCH = 16;
+/** `--quantize int8` adds the int8 phases; a phase's own precision comes in `--precision` (runPhase's extra). */
+const QUANTIZE = value('--quantize', 'none');
+const precision = () => value('--precision', 'none') as QuantizeMode;
 const SPARTAN = methodSpec('spartan');
 const PLAIN = methodSpec('head');
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -74,8 +84,10 @@ async function phaseInfer(): Promise<Json> {
   const backbone = await loadBackbone(BACKBONE);
   const plain = new BenchModel(backbone, PLAIN);
   const spartan = new BenchModel(backbone, SPARTAN);
-  const sp = await plain.inferenceSession(threads);
-  const ss = await spartan.inferenceSession(threads);
+  const sp = await plain.inferenceSession(threads, precision());
+  const ss = await spartan.inferenceSession(threads, precision());
+  // As classify and train do in int8: the float32 copies of the int8 linears go once the sessions hold theirs.
+  if (precision() === 'int8') dropInt8SourceWeights(backbone.config, backbone.weights, plain.params, spartan.params);
   const peakBefore = await sgemmPeak(threads);
   const shapes: Json[] = [];
   for (const [B, T] of SHAPES) {
@@ -131,8 +143,9 @@ async function phaseTrain(): Promise<Json> {
   const dropout = Number(value('--dropout', '0.1'));
   const backbone = await loadBackbone(BACKBONE);
   const spartan = new BenchModel(backbone, SPARTAN);
-  const infer = await spartan.inferenceSession(threads);
-  const trainSession = await spartan.trainingSession(threads, dropout);
+  const infer = await spartan.inferenceSession(threads, precision());
+  const trainSession = await spartan.trainingSession(threads, dropout, precision());
+  if (precision() === 'int8') dropInt8SourceWeights(backbone.config, backbone.weights, spartan.params);
   const step = spartan.trainStep(trainSession, BenchModel.adamW());
   const shapes: Json[] = [];
   for (const [B, T] of SHAPES) {
@@ -334,6 +347,7 @@ function report(all: Json): string {
     lines.push(
       `peak RSS (MB), torch: inference ${fmt(torchInfo.results?.[torchInfo.results.length - 1]?.peak_rss_mb, 0)}, ${(all.torchTrain as Json[]).map((t) => `training dropout ${t.dropout} ${fmt(t.results?.[t.results.length - 1]?.peak_rss_mb, 0)}`).join(', ')}${all.torchSst2?.results ? `, SST-2 ${fmt(all.torchSst2.results[0].peak_rss_mb, 0)}` : ''}`,
     );
+  if (all.int8) lines.push('', ...int8Report(all, targets));
   const trainAll = (all.train as Json[]).find((t) => t.dropout === 0.1);
   if (!quick && trainAll)
     targets.push(
@@ -355,6 +369,47 @@ function report(all: Json): string {
       `WARNING: some engine repetitions got less than ${(0.85 * threads).toFixed(2)} CPU-seconds per second: another process took cores; the figures are not trustworthy.`,
     );
   return lines.join('\n') + '\n';
+}
+
+/** The int8 phases next to the fp32 engine and fp32 PyTorch: the issue's int8 ratios and peak RSS. */
+function int8Report(all: Json, targets: string[]): string[] {
+  const { infer, train } = all.int8;
+  const lines: string[] = [];
+  lines.push(
+    `int8 backbone (--quantize int8: frozen linears int8, weights per output channel in ±${INT8_LEVELS}, ${all.int8.unsignedWeights ? 'stored uint8 + zero point: u8×u8 GEMM (no VNNI)' : 'u8×s8 GEMM'})`,
+  );
+  lines.push('SPARTAN inference (inst/min; wall s | CPU s per batch)');
+  lines.push('shape    | engine int8              | engine fp32 | torch fp32 | int8/torch | int8/fp32 engine');
+  for (const s of infer.shapes) {
+    const fp32 = (all.infer.shapes as Json[]).find((x) => x.shape === s.shape)?.spartan.instancesPerMinute;
+    const torch = torchShape(all.torchInfer, s.shape)?.spartan_infer_instances_per_min;
+    const i8 = s.spartan.instancesPerMinute;
+    lines.push(
+      `${s.shape.padEnd(8)} | ${`${fmt(i8).padStart(7)} (${fmt(s.spartan.median, 2)} | ${fmt(median(s.spartan.cpuSeconds), 2)})`.padEnd(24)} | ${fmt(fp32).padStart(11)} | ${fmt(torch).padStart(10)} | ${ratio(i8, torch).padStart(10)} | ${ratio(i8, fp32)}`,
+    );
+    targets.push(check(torch ? i8 / torch >= 2 : undefined, `int8 inference >= 2.0x fp32 PyTorch at ${s.shape}: ${ratio(i8, torch)}`));
+  }
+  lines.push(`SPARTAN training, dropout ${train.dropout} (ex/s; wall s | CPU s per step)`);
+  lines.push('shape    | engine int8              | engine fp32 | torch fp32 | int8/torch | int8/fp32 engine | step/forward');
+  const fp32Train = (all.train as Json[]).find((t) => t.dropout === train.dropout);
+  const torchTrain = (all.torchTrain as Json[]).find((x) => x.dropout === train.dropout);
+  for (const s of train.shapes) {
+    const fp32 = (fp32Train?.shapes as Json[] | undefined)?.find((x) => x.shape === s.shape)?.examplesPerSecond;
+    const torch = torchShape(torchTrain, s.shape)?.spartan_train_examples_per_sec;
+    const i8 = s.examplesPerSecond;
+    lines.push(
+      `${s.shape.padEnd(8)} | ${`${fmt(i8, 2).padStart(7)} (${fmt(s.train.median, 2)} | ${fmt(median(s.train.cpuSeconds), 2)})`.padEnd(24)} | ${fmt(fp32, 2).padStart(11)} | ${fmt(torch, 2).padStart(10)} | ${ratio(i8, torch).padStart(10)} | ${ratio(i8, fp32).padStart(16)} | ${fmt(s.stepOverForward, 2)}`,
+    );
+    targets.push(
+      check(
+        torch ? i8 / torch >= 1.6 : undefined,
+        `int8 training >= 1.6x fp32 PyTorch at ${s.shape}, dropout ${train.dropout}: ${ratio(i8, torch)}`,
+      ),
+    );
+  }
+  lines.push(`peak RSS (MB), engine int8: inference ${fmt(infer.peakRssMB, 0)}, training ${fmt(train.peakRssMB, 0)}`);
+  if (!quick) targets.push(check(train.peakRssMB <= 1024, `peak RSS int8 training <= 1.0 GB: ${fmt(train.peakRssMB, 0)} MB`));
+  return lines;
 }
 
 async function main(): Promise<void> {
@@ -379,6 +434,14 @@ async function main(): Promise<void> {
   all.torchTrain = torch
     ? DROPOUTS.map((p) => runTorch(`training dropout ${p}`, ['--shapes', shapes, '--only', 'train', '--dropout', String(p)]))
     : [];
+  if (QUANTIZE === 'int8') {
+    const int8 = ['--precision', 'int8'];
+    all.int8 = {
+      unsignedWeights: int8UnsignedWeights(),
+      infer: runPhase('infer', int8),
+      train: runPhase('train', ['--dropout', String(DROPOUTS[0]), ...int8]),
+    };
+  } else if (QUANTIZE !== 'none') throw new Error(`--quantize ${QUANTIZE}: use none or int8`);
   if (fs.existsSync(sst2Path())) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-'));
     const batchesFile = path.join(tmp, 'sst2-batches.json');

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { TRAINING_DEFAULTS } from '../src/engine/training/defaults';
 import { DEFAULT_GEOMETRY } from '../src/engine/methods/spartan';
+import { QUANTIZE_MODES } from '../src/engine/models/quantize';
 import { TRAINING_DEFAULTS as SETTINGS } from '../src/extension/trainingSettings';
 import { registerTrain } from '../src/cli/commands/train';
 import { registerGlue } from '../src/cli/commands/glue';
@@ -23,6 +24,12 @@ test("package.json's spartan.training.* defaults are the extension's, and every 
     .map((k) => k.slice('spartan.training.'.length));
   assert.deepEqual(declared.sort(), Object.keys(SETTINGS).sort());
   for (const [k, v] of Object.entries(SETTINGS)) assert.equal(props[`spartan.training.${k}`].default, v, `spartan.training.${k}`);
+});
+
+test("package.json's spartan.quantize offers the engine's modes, float32 by default", () => {
+  const q = pkg.contributes.configuration.properties['spartan.quantize'];
+  assert.deepEqual(q.enum, [...QUANTIZE_MODES]);
+  assert.equal(q.default, 'none');
 });
 
 test('the CLI options default to the engine defaults (train and glue run)', () => {

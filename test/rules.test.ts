@@ -8,6 +8,9 @@
  * The relative error of each input's gradient must stay under TOLERANCE (float32 central differences land
  * around 1e-5…1e-4 here), so a rule whose output is off by 1 % fails.
  *
+ * An op whose own forward pass has no useful derivative (DynamicQuantizeMatMul: int8 rounding) is checked against a
+ * float32 `reference` on the same inputs (the linear it stands for), with a tolerance its case states.
+ *
  * Each case runs twice: as it is, and with every forward value of the node registered in `g.recompute`, which
  * checks that the backward pass (not the rule) rematerialises: no node the rule adds may read a registered value.
  *
@@ -21,6 +24,7 @@ import { differentiateNode } from '../src/engine/autodiff/backward';
 import { Graph, Node } from '../src/engine/onnx/graph';
 import { toModelBytes } from '../src/engine/onnx/serialize';
 import { createRng } from '../src/engine/util/random';
+import { int8UnsignedWeights, QuantizedMatrix, quantizeForInputGradient, quantizeForward, toUnsigned } from '../src/engine/models/quantize';
 
 interface RuleCase {
   /** What this case exercises beyond the plain op (broadcast axes, attributes). */
@@ -35,9 +39,40 @@ interface RuleCase {
   outputs?: number[];
   /** Step of the central differences (default 1e-2). */
   eps?: number;
+  /**
+   * A float32 stand-in on the same inputs whose central differences the rule is checked against, for an op whose
+   * own forward pass has no useful derivative (int8: rounding); builds exactly one node.
+   */
+  reference?: (g: Graph, x: Record<string, string>) => void;
+  /** Relative error allowed (default TOLERANCE); say why where it is larger. */
+  tolerance?: number;
 }
 
 const TOLERANCE = 1e-3;
+
+/**
+ * A frozen int8 linear as the engine builds it on this CPU (models/quantize.ts): W [12, 16] drawn once, quantised
+ * per output channel for y = a·Wᵀ + bias (int8, or uint8 q + 128 with zero point 128 where the CPU has no VNNI),
+ * and its transposed copy registered for the rule. `reference` is the float32 linear on the same W.
+ */
+const INT8_W = (() => {
+  const rng = createRng(0x1a7);
+  return Float32Array.from({ length: 12 * 16 }, () => 2 * rng.next() - 1);
+})();
+function int8Linear(g: Graph, x: Record<string, string>): void {
+  const unsigned = int8UnsignedWeights();
+  const zp = unsigned ? g.initializer('zp', 'uint8', [], Uint8Array.of(128)) : undefined;
+  const store = (name: string, q: QuantizedMatrix) => ({
+    weight: unsigned
+      ? g.initializer(name, 'uint8', [q.rows, q.cols], toUnsigned(q.data))
+      : g.initializer(name, 'int8', [q.rows, q.cols], q.data),
+    scale: g.initializer(`${name}.scale`, 'float32', [q.cols], q.scale),
+    zeroPoint: zp,
+  });
+  const w = store('w.q', quantizeForward(INT8_W, 12, 16));
+  g.transposedInt8.set(w.weight, () => store('w.q_t', quantizeForInputGradient(INT8_W, 12, 16)));
+  g.dynamicQuantizeMatMul(x.a, w.weight, w.scale, x.bias, undefined, zp);
+}
 
 /** Away from zero by at least 0.2: for kinks (Relu) and poles (Div). */
 const awayFromZero = (u: number) => (u < 0.5 ? -1 : 1) * (0.2 + 1.6 * Math.abs(u - 0.5));
@@ -87,6 +122,18 @@ const CASES: Record<string, RuleCase[]> = {
       name: 'transA and transB, no bias',
       inputs: { a: [4, 3], b: [5, 4] },
       build: (g, x) => void g.gemm(x.a, x.b, undefined, { transA: true, transB: true, alpha: 2 }),
+    },
+  ],
+  // Straight through the int8 rounding, against the float32 linear: the rule's dy·B̃ᵀ rounds W (per input channel,
+  // half a step of max|W|/127) and dy (per tensor, half a step of its range/255): 5.5e-3 of the gradient here;
+  // 2e-2 leaves room for other draws, and a wrong transpose, scale or zero point is off by O(1).
+  DynamicQuantizeMatMul: [
+    {
+      name: 'frozen int8 weight with per-channel scales and a bias, vs the float32 linear',
+      inputs: { a: [6, 16], bias: [12] },
+      build: int8Linear,
+      reference: (g, x) => void g.gemm(x.a, g.initializer('w', 'float32', [12, 16], INT8_W), x.bias, { transB: true }),
+      tolerance: 2e-2,
     },
   ],
   Transpose: [{ name: 'rank 3 permutation', inputs: { x: [2, 3, 4] }, build: (g, x) => void g.transpose(x.x, [2, 0, 1]) }],
@@ -189,7 +236,7 @@ for (const [op, cases] of Object.entries(CASES)) {
         const out = await forward.run(toFeeds(c, inputs));
         let s = 0;
         built.cotangents.forEach((o, k) => {
-          const y = out[o.name].data as Float32Array;
+          const y = out[o.forward].data as Float32Array;
           for (let j = 0; j < y.length; j++) s += cot[k][j] * y[j];
         });
         return s;
@@ -224,7 +271,8 @@ for (const [op, cases] of Object.entries(CASES)) {
           const where = `${op} (${c.name})${remat ? ' with recompute' : ''}: ∂/∂${name}`;
           assert.deepEqual(Array.from(grad.dims), shape, `${where} has the input's shape`);
           const err = relativeError(grad.data as Float32Array, numeric.get(name)!);
-          assert.ok(err < TOLERANCE, `${where}: relative error ${err.toExponential(2)} vs central differences (tolerance ${TOLERANCE})`);
+          const tolerance = c.tolerance ?? TOLERANCE;
+          assert.ok(err < tolerance, `${where}: relative error ${err.toExponential(2)} vs central differences (tolerance ${tolerance})`);
         }
         await session.release();
       }
@@ -254,7 +302,8 @@ function relativeError(a: Float32Array, b: Float64Array): number {
 interface BuiltCase {
   forwardBytes: Uint8Array;
   backwardBytes: Uint8Array;
-  cotangents: { name: string; dy: string; shape: number[] }[];
+  /** `forward`: the output of the forward graph (the reference's, where there is one) the cotangent weighs. */
+  cotangents: { name: string; forward: string; dy: string; shape: number[] }[];
 }
 
 /**
@@ -272,10 +321,28 @@ function buildCase(op: string, c: RuleCase, remat: boolean): BuiltCase {
   assert.equal(node.op, op, `${op} case "${c.name}" builds a ${op} node`);
 
   const outIdx = c.outputs ?? node.outputs.map((o, k) => (g.info(o).type === 'float32' ? k : -1)).filter((k) => k >= 0);
-  const cotangents = outIdx.map((k) => ({ name: node.outputs[k], dy: `dy.${k}`, shape: g.shape(node.outputs[k]) as number[] }));
-  for (const o of cotangents) g.output(o.name);
-  const forwardBytes = toModelBytes(g);
-  g.outputs.length = 0;
+  let forwardBytes: Uint8Array;
+  let forwardNames = outIdx.map((k) => node.outputs[k]);
+  if (c.reference) {
+    const rg = new Graph();
+    const rx: Record<string, string> = {};
+    for (const [name, shape] of Object.entries(c.inputs)) rx[name] = rg.input(name, 'float32', shape);
+    c.reference(rg, rx);
+    assert.equal(rg.nodes.length, 1, `${op} case "${c.name}": its reference builds exactly one node`);
+    forwardNames = outIdx.map((k) => rg.nodes[0].outputs[k]);
+    for (const o of forwardNames) rg.output(o);
+    forwardBytes = toModelBytes(rg);
+  } else {
+    for (const o of forwardNames) g.output(o);
+    forwardBytes = toModelBytes(g);
+    g.outputs.length = 0;
+  }
+  const cotangents = outIdx.map((k, j) => ({
+    name: node.outputs[k],
+    forward: forwardNames[j],
+    dy: `dy.${k}`,
+    shape: g.shape(node.outputs[k]) as number[],
+  }));
 
   const recomputeNodes = new Set<Node>();
   if (remat) {

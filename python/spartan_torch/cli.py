@@ -124,6 +124,8 @@ def build_parser():
     t.add_argument("--metric", help="dev metric that picks the best epoch (accuracy, f1, mcc, pearson, spearman)")
     t.add_argument("--dtype", choices=["float16", "float32"], default="float16",
                    help="storage type of the memory file (default: %(default)s)")
+    t.add_argument("--quantize", choices=["none", "int8"], default="none",
+                   help="backbone precision; int8 is the engine's (spartan train --quantize int8): this trainer's is float32")
     t.add_argument("--backend", choices=["gloo", "nccl"],
                    help="process-group backend (default: nccl with --device cuda, else gloo)")
     add_common(t)
@@ -134,6 +136,8 @@ def build_parser():
     e.add_argument("--data", required=True, metavar="FILE", help="labelled rows: JSONL, or a `spartan encode` file")
     e.add_argument("--batch-size", type=int_option(1), default=32, help="examples per forward pass (default: %(default)s)")
     e.add_argument("--predictions", action="store_true", help="also list every row's line and logits")
+    e.add_argument("--quantize", choices=["none", "int8"], default="none",
+                   help="backbone precision: float32 here (spartan eval --quantize none); int8 is the engine's")
     add_common(e)
     for name in ("grads", "forward", "selftest"):
         sub.add_parser(name, add_help=False, help="the engine's test oracle (see reference.py)")

@@ -216,6 +216,9 @@ def _broadcast_or_raise(group, fn):
 
 
 def _train(args, group, out, started):
+    if args.quantize != "none":
+        raise SpartanError("--quantize %s: the int8 backbone is the engine's (spartan train --quantize int8); "
+                           "the PyTorch trainer trains a float32 backbone" % args.quantize)
     torch.set_num_threads(args.threads)
     dtype = {"float32": torch.float32, "float64": torch.float64}[args.compute_dtype]
     device = group.device
@@ -375,7 +378,9 @@ def _train(args, group, out, started):
     hyper = {"method": mname, **geo, "trainLayerNorms": method["trainLayerNorms"], "optimizer": args.optimizer,
              "lr": args.lr, "weightDecay": args.weight_decay, "warmupRatio": args.warmup, "clipNorm": args.clip,
              "epochs": args.epochs, "steps": step, "batchSize": B, "maxLength": prep["max_length"],
-             "dropout": args.dropout, "seed": args.seed, "pair": task["pair"], "init": args.init}
+             "dropout": args.dropout, "seed": args.seed, "pair": task["pair"], "init": args.init,
+             # The backbone precision, as `spartan train` records it: this trainer's backbone is float32.
+             "quantize": "none"}
     metrics = dict(best_metrics, bestEpoch=best_epoch, trainRows=len(train_ex), devRows=len(dev_ex) if dev_ex else 0,
                    truncated=prep["train_truncated"], seconds=seconds)
     trained_by = {"trainer": "spartan_torch", "version": __version__, "torch": torch.__version__,
@@ -398,6 +403,9 @@ def eval_command(args):
     """`eval`: metrics of a memory on a labelled file, on one process (as `spartan eval`)."""
     started = time.time()
     out = Output(args.json)
+    if args.quantize != "none":
+        raise SpartanError("--quantize %s: the int8 backbone is the engine's (spartan eval --quantize int8); "
+                           "this evaluator computes in float32" % args.quantize)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device if args.device == "cpu" else "cuda")
     dtype = {"float32": torch.float32, "float64": torch.float64}[args.compute_dtype]

@@ -1,8 +1,8 @@
 /** Option parsing shared by the commands: numbers with checks, backbone aliases, thread defaults, common option sets. */
 import * as os from 'os';
 import * as path from 'path';
-import { Command, InvalidArgumentError } from 'commander';
-import { repoRoot, MAX_THREADS, SpartanError } from '../engine';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { repoRoot, MAX_THREADS, QUANTIZE_MODES, SpartanError } from '../engine';
 
 export function intOption(min: number) {
   return (value: string): number => {
@@ -52,4 +52,13 @@ export function addMemoryRunOptions(cmd: Command, o: { data: string; use: string
     .option('--batch-size <n>', 'examples per forward pass', intOption(1), 32)
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
     .option('--skip-invalid', `${o.use} the valid rows of a file that has invalid ones (they are reported)`);
+}
+
+/**
+ * `--quantize none|int8` (train, classify, eval, serve, bench): int8 runs the frozen backbone linears through
+ * ONNX Runtime's int8 GEMM (engine/models/quantize.ts). Without the flag, classify/eval/serve use what the memory
+ * was trained with, and train uses float32 (or its `--init` memory's mode).
+ */
+export function quantizeOption(what = 'backbone precision (default: what the memory was trained with)'): Option {
+  return new Option('--quantize <mode>', `${what}: int8 runs the frozen linears in int8`).choices(QUANTIZE_MODES);
 }

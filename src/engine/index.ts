@@ -48,13 +48,22 @@ export {
   textSizeProblem,
 } from './limits';
 export { MEMORY_FORMAT_VERSION, loadMemory, parseMemoryMetadata, saveMemory } from './memory/memoryFile';
-export { checkFinite, maxLengthOf } from './memory/memoryMethod';
+export { checkFinite, maxLengthOf, quantizeFromMetadata } from './memory/memoryMethod';
 export { provenanceOf, sha256OfFile } from './memory/provenance';
 export { METHODS, initialTensors, methodShapes, methodSpec, trainableNames } from './methods';
 export type { MethodName, MethodSpec } from './methods';
 export { DEFAULT_GEOMETRY, spartanLayersOf } from './methods/spartan';
 export { backboneConfigOf, embeddedTokenizerDir, loadBackbone, parseSyntheticSpec, repoRoot, tokenizerHashOf } from './models/backbone';
 export type { Backbone } from './models/backbone';
+export {
+  INT8_LEVELS,
+  QUANTIZE_MODES,
+  dropInt8SourceWeights,
+  int8UnsignedWeights,
+  quantizeForInputGradient,
+  quantizeForward,
+} from './models/quantize';
+export type { QuantizeMode } from './models/quantize';
 export { Graph } from './onnx/graph';
 export { toModelBytes } from './onnx/serialize';
 export { evaluationReport } from './pipeline/evalReport';

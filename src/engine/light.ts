@@ -12,6 +12,8 @@ export { readSafetensorsHeaderAsync, readSafetensorsHeaderSync } from './io/safe
 export { MAX_JSONL_BYTES } from './limits';
 export { parseMemoryMetadata } from './memory/memoryFile';
 export { DEFAULT_GEOMETRY, spartanLayersOf } from './methods/spartan';
+export { QUANTIZE_MODES } from './models/quantize';
+export type { QuantizeMode } from './models/quantize';
 export { withTrainingEnv } from './runtime/processEnv';
 export { ChildFailed, EngineChild, PARENT_PID_ENV, describeExit, engineChildEnv, spawnEngine } from './runtime/childProcess';
 export type { ChildExit, Entry, SpawnEngineOptions } from './runtime/childProcess';

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { TrainOptions } from '../protocol/commands';
 import { TRAINING_DEFAULTS, type TrainingSettings } from './trainingSettings';
+import { QUANTIZE_MODES, type QuantizeMode } from '../engine/light';
 
 export { TRAINING_DEFAULTS, type TrainingSettings };
 
@@ -29,6 +30,12 @@ export class Config {
   get threads(): number {
     const t = this.cfg().get<number>('threads') ?? 0;
     return Number.isFinite(t) && t > 0 ? Math.floor(t) : 0;
+  }
+
+  /** Backbone precision for fine-tuning (`--quantize`); classify/eval use each memory's own. */
+  get quantize(): QuantizeMode {
+    const q = this.cfg().get<string>('quantize');
+    return (QUANTIZE_MODES as readonly string[]).includes(q ?? '') ? (q as QuantizeMode) : 'none';
   }
 
   get diagnosticsEnabled(): boolean {
@@ -60,6 +67,7 @@ export class Config {
       dropout: t.dropout,
       seed: t.seed,
       threads: this.threads || undefined,
+      quantize: this.quantize === 'none' ? undefined : this.quantize,
     };
   }
 

@@ -251,6 +251,7 @@ const FLAGS: { [C in CommandName]: { [K in keyof Required<OptionsOf<C>>]: string
     dropout: '--dropout',
     seed: '--seed',
     threads: '--threads',
+    quantize: '--quantize',
   },
   eval: { backbone: '--backbone', memory: '--memory', data: '--data', threads: '--threads' },
   classify: { backbone: '--backbone', memory: '--memory', stdinJson: '--stdin-json', threads: '--threads' },

@@ -48,6 +48,8 @@ export interface Prediction {
 export interface ClassifyResult extends Prediction {
   task: TaskType;
   milliseconds: number;
+  /** The backbone precision the answer was computed with (`--quantize`, else the memory's). */
+  quantize?: 'none' | 'int8';
 }
 
 /** `spartan export --json`. */
@@ -99,6 +101,8 @@ export interface TrainOptions {
   dropout?: number;
   seed?: number;
   threads?: number;
+  /** `--quantize` (`spartan.quantize`); undefined = the CLI's default (float32). */
+  quantize?: 'none' | 'int8';
 }
 
 /** `spartan eval`. */

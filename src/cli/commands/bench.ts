@@ -22,7 +22,7 @@ import { formatReport, runBench, runBenchWorker, toCsv } from '../../lab/bench/r
 import { stopAllWorkers } from '../../lab/bench/constraints';
 import { makeOutput } from '../output';
 import type { BenchEvent } from '../../protocol/commands';
-import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
+import { defaultThreads, intOption, quantizeOption, resolveBackboneSpec } from '../options';
 
 function parseMethods(value: string): MethodName[] {
   const names = value
@@ -60,6 +60,7 @@ export function registerBench(program: Command): void {
     )
     .option('--threads <n>', 'upper bound on intra-op threads for every profile', intOption(1))
     .option('--no-cgroups', 'do not use cgroups (memory falls back to prlimit --as; no CPU quota)')
+    .addOption(quantizeOption('backbone precision of every measurement').default('none'))
     .option('--csv <file>', 'also write one CSV row per profile × method')
     .option('--json', 'JSON result on stdout, JSON-lines progress on stderr')
     .action(async (o) => {
@@ -99,6 +100,7 @@ export function registerBench(program: Command): void {
         reps: quick ? 1 : o.reps,
         flags: { cores: o.cores, memoryMB: o.memoryMb, cpuQuota: o.cpuQuota, threadsCap: o.threads },
         noCgroups: o.cgroups === false,
+        quantize: o.quantize,
         // The worker is this very CLI, started the way this process was (node [flags] dist/cli.js, or tsx).
         worker: selfEntry(),
         signal: signal.signal,
@@ -147,6 +149,7 @@ export function registerBench(program: Command): void {
     .requiredOption('--seq <n>', '', intOption(4))
     .requiredOption('--threads <n>', '', intOption(1))
     .option('--warmup <n>', '', intOption(0), 1)
+    .addOption(quantizeOption())
     .action(async (o) => {
       await runBenchWorker({
         backbone: o.backbone,
@@ -156,6 +159,7 @@ export function registerBench(program: Command): void {
         seq: o.seq,
         threads: o.threads,
         warmup: o.warmup,
+        quantize: o.quantize,
       });
     });
 }

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { readUnlabelledJsonl, TaskModel, SpartanError } from '../../engine';
 import { makeOutput } from '../output';
-import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
+import { defaultThreads, intOption, quantizeOption, resolveBackboneSpec } from '../options';
 import { readTextInput } from '../textInput';
 import { acceptRows } from '../rows';
 
@@ -20,6 +20,7 @@ export function registerClassify(program: Command): void {
     .option('--data <file>', 'JSONL rows to classify (labels not needed)')
     .option('--skip-invalid', 'classify the valid rows of a file that has invalid ones (they are reported)')
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
+    .addOption(quantizeOption())
     .option('--json', 'JSON output')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
@@ -29,7 +30,13 @@ export function registerClassify(program: Command): void {
         throw new SpartanError('give exactly one of --text (--text-file, --stdin-json) or --data');
       const parsed = o.data !== undefined ? readUnlabelledJsonl(o.data) : undefined;
       if (parsed) acceptRows(parsed, o.data, Boolean(o.skipInvalid), (l) => out.info(l), 'classify');
-      const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
+      const model = await TaskModel.load({
+        backbone: resolveBackboneSpec(o.backbone),
+        memory: o.memory,
+        threads: o.threads,
+        quantize: o.quantize,
+        dropInt8SourceWeights: true,
+      });
       try {
         const pairTask = Boolean(model.metadata.hyperparameters.pair);
         if (parsed) {
@@ -52,7 +59,7 @@ export function registerClassify(program: Command): void {
               : `${p.labels ? `[${p.labels.join(', ')}]` : p.label}  (${Object.entries(p.probabilities!)
                   .map(([k, v]) => `${k} ${v.toFixed(3)}`)
                   .join(', ')})`;
-          out.result({ ...p, task: model.metadata.task, milliseconds: ms }, human);
+          out.result({ ...p, task: model.metadata.task, milliseconds: ms, quantize: model.quantize }, human);
         } else {
           if (!parsed) throw new SpartanError('give --data');
           const preds = await model.predict(parsed.rows);

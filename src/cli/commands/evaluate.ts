@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { checkDevLabels, TaskModel, evaluationReport, SpartanError } from '../../engine';
 import { formatEvalReport } from '../reportTables';
 import { makeOutput } from '../output';
-import { addMemoryRunOptions, resolveBackboneSpec } from '../options';
+import { addMemoryRunOptions, quantizeOption, resolveBackboneSpec } from '../options';
 import { describeProblems, readRows } from '../rows';
 
 export function registerEval(program: Command): void {
@@ -13,10 +13,17 @@ export function registerEval(program: Command): void {
       'evaluate a memory on a labelled JSONL file: accuracy, F1, MCC, per-label scores, confusion and calibration (ECE); micro/macro F1 for multi-label; Pearson/Spearman for regression',
     );
   addMemoryRunOptions(cmd, { data: 'labelled rows (JSONL)', use: 'evaluate' })
+    .addOption(quantizeOption())
     .option('--json', 'one JSON object of metrics on stdout')
     .action(async (o) => {
       const out = makeOutput(Boolean(o.json));
-      const model = await TaskModel.load({ backbone: resolveBackboneSpec(o.backbone), memory: o.memory, threads: o.threads });
+      const model = await TaskModel.load({
+        backbone: resolveBackboneSpec(o.backbone),
+        memory: o.memory,
+        threads: o.threads,
+        quantize: o.quantize,
+        dropInt8SourceWeights: true,
+      });
       try {
         const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => out.info(l), 'evaluate');
         if (model.metadata.task !== 'regression') {

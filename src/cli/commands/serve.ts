@@ -26,7 +26,7 @@ import {
   textSizeProblem,
   describeNonRegular,
 } from '../../engine';
-import { defaultThreads, intOption, resolveBackboneSpec } from '../options';
+import { defaultThreads, intOption, quantizeOption, resolveBackboneSpec } from '../options';
 import { boundedLines } from '../serveLines';
 import type { ServeId, ServeProtocol, ServeResponse } from '../../protocol/commands';
 
@@ -57,6 +57,7 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('answer JSON-lines classify requests on stdin (used by the VS Code extension)')
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
+    .addOption(quantizeOption('backbone precision of every model (default: what each memory was trained with)'))
     .option('--request-timeout <ms>', 'answer a request that takes longer with an error', intOption(1), SERVE_REQUEST_TIMEOUT_MS)
     .option('--json', 'accepted for symmetry; output is always JSON lines')
     .action(async (o) => {
@@ -93,7 +94,7 @@ export function registerServe(program: Command): void {
             cache.delete(k);
             await m.close();
           }
-        model = await TaskModel.load({ backbone: await backboneFor(spec), memory, threads: o.threads });
+        model = await TaskModel.load({ backbone: await backboneFor(spec), memory, threads: o.threads, quantize: o.quantize });
         cache.set(key, model);
         while (cache.size > SERVE_CACHE_ENTRIES) {
           const [oldest, m] = cache.entries().next().value as [string, TaskModel];

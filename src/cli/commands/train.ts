@@ -32,11 +32,13 @@ import {
   provenanceOf,
   parentGone,
   trainedMemoryMetadata,
+  quantizeFromMetadata,
+  QuantizeMode,
 } from '../../engine';
 import { makeOutput } from '../output';
 import { addTrainingOptions, geometryOf, sharedTrainConfig } from '../trainingOptions';
 import { describeProblems, readRows } from '../rows';
-import { defaultThreads, floatOption, intOption, resolveBackboneSpec } from '../options';
+import { defaultThreads, floatOption, intOption, quantizeOption, resolveBackboneSpec } from '../options';
 
 /**
  * Saves with `save(file)`; when that fails after a training run (a disk filled up meanwhile), the result is not
@@ -87,6 +89,7 @@ export function registerTrain(program: Command): void {
     .option('--metric <name>', 'dev metric that picks the best epoch (accuracy, f1, mcc, pearson, spearman)')
     .addOption(new Option('--dtype <type>', 'storage type of the memory file').choices(['float16', 'float32']).default('float16'))
     .option('--threads <n>', 'intra-op threads', intOption(1), defaultThreads())
+    .addOption(quantizeOption("backbone precision (default none = float32, or the --init memory's)"))
     .option('--skip-invalid', 'train on the valid rows of a file that has invalid ones (they are reported)')
     .option('--json', 'JSON result on stdout, JSON-lines progress on stderr')
     .action(async (o) => {
@@ -125,6 +128,7 @@ export function registerTrain(program: Command): void {
       }
 
       let init: TensorMap | undefined;
+      let quantize: QuantizeMode = o.quantize ?? 'none';
       let method: MethodSpec = methodSpec(o.method as MethodName, { geometry: geometryOf(o), trainLayerNorms: o.trainLayerNorms });
       if (o.init) {
         const m = loadMemory(o.init, backbone);
@@ -134,6 +138,7 @@ export function registerTrain(program: Command): void {
           );
         }
         init = m.tensors;
+        quantize = o.quantize ?? quantizeFromMetadata(m.metadata, o.init);
         const stored = methodFromMetadata(m.metadata);
         method = methodSpec(stored.name, { geometry: stored.geometry, trainLayerNorms: o.trainLayerNorms ?? stored.trainLayerNorms });
       }
@@ -158,6 +163,7 @@ export function registerTrain(program: Command): void {
         threads: o.threads,
         patience: o.patience,
         metric: o.metric,
+        quantize,
       };
 
       const abort = new AbortController();
@@ -193,7 +199,19 @@ export function registerTrain(program: Command): void {
       };
 
       const result = await train(
-        { backbone, tokenizer, task, train: trainRows, trainFile: o.data, dev: devRows, devFile, init, onEvent, signal: abort.signal },
+        {
+          backbone,
+          tokenizer,
+          task,
+          train: trainRows,
+          trainFile: o.data,
+          dev: devRows,
+          devFile,
+          init,
+          onEvent,
+          signal: abort.signal,
+          dropInt8SourceWeights: true,
+        },
         cfg,
       );
       process.off('SIGINT', onSignal);
@@ -219,7 +237,7 @@ export function registerTrain(program: Command): void {
             result,
             trainRows: trainRows.length,
             devRows: devRows?.length ?? 0,
-            extra: { init: o.init ?? null },
+            extra: { init: o.init ?? null, quantize },
             calibration: result.calibration,
             provenance: provenanceOf({
               dataFile: o.data,

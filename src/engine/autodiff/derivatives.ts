@@ -115,6 +115,24 @@ export const DERIVATIVES: Record<string, GradRule> = {
     ];
   },
 
+  // y = a·B̃ (+ bias), B̃ a frozen int8 weight with per-column scales (com.microsoft, models/quantize.ts; stored as
+  // uint8 with a zero point on CPUs without VNNI, inputs 1–3 alike):
+  //   da = dy·B̃ᵀ, run int8 too: DynamicQuantizeMatMul(dy, the weight's transposed int8 copy), straight through the
+  //   run-time rounding of a (which has no useful derivative); dbias = unb(dy, bias). Reads neither a nor y, so a
+  //   is freed after the forward pass. The weight and its scales are initializers, never trained: no gradient.
+  DynamicQuantizeMatMul: ({ g, node, dy, wants }) => {
+    const [, weight, , , bias] = node.inputs;
+    if (wants(1) || wants(2) || wants(3)) throw new Error(`autodiff: ${weight} is a frozen int8 weight; it has no gradient`);
+    let da: string | undefined;
+    if (wants(0)) {
+      const transposed = g.transposedInt8.get(weight);
+      if (!transposed) throw new Error(`autodiff: no transposed int8 copy of ${weight} is registered (graph.transposedInt8)`);
+      const t = transposed();
+      da = g.dynamicQuantizeMatMul(dy[0]!, t.weight, t.scale, undefined, undefined, t.zeroPoint);
+    }
+    return [da, undefined, undefined, undefined, bias && wants(4) ? unbroadcast(g, dy[0]!, bias) : undefined];
+  },
+
   // y = transpose(x, perm):  dx = transpose(dy, perm⁻¹)
   Transpose: ({ g, node, dy }) => {
     const perm = node.attrs.perm as number[];

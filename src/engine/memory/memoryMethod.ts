@@ -9,12 +9,24 @@ import { METHODS, MethodName, MethodSpec, methodShapes, methodSpec } from '../me
 import { headShapes, layerNormNames } from '../models/robertaGraph';
 import { MemoryGeometry, RobertaConfig, SpartanError, TaskType, TensorMap } from '../types';
 import { checkSequenceLength } from '../limits';
+import { QUANTIZE_MODES, QuantizeMode } from '../models/quantize';
 
 interface MethodMetadata {
   method: string;
   task: TaskType;
   labels: string[];
   hyperparameters: Record<string, unknown>;
+}
+
+/**
+ * The backbone precision a memory was trained with (`hyperparameters.quantize`; `none` for memories saved before
+ * it existed): what classify, eval and serve use unless `--quantize` says otherwise.
+ */
+export function quantizeFromMetadata(meta: { hyperparameters: Record<string, unknown> }, file = 'the memory file'): QuantizeMode {
+  const v = meta.hyperparameters.quantize ?? 'none';
+  if (typeof v !== 'string' || !(QUANTIZE_MODES as readonly string[]).includes(v))
+    throw new SpartanError(`${file}: hyperparameter "quantize" must be one of ${QUANTIZE_MODES.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as QuantizeMode;
 }
 
 /** The method description stored in a memory's hyper-parameters; `file` names the memory in errors. */

@@ -11,6 +11,7 @@
  */
 import { Graph } from '../onnx/graph';
 import { RobertaConfig, TaskType } from '../types';
+import { Int8Options, isInt8Linear, quantizeForInputGradient, quantizeForward, QuantizedMatrix, toUnsigned } from './quantize';
 
 /**
  * Where a method may insert a module. Block hooks replace a sub-layer's "residual + LayerNorm" step: they get the
@@ -49,12 +50,22 @@ export interface GraphOptions {
    * (the routing report's gates).
    */
   headRowsOnly?: boolean;
+  /**
+   * `--quantize int8`: the frozen backbone linears run as int8 `DynamicQuantizeMatMul` with their weights as
+   * prepacked initializers (models/quantize.ts). Absent: every linear is a float32 Gemm on a parameter input.
+   */
+  int8?: Int8Options;
 }
+
+/** The initializers of one quantised matrix (zeroPoint: uint8 storage only). */
+type Int8Tensors = { weight: string; scale: string; zeroPoint?: string };
 
 /** Gives modules access to the graph and to parameters (registered as inputs on first use). */
 export class ModelBuilder {
   readonly g = new Graph();
   private dropoutCount = 0;
+  /** Weights (canonical names) this graph reads as int8 initializers instead of float32 inputs. */
+  readonly int8Weights: string[] = [];
   constructor(readonly opts: GraphOptions) {}
 
   param(name: string): string {
@@ -66,8 +77,53 @@ export class ModelBuilder {
 
   /** y = x·Wᵀ + b for a PyTorch-layout weight W [out, in]. */
   linear(x: string, prefix: string, alpha?: number): string {
-    return this.g.gemm(x, this.param(`${prefix}.weight`), this.param(`${prefix}.bias`), { transB: true, alpha }, prefix.split('.').slice(-2).join('_'));
+    const tag = prefix.split('.').slice(-2).join('_');
+    if (this.runsInt8(prefix)) return this.int8Linear(x, prefix, alpha ?? 1, true, tag);
+    return this.g.gemm(x, this.param(`${prefix}.weight`), this.param(`${prefix}.bias`), { transB: true, alpha }, tag);
   }
+
+  /** y = α·x·Wᵀ without the bias (the query projection adds its own scaled bias). */
+  projection(x: string, prefix: string, alpha: number, tag: string): string {
+    if (this.runsInt8(prefix)) return this.int8Linear(x, prefix, alpha, false, tag);
+    return this.g.gemm(x, this.param(`${prefix}.weight`), undefined, { transB: true, alpha }, tag);
+  }
+
+  private runsInt8(prefix: string): boolean {
+    return this.opts.int8 !== undefined && isInt8Linear(prefix);
+  }
+
+  /**
+   * The int8 form of a frozen linear: α·x·Wᵀ (+ b) as DynamicQuantizeMatMul on W's int8 copy (α folded into the
+   * scales), and, on demand of the gradient rule, the transposed int8 copy for dX (models/quantize.ts).
+   */
+  private int8Linear(x: string, prefix: string, alpha: number, withBias: boolean, tag: string): string {
+    const { g } = this;
+    const { weights } = this.opts.int8!;
+    const name = `${prefix}.weight`;
+    const w = weights.get(name);
+    if (!w) throw new Error(`model graph: no weights for the int8 linear ${name}`);
+    const [out, inp] = w.shape;
+    const forward = this.int8Initializers(name, quantizeForward(w.data, out, inp, alpha));
+    let transposed: Int8Tensors | undefined;
+    g.transposedInt8.set(forward.weight, () => (transposed ??= this.int8Initializers(`${name}_t`, quantizeForInputGradient(w.data, out, inp, alpha))));
+    this.int8Weights.push(name);
+    const bias = withBias ? this.param(`${prefix}.bias`) : undefined;
+    return g.dynamicQuantizeMatMul(x, forward.weight, forward.scale, bias, tag, forward.zeroPoint);
+  }
+
+  /** A quantised matrix as initializers: int8, or uint8 q + 128 with zero point 128 (models/quantize.ts). */
+  private int8Initializers(name: string, q: QuantizedMatrix): Int8Tensors {
+    const { g } = this;
+    const unsigned = this.opts.int8!.unsignedWeights;
+    const weight = unsigned
+      ? g.initializer(`${name}.uint8`, 'uint8', [q.rows, q.cols], toUnsigned(q.data))
+      : g.initializer(`${name}.int8`, 'int8', [q.rows, q.cols], q.data);
+    const scale = g.initializer(`${name}.int8_scale`, 'float32', [q.cols], q.scale);
+    if (!unsigned) return { weight, scale };
+    this.zeroPoint ??= g.initializer('int8.zero_point_128', 'uint8', [], Uint8Array.of(128));
+    return { weight, scale, zeroPoint: this.zeroPoint };
+  }
+  private zeroPoint?: string;
 
   layerNorm(x: string, prefix: string): string {
     return this.g.layerNorm(x, this.param(`${prefix}.weight`), this.param(`${prefix}.bias`), this.opts.config.layerNormEps, 'ln');
@@ -171,7 +227,7 @@ export function buildRoberta(opts: GraphOptions): BuiltModel {
     const xq = onlyFirst ? firstRows(x) : x;
     // Self-attention. The 1/√dh scale is folded into the query projection (Gemm's alpha scales xWᵀ only, so the
     // bias is scaled separately by a Mul): one pass over [N, d] instead of one over [B, H, T, T].
-    const qRaw = g.gemm(xq, b.param(`${p}.attention.self.query.weight`), undefined, { transB: true, alpha: scale }, 'q');
+    const qRaw = b.projection(xq, `${p}.attention.self.query`, scale, 'q');
     const q = g.add(qRaw, g.mul(b.param(`${p}.attention.self.query.bias`), g.constF(scale)));
     const k = b.linear(x, `${p}.attention.self.key`);
     const v = b.linear(x, `${p}.attention.self.value`);

@@ -11,7 +11,7 @@
 
 export type Dim = number | string;
 export type Shape = Dim[];
-export type ElemType = 'float32' | 'int64' | 'bool';
+export type ElemType = 'float32' | 'int64' | 'bool' | 'int8' | 'uint8';
 
 /** A plain number is an INT attribute; `{ tensorFloat }` a one-element float tensor (ConstantOfShape's value). */
 export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensorFloat: number };
@@ -30,11 +30,21 @@ export interface ValueInfo {
 }
 
 export interface Constant extends ValueInfo {
-  data: Float32Array | BigInt64Array | Uint8Array;
+  data: Float32Array | BigInt64Array | Uint8Array | Int8Array;
 }
 
 /** ONNX opset the generated graphs target: 20 has Gelu and LayerNormalization as standard ops. */
 export const OPSET = 20;
+
+/** ONNX Runtime's contrib-op domain, and the ops of it the graphs use (serialize.ts imports it only when used). */
+export const MS_DOMAIN = 'com.microsoft';
+export const MS_DOMAIN_OPS = new Set(['DynamicQuantizeMatMul']);
+
+/**
+ * The int8 copy of a frozen weight laid out for the input gradient (dX = dY·W): its initializer and per-column
+ * scales, made on demand by the graph builder so that a graph that never needs that gradient never holds it.
+ */
+export type TransposedInt8 = () => { weight: string; scale: string; zeroPoint?: string };
 
 export class Graph {
   readonly nodes: Node[] = [];
@@ -52,6 +62,11 @@ export class Graph {
    * its input, which other rules keep anyway, plus a one-byte mask cost a quarter of a float copy).
    */
   readonly recompute = new Map<string, () => string>();
+  /**
+   * For each int8 weight of a `DynamicQuantizeMatMul` (by initializer name), how to get its transposed int8 copy:
+   * what the gradient rule of that op multiplies dY by.
+   */
+  readonly transposedInt8 = new Map<string, TransposedInt8>();
   /** Runtime values of symbolic dimensions: symbol → 1-D int64 tensor of length 1. */
   private readonly symbols = new Map<string, string>();
 
@@ -86,6 +101,15 @@ export class Graph {
     const c: Constant = { ...v, data };
     this.constants.push(c);
     this.values.set(name, c);
+  }
+
+  /** A named constant (an initializer of the session): e.g. an int8 weight, which ONNX Runtime then prepacks. */
+  initializer(name: string, type: ElemType, shape: number[], data: Constant['data']): string {
+    if (this.values.has(name)) throw new Error(`graph: duplicate value ${name}`);
+    const c: Constant = { name, type, shape, data };
+    this.constants.push(c);
+    this.values.set(name, c);
+    return name;
   }
 
   /** Declares where the runtime size of a symbolic dimension can be read (a 1-element int64 tensor). */
@@ -253,6 +277,18 @@ export class Graph {
     return this.node('Gemm', c ? [a, b, c] : [a, b], [{ prefix, type: 'float32', shape: [m, n] }], attrs)[0];
   }
 
+  /**
+   * com.microsoft DynamicQuantizeMatMul: y = a·B̃ (+ bias), B̃[k, n] = (b[k, n] − zeroPoint)·bScale[n], with `b`
+   * an int8 (or uint8) initializer [K, N], prepacked by ONNX Runtime, and `a` quantised to uint8 per tensor at run
+   * time (MLAS u8×s8 or u8×u8 GEMM). No zero point for int8 weights: they are quantised symmetrically.
+   */
+  dynamicQuantizeMatMul(a: string, b: string, bScale: string, bias?: string, prefix?: string, zeroPoint?: string): string {
+    const sa = this.shape(a),
+      sb = this.shape(b);
+    const inputs = [a, b, bScale, ...(zeroPoint || bias ? [zeroPoint ?? ''] : []), ...(bias ? [bias] : [])];
+    return this.node('DynamicQuantizeMatMul', inputs, [{ prefix, type: 'float32', shape: [...sa.slice(0, -1), sb[1]] }])[0];
+  }
+
   transpose(x: string, perm: number[]): string {
     const s = this.shape(x);
     return this.node('Transpose', [x], [{ type: this.info(x).type, shape: perm.map((p) => s[p]) }], { perm })[0];
@@ -356,7 +392,7 @@ export class Graph {
   }
 }
 
-export const ONNX_ELEM_TYPE: Record<ElemType, number> = { float32: 1, int64: 7, bool: 9 };
+export const ONNX_ELEM_TYPE: Record<ElemType, number> = { float32: 1, uint8: 2, int8: 3, int64: 7, bool: 9 };
 
 /** Numpy broadcasting of two symbolic shapes. */
 export function broadcastShapes(a: Shape, b: Shape): Shape {

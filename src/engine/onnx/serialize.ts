@@ -3,21 +3,24 @@
  * onnx.proto), so no protobuf encoding is written by hand.
  */
 import { onnx } from 'onnx-proto';
-import { Graph, ONNX_ELEM_TYPE, OPSET, ValueInfo, AttrValue, Constant } from './graph';
+import { Graph, MS_DOMAIN, MS_DOMAIN_OPS, ONNX_ELEM_TYPE, OPSET, ValueInfo, AttrValue, Constant } from './graph';
 
 /** ONNX IR version 9 (ONNX 1.15) is the one that goes with opset 20. */
 const IR_VERSION = 9;
 
 export function toModelBytes(graph: Graph, name = 'spartan'): Uint8Array {
+  // The contrib domain is imported only by graphs that use one of its ops (int8 graphs): fp32 graphs are unchanged.
+  const contrib = graph.nodes.some((n) => MS_DOMAIN_OPS.has(n.op));
   const model: onnx.IModelProto = {
     irVersion: IR_VERSION,
     producerName: 'spartan',
-    opsetImport: [{ domain: '', version: OPSET }],
+    opsetImport: [{ domain: '', version: OPSET }, ...(contrib ? [{ domain: MS_DOMAIN, version: 1 }] : [])],
     graph: {
       name,
       node: graph.nodes.map((n, i) => ({
         name: `n${i}_${n.op}`,
         opType: n.op,
+        ...(MS_DOMAIN_OPS.has(n.op) ? { domain: MS_DOMAIN } : {}),
         input: n.inputs,
         output: n.outputs,
         attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),

@@ -4,7 +4,8 @@
  */
 import { Backbone, loadBackbone } from '../models/backbone';
 import { loadMemory, MemoryMetadata } from '../memory/memoryFile';
-import { methodFromMetadata, maxLengthOf } from '../memory/memoryMethod';
+import { methodFromMetadata, maxLengthOf, quantizeFromMetadata } from '../memory/memoryMethod';
+import { dropInt8SourceWeights, QuantizeMode } from '../models/quantize';
 import { compileInference } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { predictLogits, argmax } from '../runtime/predict';
@@ -31,9 +32,21 @@ export class TaskModel {
     readonly tensors: TensorMap,
     private readonly session: GraphSession,
     private readonly params: TensorMap,
+    /** The backbone precision the session runs: `--quantize`, else what the memory was trained with. */
+    readonly quantize: QuantizeMode,
   ) {}
 
-  static async load(opts: { backbone: Backbone | string; memory: string; threads: number }): Promise<TaskModel> {
+  /**
+   * `dropInt8SourceWeights`: in int8, drop the backbone's float32 copies of the int8 linears once the session is
+   * built (models/quantize.ts), for a caller that owns the backbone (classify, eval; not serve, which shares it).
+   */
+  static async load(opts: {
+    backbone: Backbone | string;
+    memory: string;
+    threads: number;
+    quantize?: QuantizeMode;
+    dropInt8SourceWeights?: boolean;
+  }): Promise<TaskModel> {
     const backbone = typeof opts.backbone === 'string' ? await loadBackbone(opts.backbone) : opts.backbone;
     const { tensors, metadata } = loadMemory(opts.memory, backbone);
     if (metadata.tokenizerHash && backbone.tokenizerHash && metadata.tokenizerHash !== backbone.tokenizerHash) {
@@ -41,12 +54,15 @@ export class TaskModel {
     }
     const method = methodFromMetadata(metadata, opts.memory);
     const numLabels = metadata.task === 'regression' ? 1 : metadata.labels.length;
-    const graph = compileInference(graphOptions(backbone, method, metadata.task, numLabels));
+    const quantize = opts.quantize ?? quantizeFromMetadata(metadata, opts.memory);
+    const graph = compileInference(graphOptions(backbone, method, metadata.task, numLabels, 0, quantize));
     for (const name of graph.parameterInputs) {
       if (!backbone.weights.has(name) && !tensors.has(name)) throw new SpartanError(`${opts.memory}: tensor ${name} is missing`);
     }
     const session = await GraphSession.create(graph, { threads: opts.threads });
-    return new TaskModel(backbone, loadTokenizer(backbone.tokenizerDir), metadata, tensors, session, layerParams(backbone, tensors));
+    const params = layerParams(backbone, tensors);
+    if (quantize === 'int8' && opts.dropInt8SourceWeights) dropInt8SourceWeights(backbone.config, backbone.weights, params);
+    return new TaskModel(backbone, loadTokenizer(backbone.tokenizerDir), metadata, tensors, session, params, quantize);
   }
 
   get numLabels(): number {

@@ -5,7 +5,7 @@
 import { buildBackward } from '../autodiff/backward';
 import { DROPOUT_MASK_PREFIX, GraphOptions, buildRoberta } from '../models/robertaGraph';
 import { toModelBytes } from '../onnx/serialize';
-import { TensorMap } from '../types';
+import { SpartanError, TensorMap } from '../types';
 
 export interface CompiledGraph {
   bytes: Uint8Array;
@@ -47,6 +47,11 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
   const built = buildRoberta({ headRowsOnly: true, ...opts, training: true });
   const { b } = built;
   const g = b.g;
+  const frozenInt8 = trainable.filter((name) => b.int8Weights.includes(name));
+  if (frozenInt8.length)
+    throw new SpartanError(
+      `--quantize int8 runs the backbone's linears as frozen int8 weights, but this method trains them (${frozenInt8[0]}…): train it in float32`,
+    );
   for (const name of trainable) b.param(name);
   const grads = buildBackward(g, built.loss!, trainable);
   g.node('Identity', [built.loss!], [{ name: OUTPUT_LOSS, type: 'float32', shape: [] }]);

@@ -50,7 +50,8 @@ export class GraphSession {
       enableMemPattern: true,
       ...(opts.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
-    return new GraphSession(session, graph, seed);
+    // The bytes are not kept: an int8 graph carries its weights (tens of MB), which the session now holds prepacked.
+    return new GraphSession(session, { ...graph, bytes: new Uint8Array(0) }, seed);
   }
 
   /**

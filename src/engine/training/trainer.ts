@@ -20,6 +20,7 @@ import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature
 import { multiLabelMetrics } from './errorAnalysis';
 import { accumulatedStep } from './microBatch';
 import { GraphOptions } from '../models/robertaGraph';
+import { dropInt8SourceWeights, int8UnsignedWeights, QuantizeMode } from '../models/quantize';
 
 export interface TrainConfig {
   method: MethodSpec;
@@ -48,6 +49,8 @@ export interface TrainConfig {
   metric?: string;
   /** Class index binary F1 is computed for (default 1); GLUE MRPC/QQP's positive class sorts to index 0. */
   positiveClass?: number;
+  /** `int8`: the frozen backbone linears run int8 in the forward pass and the input gradients (models/quantize.ts). */
+  quantize?: QuantizeMode;
 }
 
 // The trainer's progress events are part of the CLI's protocol (what `train --json` prints).
@@ -66,6 +69,11 @@ export interface TrainInput {
   init?: TensorMap;
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
+  /**
+   * int8 only: drop the backbone's float32 copies of the int8 linears once the sessions are built (models/quantize.ts
+   * `dropInt8SourceWeights`), for a caller that owns the backbone and builds nothing else on it.
+   */
+  dropInt8SourceWeights?: boolean;
 }
 
 export interface TrainResult {
@@ -104,7 +112,14 @@ export function parameterShapesOf(backbone: Backbone, method: MethodSpec, numLab
   return shapes;
 }
 
-export function graphOptions(backbone: Backbone, method: MethodSpec, task: TaskType, numLabels: number, dropout = 0): GraphOptions {
+export function graphOptions(
+  backbone: Backbone,
+  method: MethodSpec,
+  task: TaskType,
+  numLabels: number,
+  dropout = 0,
+  quantize: QuantizeMode = 'none',
+): GraphOptions {
   return {
     config: backbone.config,
     task,
@@ -113,6 +128,7 @@ export function graphOptions(backbone: Backbone, method: MethodSpec, task: TaskT
     hooks: methodHooks(method),
     training: false,
     dropout,
+    ...(quantize === 'int8' ? { int8: { weights: backbone.weights, unsignedWeights: int8UnsignedWeights() } } : {}),
   };
 }
 
@@ -136,7 +152,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
   const names = trainableNames(cfg.method, backbone.config, numLabels, backbone.weights.keys());
   const trained = startingTensors(input, cfg, names, numLabels);
   const params = layerParams(backbone, trained);
-  const opts = graphOptions(backbone, cfg.method, task.task, numLabels, cfg.dropout);
+  const opts = graphOptions(backbone, cfg.method, task.task, numLabels, cfg.dropout, cfg.quantize);
 
   const stepsPerEpoch = Math.ceil(trainSet.examples.length / cfg.batchSize);
   const totalSteps = cfg.steps ?? cfg.epochs * stepsPerEpoch;
@@ -196,6 +212,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     { threads: cfg.threads, arena: false },
     cfg.seed,
   );
+  if (cfg.quantize === 'int8' && input.dropInt8SourceWeights) dropInt8SourceWeights(backbone.config, backbone.weights, params);
   const optimizer: Optimizer =
     cfg.optimizer === 'sgd'
       ? new Sgd()

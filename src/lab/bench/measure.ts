@@ -26,6 +26,7 @@ import {
   RobertaConfig,
   TensorMap,
   createRng,
+  QuantizeMode,
 } from '../../engine';
 
 export interface Timing {
@@ -117,12 +118,14 @@ export class BenchModel {
     this.params = layerParams(backbone, this.trained);
   }
 
-  async inferenceSession(threads: number): Promise<GraphSession> {
-    return GraphSession.create(compileInference(graphOptions(this.backbone, this.method, 'classification', this.numLabels)), { threads });
+  /** `quantize: 'int8'`: the frozen backbone linears int8 (engine/models/quantize.ts). */
+  async inferenceSession(threads: number, quantize: QuantizeMode = 'none'): Promise<GraphSession> {
+    const opts = graphOptions(this.backbone, this.method, 'classification', this.numLabels, 0, quantize);
+    return GraphSession.create(compileInference(opts), { threads });
   }
 
-  async trainingSession(threads: number, dropout = 0.1): Promise<GraphSession> {
-    const opts = { ...graphOptions(this.backbone, this.method, 'classification', this.numLabels, dropout), training: true };
+  async trainingSession(threads: number, dropout = 0.1, quantize: QuantizeMode = 'none'): Promise<GraphSession> {
+    const opts = { ...graphOptions(this.backbone, this.method, 'classification', this.numLabels, dropout, quantize), training: true };
     return GraphSession.create(compileTraining(opts, this.names), { threads, arena: false });
   }
 

@@ -18,7 +18,7 @@
  */
 import * as os from 'node:os';
 import * as readline from 'node:readline';
-import { loadBackbone, encodeSafetensors, MethodName, methodSpec, describeExit, Entry } from '../../engine';
+import { loadBackbone, encodeSafetensors, MethodName, methodSpec, describeExit, Entry, QuantizeMode } from '../../engine';
 import { BenchModel, peakRssMB, summarize, syntheticExamples } from './measure';
 import { CustomFlags, ProfileName, resolveProfile } from './profiles';
 import {
@@ -48,6 +48,8 @@ export interface WorkerArgs {
   seq: number;
   threads: number;
   warmup: number;
+  /** `int8`: the frozen backbone linears int8 (`--quantize`). */
+  quantize?: QuantizeMode;
 }
 
 /** The worker's first line: set-up figures and what it observes of its own constraints. */
@@ -92,11 +94,11 @@ export async function runBenchWorker(a: WorkerArgs): Promise<void> {
     const batch = syntheticExamples(backbone.config, a.batch, a.seq, NUM_LABELS);
     let fn: () => Promise<void>;
     if (a.phase === 'inference') {
-      const session = await model.inferenceSession(a.threads);
+      const session = await model.inferenceSession(a.threads, a.quantize);
       fn = () => model.infer(session, batch);
     } else {
       // Dropout on, as in real fine-tuning (the dropout masks cost time too).
-      const session = await model.trainingSession(a.threads, 0.1);
+      const session = await model.trainingSession(a.threads, 0.1, a.quantize);
       const step = model.trainStep(session, BenchModel.adamW());
       fn = () => step(batch);
     }
@@ -229,6 +231,7 @@ export interface BenchOptions {
   reps: number;
   flags: CustomFlags;
   noCgroups?: boolean;
+  quantize?: QuantizeMode;
   /** How to start a worker: the CLI's entry (`bench-worker` and its options follow); selfEntry() in the CLI. */
   worker: Entry;
   onEvent?: (e: Record<string, unknown>) => void;
@@ -314,6 +317,8 @@ export interface BenchReport {
   warmup: number;
   reps: number;
   methods: MethodName[];
+  /** Backbone precision of every measurement (`--quantize`; absent in reports from before it existed: none). */
+  quantize?: QuantizeMode;
   /** loadAverage: 1-minute load at the start and the end; above `cpus`, the figures include contention. */
   machine: {
     cpu: string;
@@ -408,6 +413,7 @@ async function runPhase(
         String(plan.profile.threads),
         '--warmup',
         String(opts.warmup),
+        ...(opts.quantize === 'int8' ? ['--quantize', 'int8'] : []),
       ];
       let launched: Launched<WorkerReply>;
       try {
@@ -591,6 +597,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
     warmup: opts.warmup,
     reps: opts.reps,
     methods: opts.methods,
+    quantize: opts.quantize ?? 'none',
     machine: {
       cpu: os.cpus()[0]?.model?.trim() ?? 'unknown',
       cpus: resolveProfile('host').availableCpus.length,
@@ -729,7 +736,7 @@ function table(header: string[], rows: string[][]): string {
 export function formatReport(r: BenchReport): string {
   const out: string[] = [];
   out.push(
-    `backbone ${r.backbone}; inference batch ${r.batch}×${r.seq}, training batch ${r.trainBatch}×${r.seq}; ${r.reps} rep(s), ${r.warmup} warm-up; methods interleaved`,
+    `backbone ${r.backbone}${r.quantize === 'int8' ? ' (int8 linears)' : ''}; inference batch ${r.batch}×${r.seq}, training batch ${r.trainBatch}×${r.seq}; ${r.reps} rep(s), ${r.warmup} warm-up; methods interleaved`,
   );
   const load = Math.max(r.machine.loadAverage.start, r.machine.loadAverage.end);
   if (load > r.machine.cpus * 0.75) {

@@ -1,0 +1,165 @@
+/**
+ * The int8 backbone (`--quantize int8`, opt-in): which frozen linears run through ONNX Runtime's int8 GEMM, and
+ * how their weights are quantised.
+ *
+ * Which: the six dense layers of every transformer layer (query, key, value, attention output, intermediate,
+ * output), and only while frozen. Embeddings, LayerNorms, the memory, the head and every trained tensor stay
+ * float32, and so do the gradients of trained tensors.
+ *
+ * Weights: symmetric int8, per output channel, quantised in JS once per session build (when the graph is
+ * compiled; nothing is cached, so the int8 copies live only inside the ONNX Runtime session that prepacked them):
+ * for W [out, in] (PyTorch layout), scale[n] = max_k |W[n, k]| / L and q[k, n] = round(W[n, k] / scale[n]) in
+ * [−L, L], stored [in, out] — the B of `DynamicQuantizeMatMul` (y = x·B̃ + bias) — as a graph initializer, which
+ * ONNX Runtime prepacks for MLAS's u8×s8 GEMM. The activations are quantised by the op itself at every run
+ * (per tensor, asymmetric uint8, from their min and max).
+ *
+ * Input gradients (training): dX = dY·W needs B = W [out, in], a second int8 copy, quantised per *input* channel
+ * (scale[k] = max_n |W[n, k]| / L) so that the kernel's per-column scale applies it at no cost. It is made only
+ * for the linears whose input needs a gradient (graph.ts `transposedInt8`). Cost: one byte per weight per copy,
+ * 85 MB per copy for roberta-base's 72 linears (84.9 M weights; their float32 copy is 340 MB).
+ *
+ * Range: q in [−127, 127] (L = 127) everywhere. Where the CPU has VNNI (AVX512-VNNI, AVX-VNNI, AMX) or is ARM,
+ * the weights are int8 and MLAS runs its u8×s8 kernel. On x86 without VNNI that kernel (vpmaddubsw) adds pairs of
+ * u8·s8 products in int16 and saturates above 32767 (probed: 32.4 instead of 64), so there the same q are stored as
+ * uint8 q + 128 with zero point 128 and MLAS runs its u8×u8 kernel, which accumulates in int32: the same integers,
+ * exact, on every CPU (onnxruntime's answer is `reduce_range`, 7-bit weights; this keeps 8 bits for a u8×u8 GEMM
+ * that was ~25 % slower than u8×s8 on an AVX2 EPYC).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { RobertaConfig, TensorMap } from '../types';
+
+export const QUANTIZE_MODES = ['none', 'int8'] as const;
+export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
+
+/** The weights' range: q in [−INT8_LEVELS, INT8_LEVELS]. */
+export const INT8_LEVELS = 127;
+
+/** What a graph needs to build its int8 linears: the float32 weights to quantise and how to store them. */
+export interface Int8Options {
+  weights: TensorMap;
+  /** Store q + 128 as uint8 with zero point 128 (x86 without VNNI; see the module comment). */
+  unsignedWeights: boolean;
+}
+
+/** The frozen dense layers of transformer layer i that run int8 (tensor prefixes; weight = prefix + '.weight'). */
+export function int8LinearPrefixes(layer: number): string[] {
+  const p = `roberta.encoder.layer.${layer}`;
+  return [
+    `${p}.attention.self.query`,
+    `${p}.attention.self.key`,
+    `${p}.attention.self.value`,
+    `${p}.attention.output.dense`,
+    `${p}.intermediate.dense`,
+    `${p}.output.dense`,
+  ];
+}
+
+const INT8_LINEAR = /^roberta\.encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)$/;
+
+/** Whether a linear (by tensor prefix) is one of the backbone's int8 linears. */
+export function isInt8Linear(prefix: string): boolean {
+  return INT8_LINEAR.test(prefix);
+}
+
+let cachedUnsigned: boolean | undefined;
+
+/** Whether this CPU needs the uint8 storage of the weights (x86 without VNNI; see the module comment). */
+export function int8UnsignedWeights(): boolean {
+  cachedUnsigned ??= !cpuHasVnni();
+  return cachedUnsigned;
+}
+
+/**
+ * q + 128 as uint8 (the weights' storage for the u8×u8 kernel, zero point 128), in q's own bytes — flipping the sign
+ * bit of a two's-complement byte adds 128 — so that a roberta-base graph build holds no second copy. Consumes q.
+ */
+export function toUnsigned(q: Int8Array): Uint8Array {
+  const out = new Uint8Array(q.buffer, q.byteOffset, q.length);
+  for (let i = 0; i < out.length; i++) out[i] ^= 0x80;
+  return out;
+}
+
+function cpuHasVnni(): boolean {
+  if (os.arch() === 'arm64') return true; // sdot/udot and i8mm accumulate in int32: no saturation
+  if (os.platform() !== 'linux') return false; // no portable flag query: the safe range
+  try {
+    const flags = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    return /\b(avx512_vnni|avx_vnni|amx_int8)\b/.test(flags);
+  } catch {
+    return false;
+  }
+}
+
+export interface QuantizedMatrix {
+  /** Row-major int8 values of the [rows, cols] matrix a DynamicQuantizeMatMul takes as B. */
+  data: Int8Array;
+  rows: number;
+  cols: number;
+  /** Per-column scale: B̃[r, c] = data[r, c]·scale[c]. */
+  scale: Float32Array;
+}
+
+/**
+ * B = Wᵀ [in, out] quantised per column (= per output channel of W [out, in]): the forward pass's y = x·B̃.
+ * `alpha` scales the product (folded into the scales, as Gemm's alpha).
+ */
+export function quantizeForward(w: Float32Array, out: number, inp: number, alpha = 1, levels = INT8_LEVELS): QuantizedMatrix {
+  const data = new Int8Array(inp * out);
+  const scale = new Float32Array(out);
+  for (let n = 0; n < out; n++) {
+    const row = n * inp;
+    let max = 0;
+    for (let k = 0; k < inp; k++) max = Math.max(max, Math.abs(w[row + k]));
+    const s = max > 0 ? max / levels : 1;
+    for (let k = 0; k < inp; k++) data[k * out + n] = Math.round(w[row + k] / s);
+    scale[n] = s * alpha;
+  }
+  return { data, rows: inp, cols: out, scale };
+}
+
+/**
+ * B = W [out, in] itself quantised per column (= per input channel of W): the input gradient's dX = α·dY·W.
+ */
+export function quantizeForInputGradient(w: Float32Array, out: number, inp: number, alpha = 1, levels = INT8_LEVELS): QuantizedMatrix {
+  const max = new Float32Array(inp);
+  for (let n = 0; n < out; n++) {
+    const row = n * inp;
+    for (let k = 0; k < inp; k++) max[k] = Math.max(max[k], Math.abs(w[row + k]));
+  }
+  const step = new Float64Array(inp);
+  const scale = new Float32Array(inp);
+  for (let k = 0; k < inp; k++) {
+    step[k] = max[k] > 0 ? max[k] / levels : 1;
+    scale[k] = step[k] * alpha;
+  }
+  const data = new Int8Array(out * inp);
+  for (let n = 0; n < out; n++) {
+    const row = n * inp;
+    for (let k = 0; k < inp; k++) data[row + k] = Math.round(w[row + k] / step[k]);
+  }
+  return { data, rows: out, cols: inp, scale };
+}
+
+/**
+ * Drops the float32 weights of the int8 linears from `maps` (a backbone's weights, a parameter map layered on it)
+ * once every session that quantises them is built: the process then holds those weights only as ONNX Runtime's
+ * prepacked int8 copies (340 MB less on roberta-base). Only for a caller that owns the backbone and builds no other
+ * session on it (`spartan train`, classify, eval); `serve` shares one backbone between models and keeps them.
+ * Returns the number of float32 values dropped.
+ */
+export function dropInt8SourceWeights(config: RobertaConfig, ...maps: TensorMap[]): number {
+  let dropped = 0;
+  for (let i = 0; i < config.numLayers; i++) {
+    for (const prefix of int8LinearPrefixes(i)) {
+      const name = `${prefix}.weight`;
+      let size = 0;
+      for (const m of maps) {
+        size = m.get(name)?.data.length ?? size;
+        m.delete(name);
+      }
+      dropped += size;
+    }
+  }
+  return dropped;
+}
