@@ -63,7 +63,7 @@ test('engineArgs maps typed options to flags and skips undefined ones', () => {
     '--top-k',
     '8',
   ]);
-  assert.deepEqual(trainArgs({ backbone: 'B', data: 'D', out: 'O', quantize: 'int8' }).slice(-2), ['--quantize', 'int8']);
+  assert.deepEqual(engineArgs('train', { backbone: 'B', data: 'D', out: 'O', quantize: 'int8' }).slice(-2), ['--quantize', 'int8']);
   // The texts go through stdin, never argv (visible in `ps`; a long one crashes onnxruntime-node at start-up).
   assert.deepEqual(engineArgs('classify', { backbone: 'B', memory: 'M', stdinJson: true }), [
     'classify',
