@@ -10,8 +10,8 @@ import type { PanelRouting } from '../protocol/webview';
 /** What `spartan routes --json` prints. */
 export type { RoutingReport };
 
-/** What the panel stores and draws: the report plus where it came from (the engine's report must fit it). */
-export type RoutingView = PanelRouting & RoutingReport;
+/** What the panel stores and draws: the report plus where it came from. */
+export type RoutingView = PanelRouting;
 
 /** The encoder layers that hold a SPARTAN memory, from the tensor names of a safetensors header (the engine's names). */
 export function spartanLayersOfHeader(header: Record<string, unknown>): number[] {

@@ -6,8 +6,7 @@
  * (`Ctx.runCommand`, `EngineServer.request`) and its webviews read them, so a change is a compile error on both
  * sides instead of a silent drift. Result shapes of eval, audit, rank and card are in `results.ts`.
  */
-import type { AuditEvent, AuditResult, Calibration, CardResult, EvalResult, RankResult } from './results';
-import type { RoutingReport } from '../engine/analysis/routing';
+import type { AuditEvent, AuditResult, Calibration, CardResult, EvalResult, RankResult, RoutingReport } from './results';
 import type { BenchReport } from '../lab/bench/report';
 import type { TaskType } from '../engine/types';
 import type { DownloadedFile } from '../engine/hub';

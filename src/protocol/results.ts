@@ -156,3 +156,17 @@ export interface CardResult {
   card: string;
   bytes: number;
 }
+
+/** `spartan routes --json`: parent routing of one layer per label (the paper's Figure 2; engine/analysis/routing.ts). */
+export interface RoutingReport {
+  layer: number;
+  parents: number;
+  topK: number;
+  labels: string[];
+  /** Real tokens per label. */
+  tokens: number[];
+  /** counts[label][parent]: share of the label's tokens whose top-K parents include this parent, in [0, 1]. Rows sum to K. */
+  counts: number[][];
+  /** meanGate[label][parent]: the parent's gate weight averaged over the label's tokens (0 where not selected). Rows sum to 1. */
+  meanGate: number[][];
+}

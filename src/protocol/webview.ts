@@ -6,7 +6,7 @@
  * report may come from a file the user opened.
  */
 import type { BenchEvent, TrainEvent } from './events';
-import type { EvalResult } from './results';
+import type { EvalResult, RoutingReport } from './results';
 
 /** A training run's loss curve and dev evaluations, as the panel draws it. */
 export interface TrainingCurve {
@@ -21,18 +21,8 @@ export interface TrainingCurve {
 
 export type PanelReveal = 'routing' | 'evaluation';
 
-/**
- * The parent-routing report as the panel draws it: `spartan routes --json` (the engine's RoutingReport, which
- * the extension assigns to this type) and where it came from.
- */
-export interface PanelRouting {
-  layer: number;
-  parents: number;
-  topK: number;
-  labels: string[];
-  tokens: number[];
-  counts: number[][];
-  meanGate: number[][];
+/** The parent-routing report as the panel draws it: `spartan routes --json` and where it came from. */
+export interface PanelRouting extends RoutingReport {
   memory: string;
   memoryName: string;
   data: string;

@@ -21,21 +21,11 @@ import { GraphSession } from '../runtime/session';
 import { RobertaTokenizer } from '../tokenizers/robertaTokenizer';
 import { graphOptions, layerParams } from '../training/trainer';
 import { SpartanError, TaskType, TensorMap } from '../types';
+import type { RoutingReport } from '../../protocol/results';
 
 export const OUTPUT_GATES = 'parent_gates_out';
 
-export interface RoutingReport {
-  layer: number;
-  parents: number;
-  topK: number;
-  labels: string[];
-  /** Real tokens per label. */
-  tokens: number[];
-  /** counts[label][parent]: share of the label's tokens whose top-K parents include this parent, in [0, 1]. Rows sum to K. */
-  counts: number[][];
-  /** meanGate[label][parent]: the parent's gate weight averaged over the label's tokens (0 where not selected). Rows sum to 1. */
-  meanGate: number[][];
-}
+export type { RoutingReport };
 
 export interface RoutingInput {
   backbone: Backbone;
