@@ -8,18 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChildFailed, PARENT_PID_ENV, selfEntry, spawnEngine } from '../src/engine/runtime/childProcess';
 import { GLIBC_TUNABLES } from '../src/engine/runtime/processEnv';
+import { alive } from './hostile/harness';
 
 // `--` ends node's own options: what follows is the child's argv, as for a CLI entry.
 const node = (script: string) => ({ command: process.execPath, args: ['-e', script, '--'] });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('a child gets the engine environment; JSON lines from stdout and stderr become events, other lines logs', async () => {
   const script = `

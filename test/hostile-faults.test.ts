@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { MAX_MEMORY_HEADER_BYTES, MAX_REQUEST_BYTES, MAX_TEXT_BYTES } from '../src/engine/limits';
 import { runEngine } from '../src/extension/engineProcess';
 import { listMemoriesAsync, newestMemoryFileSync, readMemoryInfo, readMemoryInfoAsync } from '../src/extension/memoryFiles';
-import { CLI, TINY, guard, jsonl, labelled, makeMemory, refused, runAsync, scratch, skip, tempFilesOf } from './hostile/harness';
+import { CLI, TINY, alive, guard, jsonl, labelled, makeMemory, refused, runAsync, scratch, skip, tempFilesOf } from './hostile/harness';
 
 const dir = scratch('faults');
 let memory = '';
@@ -149,15 +149,6 @@ function childrenOf(pid: number): number[] {
     .map((l) => Number(l.trim()))
     .filter((n) => n > 0);
 }
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 test('5: SIGKILL of the spartan process stops the training child; the earlier memory survives', { skip, timeout: 120_000 }, async () => {
   const data = path.join(dir, 'long.jsonl');
   fs.writeFileSync(data, jsonl(labelled(3000)));

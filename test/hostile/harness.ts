@@ -160,6 +160,16 @@ export function tamper(
   return dest;
 }
 
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A pid no process has (for a stale temp file's name). */
 export function deadPid(): number {
   for (let pid = 4_000_000; ; pid--) {
