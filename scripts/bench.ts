@@ -438,8 +438,8 @@ async function main(): Promise<void> {
     const int8 = ['--precision', 'int8'];
     all.int8 = {
       unsignedWeights: int8UnsignedWeights(),
-      infer: runPhase('infer', int8),
-      train: runPhase('train', ['--dropout', String(DROPOUTS[0]), ...int8]),
+      infer: await runPhase('infer', int8),
+      train: await runPhase('train', ['--dropout', String(DROPOUTS[0]), ...int8]),
     };
   } else if (QUANTIZE !== 'none') throw new Error(`--quantize ${QUANTIZE}: use none or int8`);
   if (fs.existsSync(sst2Path())) {
