@@ -37,8 +37,7 @@ import {
   makeBatches,
   MICRO_BATCH_TOKENS,
   QuantizeMode,
-  INT8_LEVELS,
-  int8UnsignedWeights,
+  int8WeightLevels,
   dropInt8SourceWeights,
 } from '../src/engine';
 import {
@@ -84,10 +83,12 @@ async function phaseInfer(): Promise<Json> {
   const backbone = await loadBackbone(BACKBONE);
   const plain = new BenchModel(backbone, PLAIN);
   const spartan = new BenchModel(backbone, SPARTAN);
-  const sp = await plain.inferenceSession(threads, precision());
-  const ss = await spartan.inferenceSession(threads, precision());
-  // As classify and train do in int8: the float32 copies of the int8 linears go once the sessions hold theirs.
+  // As classify and train do in int8: the graphs are compiled, then the float32 copies of the int8 linears go, then
+  // the sessions are built, so that no session build holds both.
+  const graphs = [plain.inferenceGraph(precision()), spartan.inferenceGraph(precision())];
   if (precision() === 'int8') dropInt8SourceWeights(backbone.config, backbone.weights, plain.params, spartan.params);
+  const sp = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
+  const ss = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
   const peakBefore = await sgemmPeak(threads);
   const shapes: Json[] = [];
   for (const [B, T] of SHAPES) {
@@ -143,9 +144,12 @@ async function phaseTrain(): Promise<Json> {
   const dropout = Number(value('--dropout', '0.1'));
   const backbone = await loadBackbone(BACKBONE);
   const spartan = new BenchModel(backbone, SPARTAN);
-  const infer = await spartan.inferenceSession(threads, precision());
-  const trainSession = await spartan.trainingSession(threads, dropout, precision());
+  // In the trainer's order (training/trainer.ts): both graphs compiled, the int8 linears' float32 copies dropped,
+  // then the sessions built.
+  const graphs = [spartan.inferenceGraph(precision()), spartan.trainingGraph(dropout, precision())];
   if (precision() === 'int8') dropInt8SourceWeights(backbone.config, backbone.weights, spartan.params);
+  const infer = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
+  const trainSession = await BenchModel.trainingSessionOf(graphs.shift()!, threads);
   const step = spartan.trainStep(trainSession, BenchModel.adamW());
   const shapes: Json[] = [];
   for (const [B, T] of SHAPES) {
@@ -376,7 +380,7 @@ function int8Report(all: Json, targets: string[]): string[] {
   const { infer, train } = all.int8;
   const lines: string[] = [];
   lines.push(
-    `int8 backbone (--quantize int8: frozen linears int8, weights per output channel in ±${INT8_LEVELS}, ${all.int8.unsignedWeights ? 'stored uint8 + zero point: u8×u8 GEMM (no VNNI)' : 'u8×s8 GEMM'})`,
+    `int8 backbone (--quantize int8: frozen linears int8, weights per output channel in ±${all.int8.levels}, u8×s8 GEMM${all.int8.levels < 127 ? ', 7-bit weights: this CPU has no VNNI' : ''})`,
   );
   lines.push('SPARTAN inference (inst/min; wall s | CPU s per batch)');
   lines.push('shape    | engine int8              | engine fp32 | torch fp32 | int8/torch | int8/fp32 engine');
@@ -437,7 +441,7 @@ async function main(): Promise<void> {
   if (QUANTIZE === 'int8') {
     const int8 = ['--precision', 'int8'];
     all.int8 = {
-      unsignedWeights: int8UnsignedWeights(),
+      levels: int8WeightLevels(),
       infer: await runPhase('infer', int8),
       train: await runPhase('train', ['--dropout', String(DROPOUTS[0]), ...int8]),
     };

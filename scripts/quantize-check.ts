@@ -26,8 +26,7 @@ import {
   graphOptions,
   importGlueTask,
   inferTask,
-  INT8_LEVELS,
-  int8UnsignedWeights,
+  int8WeightLevels,
   layerParams,
   loadBackbone,
   loadTokenizer,
@@ -75,7 +74,7 @@ async function synthetic(): Promise<void> {
   const margins = logits.none.map((l) => Math.abs(l[1] - l[0]));
   const agree = logits.none.filter((l, i) => argmax(l) === argmax(logits.int8[i])).length;
   out(
-    `(a) synthetic roberta-base (seeded random weights), SPARTAN with a fresh head, ${rows} rows x ${seq} tokens, int8 weights in ±${INT8_LEVELS}${int8UnsignedWeights() ? ' stored as uint8 + zero point (no VNNI: u8×u8 kernel)' : ' (u8×s8 kernel)'}:`,
+    `(a) synthetic roberta-base (seeded random weights), SPARTAN with a fresh head, ${rows} rows x ${seq} tokens, int8 weights in ±${int8WeightLevels()} (u8×s8 kernel${int8WeightLevels() < 127 ? '; 7-bit weights: no VNNI on this CPU' : ''}):`,
   );
   out(
     `    |logit int8 - fp32|: max ${fmt(Math.max(...diffs))}, mean ${fmt(diffs.reduce((s, v) => s + v, 0) / diffs.length)}; fp32 logits: std ${fmt(std)}, mean |l1 - l0| ${fmt(margins.reduce((s, v) => s + v, 0) / margins.length)}`,

@@ -9,17 +9,20 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { loadBackbone, repoRoot } from '../src/engine/models/backbone';
 import {
   dropInt8SourceWeights,
-  int8UnsignedWeights,
-  toUnsigned,
+  INT8_LEVELS,
+  int8WeightLevels,
   int8LinearPrefixes,
   quantizeForInputGradient,
   quantizeForward,
 } from '../src/engine/models/quantize';
 import { compileInference, compileTraining, gradOutputName, OUTPUT_LOGITS, OUTPUT_LOSS } from '../src/engine/runtime/compile';
 import { GraphSession } from '../src/engine/runtime/session';
+import { Graph } from '../src/engine/onnx/graph';
+import { toModelBytes } from '../src/engine/onnx/serialize';
 import { graphOptions } from '../src/engine/training/trainer';
 import { accumulatedStep } from '../src/engine/training/microBatch';
 import { AdamW } from '../src/engine/training/optimizer';
@@ -60,7 +63,28 @@ test('quantiser: symmetric per channel, within half a step, in the layouts Dynam
     }
     assert.equal(f.data[3 * out + 2], 0);
   }
-  assert.deepEqual(Array.from(toUnsigned(Int8Array.of(-127, -1, 0, 1, 127))), [1, 127, 128, 129, 255]);
+});
+
+test('kernel: the weight range chosen for this CPU never saturates MLAS u8×s8 (its worst case is exact)', async () => {
+  // The worst case of vpmaddubsw's int16 pair sums: every activation at the top of its uint8 range (a = 1 with the
+  // range [0, 1] quantises to 255) against weights all at +levels. With levels = 127 on a CPU without VNNI, a pair
+  // sums to 64770 and saturates at 32767: about half the true value.
+  const [K, N] = [64, 4];
+  const levels = int8WeightLevels();
+  const g = new Graph();
+  const a = g.input('a', 'float32', [2, K]);
+  const w = g.initializer('w', 'int8', [K, N], new Int8Array(K * N).fill(levels));
+  const scale = g.initializer('w.scale', 'float32', [N], new Float32Array(N).fill(1 / levels));
+  g.output(g.dynamicQuantizeMatMul(a, w, scale));
+  const session = await ort.InferenceSession.create(toModelBytes(g), { intraOpNumThreads: 1 });
+  const input = new Float32Array(2 * K).fill(1);
+  input.fill(0, K); // the second row is 0: the range is [0, 1]
+  const y = (await session.run({ a: new ort.Tensor('float32', input, [2, K]) }))[g.outputs[0].name].data as Float32Array;
+  await session.release();
+  // Row 0: Σ_k 1·(levels·1/levels) = K, up to the activation's own rounding (exact here: 1 is the top of the range).
+  for (let n = 0; n < N; n++) assert.ok(Math.abs(y[n] - K) < 1e-3, `y[0, ${n}] = ${y[n]}, expected ${K} (saturated?)`);
+  for (let n = 0; n < N; n++) assert.equal(y[N + n], 0);
+  assert.ok(levels === INT8_LEVELS || levels === 63);
 });
 
 test('graphs: float32 ones have no int8 op; int8 ones run the six frozen linears of every layer as prepacked int8', async () => {
@@ -128,7 +152,7 @@ test('int8 logits are close to float32 logits (synthetic tiny backbone, padded b
   };
   const [fp32, int8] = [await logits('none'), await logits('int8')];
   const rel = diffNorm(int8, fp32) / norm(fp32);
-  t.diagnostic(`‖int8 − fp32‖ / ‖fp32‖ = ${rel.toExponential(2)}, weights stored ${int8UnsignedWeights() ? 'uint8 + zero point' : 'int8'}`);
+  t.diagnostic(`‖int8 − fp32‖ / ‖fp32‖ = ${rel.toExponential(2)}, weights in ±${int8WeightLevels()}`);
   assert.ok(rel > 0, 'the int8 path ran (its logits are not the float32 ones)');
   // Each int8 linear rounds its weights (half a step of max|W|/127 per output channel) and its input
   // (half a step of the range/255), about 1 % of its output; the residual stream and the LayerNorms dilute that to

@@ -24,7 +24,7 @@ import { differentiateNode } from '../src/engine/autodiff/backward';
 import { Graph, Node } from '../src/engine/onnx/graph';
 import { toModelBytes } from '../src/engine/onnx/serialize';
 import { createRng } from '../src/engine/util/random';
-import { int8UnsignedWeights, QuantizedMatrix, quantizeForInputGradient, quantizeForward, toUnsigned } from '../src/engine/models/quantize';
+import { int8WeightLevels, QuantizedMatrix, quantizeForInputGradient, quantizeForward } from '../src/engine/models/quantize';
 
 interface RuleCase {
   /** What this case exercises beyond the plain op (broadcast axes, attributes). */
@@ -52,7 +52,7 @@ const TOLERANCE = 1e-3;
 
 /**
  * A frozen int8 linear as the engine builds it on this CPU (models/quantize.ts): W [12, 16] drawn once, quantised
- * per output channel for y = a·Wᵀ + bias (int8, or uint8 q + 128 with zero point 128 where the CPU has no VNNI),
+ * per output channel for y = a·Wᵀ + bias (in ±127, or ±63 where the CPU has no VNNI),
  * and its transposed copy registered for the rule. `reference` is the float32 linear on the same W.
  */
 const INT8_W = (() => {
@@ -60,18 +60,14 @@ const INT8_W = (() => {
   return Float32Array.from({ length: 12 * 16 }, () => 2 * rng.next() - 1);
 })();
 function int8Linear(g: Graph, x: Record<string, string>): void {
-  const unsigned = int8UnsignedWeights();
-  const zp = unsigned ? g.initializer('zp', 'uint8', [], Uint8Array.of(128)) : undefined;
+  const levels = int8WeightLevels();
   const store = (name: string, q: QuantizedMatrix) => ({
-    weight: unsigned
-      ? g.initializer(name, 'uint8', [q.rows, q.cols], toUnsigned(q.data))
-      : g.initializer(name, 'int8', [q.rows, q.cols], q.data),
+    weight: g.initializer(name, 'int8', [q.rows, q.cols], q.data),
     scale: g.initializer(`${name}.scale`, 'float32', [q.cols], q.scale),
-    zeroPoint: zp,
   });
-  const w = store('w.q', quantizeForward(INT8_W, 12, 16));
-  g.transposedInt8.set(w.weight, () => store('w.q_t', quantizeForInputGradient(INT8_W, 12, 16)));
-  g.dynamicQuantizeMatMul(x.a, w.weight, w.scale, x.bias, undefined, zp);
+  const w = store('w.q', quantizeForward(INT8_W, 12, 16, 1, levels));
+  g.transposedInt8.set(w.weight, () => store('w.q_t', quantizeForInputGradient(INT8_W, 12, 16, 1, levels)));
+  g.dynamicQuantizeMatMul(x.a, w.weight, w.scale, x.bias);
 }
 
 /** Away from zero by at least 0.2: for kinks (Relu) and poles (Div). */

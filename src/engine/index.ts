@@ -59,7 +59,7 @@ export {
   INT8_LEVELS,
   QUANTIZE_MODES,
   dropInt8SourceWeights,
-  int8UnsignedWeights,
+  int8WeightLevels,
   quantizeForInputGradient,
   quantizeForward,
 } from './models/quantize';
@@ -69,6 +69,7 @@ export { toModelBytes } from './onnx/serialize';
 export { evaluationReport } from './pipeline/evalReport';
 export { TaskModel, methodFromMetadata } from './pipeline/taskModel';
 export { compileInference, compileStandalone, compileTraining } from './runtime/compile';
+export type { CompiledGraph } from './runtime/compile';
 export {
   ChildFailed,
   EngineChild,

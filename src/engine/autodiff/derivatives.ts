@@ -115,8 +115,8 @@ export const DERIVATIVES: Record<string, GradRule> = {
     ];
   },
 
-  // y = a·B̃ (+ bias), B̃ a frozen int8 weight with per-column scales (com.microsoft, models/quantize.ts; stored as
-  // uint8 with a zero point on CPUs without VNNI, inputs 1–3 alike):
+  // y = a·B̃ (+ bias), B̃ a frozen int8 weight with per-column scales (com.microsoft, models/quantize.ts; inputs
+  // 1–3 are the weight, its scales and the empty zero point):
   //   da = dy·B̃ᵀ, run int8 too: DynamicQuantizeMatMul(dy, the weight's transposed int8 copy), straight through the
   //   run-time rounding of a (which has no useful derivative); dbias = unb(dy, bias). Reads neither a nor y, so a
   //   is freed after the forward pass. The weight and its scales are initializers, never trained: no gradient.
@@ -128,7 +128,7 @@ export const DERIVATIVES: Record<string, GradRule> = {
       const transposed = g.transposedInt8.get(weight);
       if (!transposed) throw new Error(`autodiff: no transposed int8 copy of ${weight} is registered (graph.transposedInt8)`);
       const t = transposed();
-      da = g.dynamicQuantizeMatMul(dy[0]!, t.weight, t.scale, undefined, undefined, t.zeroPoint);
+      da = g.dynamicQuantizeMatMul(dy[0]!, t.weight, t.scale);
     }
     return [da, undefined, undefined, undefined, bias && wants(4) ? unbroadcast(g, dy[0]!, bias) : undefined];
   },

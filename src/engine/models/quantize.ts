@@ -18,12 +18,13 @@
  * for the linears whose input needs a gradient (graph.ts `transposedInt8`). Cost: one byte per weight per copy,
  * 85 MB per copy for roberta-base's 72 linears (84.9 M weights; their float32 copy is 340 MB).
  *
- * Range: q in [−127, 127] (L = 127) everywhere. Where the CPU has VNNI (AVX512-VNNI, AVX-VNNI, AMX) or is ARM,
- * the weights are int8 and MLAS runs its u8×s8 kernel. On x86 without VNNI that kernel (vpmaddubsw) adds pairs of
- * u8·s8 products in int16 and saturates above 32767 (probed: 32.4 instead of 64), so there the same q are stored as
- * uint8 q + 128 with zero point 128 and MLAS runs its u8×u8 kernel, which accumulates in int32: the same integers,
- * exact, on every CPU (onnxruntime's answer is `reduce_range`, 7-bit weights; this keeps 8 bits for a u8×u8 GEMM
- * that was ~25 % slower than u8×s8 on an AVX2 EPYC).
+ * Range: q in [−L, L]. Where the CPU has VNNI (AVX512-VNNI, AVX-VNNI, AMX) or is ARM, L = 127: the u8×s8 kernel
+ * accumulates in int32. On x86 without VNNI, MLAS's u8×s8 kernel (vpmaddubsw) adds pairs of u8·s8 products in int16
+ * and saturates above 32767 (probed: 32.4 instead of 64), so there L = 63 (onnxruntime's `reduce_range`): a pair is
+ * at most 2·255·63 = 32130, exact. The alternative, q + 128 stored as uint8 for MLAS's u8×u8 kernel (int32, 8 bits),
+ * was measured on an AVX2 EPYC (no AVX-512) at 2048×768×3072, 2 threads: u8×u8 128 GFLOP/s, fp32 prepacked 133,
+ * u8×s8 181 — the u8×u8 kernel gained nothing over float32, so 7-bit weights it is. test/int8.test.ts checks that
+ * the chosen range does not saturate on the CPU that runs the tests.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -32,14 +33,16 @@ import { RobertaConfig, TensorMap } from '../types';
 export const QUANTIZE_MODES = ['none', 'int8'] as const;
 export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
 
-/** The weights' range: q in [−INT8_LEVELS, INT8_LEVELS]. */
+/** The weights' range where the int8 kernel accumulates in int32: q in [−127, 127]. */
 export const INT8_LEVELS = 127;
+/** The range on x86 without VNNI, where pairs of products are summed in int16 (see the module comment). */
+export const INT8_LEVELS_NO_VNNI = 63;
 
-/** What a graph needs to build its int8 linears: the float32 weights to quantise and how to store them. */
+/** What a graph needs to build its int8 linears: the float32 weights to quantise and their range. */
 export interface Int8Options {
   weights: TensorMap;
-  /** Store q + 128 as uint8 with zero point 128 (x86 without VNNI; see the module comment). */
-  unsignedWeights: boolean;
+  /** q in [−levels, levels]: `int8WeightLevels()` for this CPU. */
+  levels: number;
 }
 
 /** The frozen dense layers of transformer layer i that run int8 (tensor prefixes; weight = prefix + '.weight'). */
@@ -62,22 +65,12 @@ export function isInt8Linear(prefix: string): boolean {
   return INT8_LINEAR.test(prefix);
 }
 
-let cachedUnsigned: boolean | undefined;
+let cachedLevels: number | undefined;
 
-/** Whether this CPU needs the uint8 storage of the weights (x86 without VNNI; see the module comment). */
-export function int8UnsignedWeights(): boolean {
-  cachedUnsigned ??= !cpuHasVnni();
-  return cachedUnsigned;
-}
-
-/**
- * q + 128 as uint8 (the weights' storage for the u8×u8 kernel, zero point 128), in q's own bytes — flipping the sign
- * bit of a two's-complement byte adds 128 — so that a roberta-base graph build holds no second copy. Consumes q.
- */
-export function toUnsigned(q: Int8Array): Uint8Array {
-  const out = new Uint8Array(q.buffer, q.byteOffset, q.length);
-  for (let i = 0; i < out.length; i++) out[i] ^= 0x80;
-  return out;
+/** The weights' range on this CPU: 127 with VNNI or on ARM, 63 on x86 without VNNI (see the module comment). */
+export function int8WeightLevels(): number {
+  cachedLevels ??= cpuHasVnni() ? INT8_LEVELS : INT8_LEVELS_NO_VNNI;
+  return cachedLevels;
 }
 
 function cpuHasVnni(): boolean {

@@ -11,7 +11,7 @@
  */
 import { Graph } from '../onnx/graph';
 import { RobertaConfig, TaskType } from '../types';
-import { Int8Options, isInt8Linear, quantizeForInputGradient, quantizeForward, QuantizedMatrix, toUnsigned } from './quantize';
+import { Int8Options, isInt8Linear, quantizeForInputGradient, quantizeForward, QuantizedMatrix } from './quantize';
 
 /**
  * Where a method may insert a module. Block hooks replace a sub-layer's "residual + LayerNorm" step: they get the
@@ -57,8 +57,8 @@ export interface GraphOptions {
   int8?: Int8Options;
 }
 
-/** The initializers of one quantised matrix (zeroPoint: uint8 storage only). */
-type Int8Tensors = { weight: string; scale: string; zeroPoint?: string };
+/** The initializers of one quantised matrix. */
+type Int8Tensors = { weight: string; scale: string };
 
 /** Gives modules access to the graph and to parameters (registered as inputs on first use). */
 export class ModelBuilder {
@@ -98,32 +98,25 @@ export class ModelBuilder {
    */
   private int8Linear(x: string, prefix: string, alpha: number, withBias: boolean, tag: string): string {
     const { g } = this;
-    const { weights } = this.opts.int8!;
+    const { weights, levels } = this.opts.int8!;
     const name = `${prefix}.weight`;
     const w = weights.get(name);
     if (!w) throw new Error(`model graph: no weights for the int8 linear ${name}`);
     const [out, inp] = w.shape;
-    const forward = this.int8Initializers(name, quantizeForward(w.data, out, inp, alpha));
+    const forward = this.int8Initializers(name, quantizeForward(w.data, out, inp, alpha, levels));
     let transposed: Int8Tensors | undefined;
-    g.transposedInt8.set(forward.weight, () => (transposed ??= this.int8Initializers(`${name}_t`, quantizeForInputGradient(w.data, out, inp, alpha))));
+    g.transposedInt8.set(forward.weight, () => (transposed ??= this.int8Initializers(`${name}_t`, quantizeForInputGradient(w.data, out, inp, alpha, levels))));
     this.int8Weights.push(name);
     const bias = withBias ? this.param(`${prefix}.bias`) : undefined;
-    return g.dynamicQuantizeMatMul(x, forward.weight, forward.scale, bias, tag, forward.zeroPoint);
+    return g.dynamicQuantizeMatMul(x, forward.weight, forward.scale, bias, tag);
   }
 
-  /** A quantised matrix as initializers: int8, or uint8 q + 128 with zero point 128 (models/quantize.ts). */
+  /** A quantised matrix as initializers: the int8 weights and their per-column scales (models/quantize.ts). */
   private int8Initializers(name: string, q: QuantizedMatrix): Int8Tensors {
     const { g } = this;
-    const unsigned = this.opts.int8!.unsignedWeights;
-    const weight = unsigned
-      ? g.initializer(`${name}.uint8`, 'uint8', [q.rows, q.cols], toUnsigned(q.data))
-      : g.initializer(`${name}.int8`, 'int8', [q.rows, q.cols], q.data);
-    const scale = g.initializer(`${name}.int8_scale`, 'float32', [q.cols], q.scale);
-    if (!unsigned) return { weight, scale };
-    this.zeroPoint ??= g.initializer('int8.zero_point_128', 'uint8', [], Uint8Array.of(128));
-    return { weight, scale, zeroPoint: this.zeroPoint };
+    const weight = g.initializer(`${name}.int8`, 'int8', [q.rows, q.cols], q.data);
+    return { weight, scale: g.initializer(`${name}.int8_scale`, 'float32', [q.cols], q.scale) };
   }
-  private zeroPoint?: string;
 
   layerNorm(x: string, prefix: string): string {
     return this.g.layerNorm(x, this.param(`${prefix}.weight`), this.param(`${prefix}.bias`), this.opts.config.layerNormEps, 'ln');

@@ -44,7 +44,7 @@ export const MS_DOMAIN_OPS = new Set(['DynamicQuantizeMatMul']);
  * The int8 copy of a frozen weight laid out for the input gradient (dX = dY·W): its initializer and per-column
  * scales, made on demand by the graph builder so that a graph that never needs that gradient never holds it.
  */
-export type TransposedInt8 = () => { weight: string; scale: string; zeroPoint?: string };
+export type TransposedInt8 = () => { weight: string; scale: string };
 
 export class Graph {
   readonly nodes: Node[] = [];
@@ -278,14 +278,15 @@ export class Graph {
   }
 
   /**
-   * com.microsoft DynamicQuantizeMatMul: y = a·B̃ (+ bias), B̃[k, n] = (b[k, n] − zeroPoint)·bScale[n], with `b`
-   * an int8 (or uint8) initializer [K, N], prepacked by ONNX Runtime, and `a` quantised to uint8 per tensor at run
-   * time (MLAS u8×s8 or u8×u8 GEMM). No zero point for int8 weights: they are quantised symmetrically.
+   * com.microsoft DynamicQuantizeMatMul: y = a·B̃ (+ bias), B̃[k, n] = b[k, n]·bScale[n], with `b` an int8
+   * initializer [K, N], prepacked by ONNX Runtime, and `a` quantised to uint8 per tensor at run time (MLAS u8×s8
+   * GEMM). No zero point: the weights are quantised symmetrically.
    */
-  dynamicQuantizeMatMul(a: string, b: string, bScale: string, bias?: string, prefix?: string, zeroPoint?: string): string {
+  dynamicQuantizeMatMul(a: string, b: string, bScale: string, bias?: string, prefix?: string): string {
     const sa = this.shape(a),
       sb = this.shape(b);
-    const inputs = [a, b, bScale, ...(zeroPoint || bias ? [zeroPoint ?? ''] : []), ...(bias ? [bias] : [])];
+    // Inputs: A, B, b_scale, b_zero_point (empty: symmetric), bias.
+    const inputs = [a, b, bScale, ...(bias ? ['', bias] : [])];
     return this.node('DynamicQuantizeMatMul', inputs, [{ prefix, type: 'float32', shape: [...sa.slice(0, -1), sb[1]] }])[0];
   }
 

@@ -37,8 +37,8 @@ export class TaskModel {
   ) {}
 
   /**
-   * `dropInt8SourceWeights`: in int8, drop the backbone's float32 copies of the int8 linears once the session is
-   * built (models/quantize.ts), for a caller that owns the backbone (classify, eval; not serve, which shares it).
+   * `dropInt8SourceWeights`: in int8, drop the backbone's float32 copies of the int8 linears once the graph is
+   * compiled (models/quantize.ts), for a caller that owns the backbone (classify, eval; not serve, which shares it).
    */
   static async load(opts: {
     backbone: Backbone | string;
@@ -59,9 +59,10 @@ export class TaskModel {
     for (const name of graph.parameterInputs) {
       if (!backbone.weights.has(name) && !tensors.has(name)) throw new SpartanError(`${opts.memory}: tensor ${name} is missing`);
     }
-    const session = await GraphSession.create(graph, { threads: opts.threads });
     const params = layerParams(backbone, tensors);
+    // Before the session build, so that it does not hold the float32 copies next to its int8 ones (peak RSS).
     if (quantize === 'int8' && opts.dropInt8SourceWeights) dropInt8SourceWeights(backbone.config, backbone.weights, params);
+    const session = await GraphSession.create(graph, { threads: opts.threads });
     return new TaskModel(backbone, loadTokenizer(backbone.tokenizerDir), metadata, tensors, session, params, quantize);
   }
 

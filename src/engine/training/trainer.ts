@@ -8,7 +8,7 @@ import { headShapes } from '../models/robertaGraph';
 import { EncodedExample, encodeExamples, makeBatches } from '../data/batching';
 import { Example, TaskInfo } from '../data/jsonl';
 import { MethodSpec, initialTensors, methodHooks, methodShapes, trainableNames } from '../methods';
-import { compileInference, compileTraining } from '../runtime/compile';
+import { CompiledGraph, compileInference, compileTraining } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { argmax, predictLogits } from '../runtime/predict';
 import { RobertaTokenizer } from '../tokenizers/robertaTokenizer';
@@ -20,7 +20,7 @@ import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature
 import { multiLabelMetrics } from './errorAnalysis';
 import { accumulatedStep } from './microBatch';
 import { GraphOptions } from '../models/robertaGraph';
-import { dropInt8SourceWeights, int8UnsignedWeights, QuantizeMode } from '../models/quantize';
+import { dropInt8SourceWeights, int8WeightLevels, QuantizeMode } from '../models/quantize';
 
 export interface TrainConfig {
   method: MethodSpec;
@@ -70,7 +70,7 @@ export interface TrainInput {
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
   /**
-   * int8 only: drop the backbone's float32 copies of the int8 linears once the sessions are built (models/quantize.ts
+   * int8 only: drop the backbone's float32 copies of the int8 linears once the graphs are compiled (models/quantize.ts
    * `dropInt8SourceWeights`), for a caller that owns the backbone and builds nothing else on it.
    */
   dropInt8SourceWeights?: boolean;
@@ -128,7 +128,7 @@ export function graphOptions(
     hooks: methodHooks(method),
     training: false,
     dropout,
-    ...(quantize === 'int8' ? { int8: { weights: backbone.weights, unsignedWeights: int8UnsignedWeights() } } : {}),
+    ...(quantize === 'int8' ? { int8: { weights: backbone.weights, levels: int8WeightLevels() } } : {}),
   };
 }
 
@@ -182,7 +182,15 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     devTruncated: devSet?.truncated ?? 0,
     history: [],
   };
-  const inference = devSet ? await GraphSession.create(compileInference(opts), { threads: cfg.threads }) : undefined;
+  // Both graphs are compiled before either session is built, so that in int8 the float32 copies of the int8 linears
+  // go first and no session build holds them next to its int8 copies (the peak RSS of an int8 run).
+  const graphs: { inference?: CompiledGraph; training?: CompiledGraph } = {
+    inference: devSet ? compileInference(opts) : undefined,
+    training: totalSteps > 0 ? compileTraining({ ...opts, training: true }, names) : undefined,
+  };
+  if (cfg.quantize === 'int8' && input.dropInt8SourceWeights) dropInt8SourceWeights(backbone.config, backbone.weights, params);
+  const inference = graphs.inference ? await GraphSession.create(graphs.inference, { threads: cfg.threads }) : undefined;
+  graphs.inference = undefined; // the session holds its own copy: the bytes can go
   const evaluateDev = () =>
     evaluate(
       inference!,
@@ -207,12 +215,8 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     return result;
   }
 
-  const session = await GraphSession.create(
-    compileTraining({ ...opts, training: true }, names),
-    { threads: cfg.threads, arena: false },
-    cfg.seed,
-  );
-  if (cfg.quantize === 'int8' && input.dropInt8SourceWeights) dropInt8SourceWeights(backbone.config, backbone.weights, params);
+  const session = await GraphSession.create(graphs.training!, { threads: cfg.threads, arena: false }, cfg.seed);
+  graphs.training = undefined;
   const optimizer: Optimizer =
     cfg.optimizer === 'sgd'
       ? new Sgd()

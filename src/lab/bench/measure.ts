@@ -27,6 +27,7 @@ import {
   TensorMap,
   createRng,
   QuantizeMode,
+  CompiledGraph,
 } from '../../engine';
 
 export interface Timing {
@@ -119,14 +120,30 @@ export class BenchModel {
   }
 
   /** `quantize: 'int8'`: the frozen backbone linears int8 (engine/models/quantize.ts). */
+  inferenceGraph(quantize: QuantizeMode = 'none'): CompiledGraph {
+    return compileInference(graphOptions(this.backbone, this.method, 'classification', this.numLabels, 0, quantize));
+  }
+
+  trainingGraph(dropout = 0.1, quantize: QuantizeMode = 'none'): CompiledGraph {
+    const opts = { ...graphOptions(this.backbone, this.method, 'classification', this.numLabels, dropout, quantize), training: true };
+    return compileTraining(opts, this.names);
+  }
+
   async inferenceSession(threads: number, quantize: QuantizeMode = 'none'): Promise<GraphSession> {
-    const opts = graphOptions(this.backbone, this.method, 'classification', this.numLabels, 0, quantize);
-    return GraphSession.create(compileInference(opts), { threads });
+    return BenchModel.inferenceSessionOf(this.inferenceGraph(quantize), threads);
   }
 
   async trainingSession(threads: number, dropout = 0.1, quantize: QuantizeMode = 'none'): Promise<GraphSession> {
-    const opts = { ...graphOptions(this.backbone, this.method, 'classification', this.numLabels, dropout, quantize), training: true };
-    return GraphSession.create(compileTraining(opts, this.names), { threads, arena: false });
+    return BenchModel.trainingSessionOf(this.trainingGraph(dropout, quantize), threads);
+  }
+
+  /** The session options train and classify use: the arena for inference, none for training (processEnv.ts). */
+  static inferenceSessionOf(graph: CompiledGraph, threads: number): Promise<GraphSession> {
+    return GraphSession.create(graph, { threads });
+  }
+
+  static trainingSessionOf(graph: CompiledGraph, threads: number): Promise<GraphSession> {
+    return GraphSession.create(graph, { threads, arena: false });
   }
 
   /** Logits of one batch, as the product computes them (predictLogits: bucketing, micro-batches). */
