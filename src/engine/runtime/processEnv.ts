@@ -1,13 +1,18 @@
 /**
- * Environment for processes that train. Training sessions run without ONNX Runtime's arena (it grows by doubling
- * and held up to twice the live activations: 3.0 GB peak for a 16×128 roberta-base step whose activations need
- * 1.1 GB); ONNX Runtime's memory pattern then asks malloc for one block per run. glibc is told to map every block
- * of 1 MiB or more on its own (so freed activations go back to the OS and RSS follows what is live: 1.8 GB) and to
- * back those mappings with transparent huge pages (so re-faulting them each step costs 2 MiB faults, not 4 KiB
- * ones: 6.2 s per step instead of 11.4 s; the arena's was 5.9 s). glibc reads tunables at start-up, hence an
- * environment variable, set by bin/spartan.js, the extension and the benchmarks when they start engine processes.
+ * Environment for processes that train. Since training runs in micro-batches (data/microBatches.ts), a run's live
+ * activations are small, and training sessions keep ONNX Runtime's arena like inference ones: blocks are re-used
+ * across steps, not mapped and faulted in afresh each run. glibc is told to back its large blocks with transparent
+ * huge pages (2 MiB faults, not 4 KiB ones). Measured on 2 threads (Xeon with AVX-512 VNNI), roberta-base SPARTAN,
+ * dropout 0.1, 512-token micro-batches (`node --import tsx scripts/bench.ts --phase train` and `--phase sst2`):
+ *   - arena on, hugetlb=1 (this):                 32×128 7.31 s, 16×128 3.62 s, SST-2 rows 32.0 ex/s; peak 1265 MB
+ *   - arena on, no tunables:                      7.47 s, 3.69 s, 31.1 ex/s; 1261 MB
+ *   - arena off, hugetlb=1 + 1 MiB mmap threshold (before: every block ≥ 1 MiB mapped per run and returned):
+ *                                                 9.08 s, 4.36 s, 22.8 ex/s; 928 MB
+ *   - arena off, no memory pattern, 32 MiB mmap threshold: 7.69 s, 3.71 s, 30.3 ex/s; 1117 MB
+ * glibc reads tunables at start-up, hence an environment variable, set by bin/spartan.js, the extension and the
+ * benchmarks when they start engine processes.
  */
-export const GLIBC_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=1048576';
+export const GLIBC_TUNABLES = 'glibc.malloc.hugetlb=1';
 
 /** `env` with the training tunables added (a GLIBC_TUNABLES already in `env` wins). */
 export function withTrainingEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {

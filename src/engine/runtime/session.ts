@@ -19,15 +19,21 @@ export interface SessionOptions {
    */
   allowSpinning?: boolean;
   /**
-   * Use ONNX Runtime's memory arena (fast re-use, but it grows by doubling). Training sessions turn it off and
-   * keep the memory pattern, so that peak RSS follows the live activations (see processEnv.ts); inference
-   * sessions keep it.
+   * Use ONNX Runtime's memory arena (default): blocks are re-used across runs. It grows by doubling, which with
+   * micro-batched training costs less memory than mapping fresh blocks each run costs time (see processEnv.ts).
    */
   arena?: boolean;
 }
 
 /** SPARTAN_ARENA=0/1 overrides the per-session choice (for measurements). */
 const arenaOverride = process.env.SPARTAN_ARENA === undefined ? undefined : process.env.SPARTAN_ARENA !== '0';
+/**
+ * SPARTAN_ORT_PROFILE=prefix: ONNX Runtime's per-op profiler writes `prefix_<date>.json` when the session is
+ * released (for measurements: where a run's time goes).
+ */
+const profilePrefix = process.env.SPARTAN_ORT_PROFILE;
+/** SPARTAN_MEM_PATTERN=0/1 overrides the memory pattern (for measurements). */
+const memPatternOverride = process.env.SPARTAN_MEM_PATTERN === undefined ? undefined : process.env.SPARTAN_MEM_PATTERN !== '0';
 
 export class GraphSession {
   private masks?: DropoutMaskPool;
@@ -47,7 +53,8 @@ export class GraphSession {
       executionMode: 'sequential',
       graphOptimizationLevel: (process.env.SPARTAN_ORT_OPT as 'all' | 'basic' | 'extended' | 'disabled' | undefined) ?? 'all',
       enableCpuMemArena: useArena,
-      enableMemPattern: true,
+      enableMemPattern: memPatternOverride ?? true,
+      ...(profilePrefix ? { enableProfiling: true, profileFilePrefix: profilePrefix } : {}),
       ...(opts.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
     // The bytes are not kept: an int8 graph carries its weights (tens of MB), which the session now holds prepacked.
@@ -104,6 +111,7 @@ export class GraphSession {
   }
 
   async release(): Promise<void> {
+    if (profilePrefix) this.session.endProfiling();
     await this.session.release();
   }
 }

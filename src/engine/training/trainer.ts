@@ -215,7 +215,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     return result;
   }
 
-  const session = await GraphSession.create(graphs.training!, { threads: cfg.threads, arena: false }, cfg.seed);
+  const session = await GraphSession.create(graphs.training!, { threads: cfg.threads }, cfg.seed);
   graphs.training = undefined;
   const optimizer: Optimizer =
     cfg.optimizer === 'sgd'

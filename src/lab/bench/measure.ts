@@ -137,13 +137,13 @@ export class BenchModel {
     return BenchModel.trainingSessionOf(this.trainingGraph(dropout, quantize), threads);
   }
 
-  /** The session options train and classify use: the arena for inference, none for training (processEnv.ts). */
+  /** The session options train and classify use (both with the arena: processEnv.ts). */
   static inferenceSessionOf(graph: CompiledGraph, threads: number): Promise<GraphSession> {
     return GraphSession.create(graph, { threads });
   }
 
   static trainingSessionOf(graph: CompiledGraph, threads: number): Promise<GraphSession> {
-    return GraphSession.create(graph, { threads, arena: false });
+    return GraphSession.create(graph, { threads });
   }
 
   /** Logits of one batch, as the product computes them (predictLogits: bucketing, micro-batches). */
