@@ -39,7 +39,7 @@ import {
   MICRO_BATCH_TOKENS,
   QuantizeMode,
   int8WeightLevels,
-  dropInt8SourceWeights,
+  quantizeAndDropSources,
 } from '../src/engine';
 import {
   BenchModel,
@@ -84,10 +84,13 @@ async function phaseInfer(): Promise<Json> {
   const backbone = await loadBackbone(BACKBONE);
   const plain = new BenchModel(backbone, PLAIN);
   const spartan = new BenchModel(backbone, SPARTAN);
-  // As classify and train do in int8: the graphs are compiled, then the float32 copies of the int8 linears go, then
-  // the sessions are built, so that no session build holds both.
+  // As classify and train do in int8: the int8 linears are quantised and their float32 copies dropped before any
+  // graph is compiled (both models share the copies).
+  if (precision() === 'int8') {
+    const copies = quantizeAndDropSources(backbone.config, int8WeightLevels(), false, backbone.weights, plain.params, spartan.params);
+    plain.int8Copies = spartan.int8Copies = copies;
+  }
   const graphs = [plain.inferenceGraph(precision()), spartan.inferenceGraph(precision())];
-  if (precision() === 'int8') dropInt8SourceWeights(backbone.config, backbone.weights, plain.params, spartan.params);
   const sp = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
   const ss = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
   const peakBefore = await sgemmPeak(threads);
@@ -149,8 +152,11 @@ async function phaseInfer(): Promise<Json> {
 async function phaseInferMemory(): Promise<Json> {
   const backbone = await loadBackbone(BACKBONE);
   const spartan = new BenchModel(backbone, SPARTAN);
+  if (precision() === 'int8') {
+    spartan.int8Copies = quantizeAndDropSources(backbone.config, int8WeightLevels(), false, backbone.weights, spartan.params);
+  }
   const graph = spartan.inferenceGraph(precision());
-  if (precision() === 'int8') dropInt8SourceWeights(backbone.config, backbone.weights, spartan.params);
+  spartan.int8Copies?.clear();
   const session = await BenchModel.inferenceSessionOf(graph, threads);
   for (const [B, T] of SHAPES) await spartan.infer(session, syntheticExamples(backbone.config, B, T, 2));
   return { shapes: SHAPES.map(([b, t]) => `${b}x${t}`), peakRssMB: peakRssMB() };
@@ -160,10 +166,13 @@ async function phaseTrain(): Promise<Json> {
   const dropout = Number(value('--dropout', '0.1'));
   const backbone = await loadBackbone(BACKBONE);
   const spartan = new BenchModel(backbone, SPARTAN);
-  // In the trainer's order (training/trainer.ts): both graphs compiled, the int8 linears' float32 copies dropped,
-  // then the sessions built.
+  // In the trainer's order (training/trainer.ts): the int8 linears quantised (both copies) and their float32 weights
+  // dropped, then both graphs compiled, then the sessions built.
+  if (precision() === 'int8') {
+    spartan.int8Copies = quantizeAndDropSources(backbone.config, int8WeightLevels(), true, backbone.weights, spartan.params);
+  }
   const graphs = [spartan.inferenceGraph(precision()), spartan.trainingGraph(dropout, precision())];
-  if (precision() === 'int8') dropInt8SourceWeights(backbone.config, backbone.weights, spartan.params);
+  spartan.int8Copies?.clear();
   const infer = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
   const trainSession = await BenchModel.trainingSessionOf(graphs.shift()!, threads);
   const step = spartan.trainStep(trainSession, BenchModel.adamW());

@@ -16,6 +16,7 @@ import {
   INT8_LEVELS,
   int8WeightLevels,
   int8LinearPrefixes,
+  quantizeAndDropSources,
   quantizeForInputGradient,
   quantizeForward,
 } from '../src/engine/models/quantize';
@@ -117,6 +118,26 @@ test('graphs: float32 ones have no int8 op; int8 ones run the six frozen linears
     () => compileTraining({ ...graphOptions(backbone, full, 'classification', 2, 0, 'int8'), training: true }, fullNames),
     /train it in float32/,
   );
+});
+
+test('int8 copies made up front, float32 sources dropped: the same graphs, byte for byte, as quantising on the fly', async () => {
+  const backbone = await loadBackbone('synthetic:tiny');
+  const names = new BenchModel(backbone, SPARTAN).names;
+  const onTheFly = graphOptions(backbone, SPARTAN, 'classification', 2, 0.1, 'int8');
+  const weights = new Map(backbone.weights);
+  const params = new Map(weights);
+  const early = graphOptions({ ...backbone, weights }, SPARTAN, 'classification', 2, 0.1, 'int8');
+  early.int8!.copies = quantizeAndDropSources(backbone.config, early.int8!.levels, true, weights, params);
+  const linear = `${int8LinearPrefixes(0)[0]}.weight`;
+  assert.ok(!weights.has(linear) && !params.has(linear), 'the float32 sources are gone from every map');
+  assert.equal(early.int8!.copies.size, 6 * backbone.config.numLayers);
+  assert.deepEqual(compileInference(early).bytes, compileInference(onTheFly).bytes, 'inference graph');
+  const train = (o: typeof early) => compileTraining({ ...o, training: true }, names).bytes;
+  assert.deepEqual(train(early), train(onTheFly), 'training graph, with the input-gradient copies');
+  // Copies made for inference only cannot serve a training graph once the sources are gone: it says so.
+  const inferenceOnly = graphOptions({ ...backbone, weights: new Map(backbone.weights) }, SPARTAN, 'classification', 2, 0.1, 'int8');
+  inferenceOnly.int8!.copies = quantizeAndDropSources(backbone.config, inferenceOnly.int8!.levels, false, inferenceOnly.int8!.weights);
+  assert.throws(() => train(inferenceOnly), /no input-gradient int8 copy/);
 });
 
 /** Rows of a padded batch: <s>, tokens, </s>. */

@@ -59,11 +59,12 @@ export {
   INT8_LEVELS,
   QUANTIZE_MODES,
   dropInt8SourceWeights,
+  quantizeAndDropSources,
   int8WeightLevels,
   quantizeForInputGradient,
   quantizeForward,
 } from './models/quantize';
-export type { QuantizeMode } from './models/quantize';
+export type { Int8Copies, QuantizeMode } from './models/quantize';
 export { Graph } from './onnx/graph';
 export { toModelBytes } from './onnx/serialize';
 export { evaluationReport } from './pipeline/evalReport';

@@ -7,7 +7,8 @@
  * float32, and so do the gradients of trained tensors.
  *
  * Weights: symmetric int8, per output channel, quantised in JS once per session build (when the graph is
- * compiled; nothing is cached, so the int8 copies live only inside the ONNX Runtime session that prepacked them):
+ * compiled, or once up front for a caller that owns the backbone, `quantizeAndDropSources`; the copies then live
+ * only inside the ONNX Runtime sessions that prepacked them):
  * for W [out, in] (PyTorch layout), scale[n] = max_k |W[n, k]| / L and q[k, n] = round(W[n, k] / scale[n]) in
  * [−L, L], stored [in, out] — the B of `DynamicQuantizeMatMul` (y = x·B̃ + bias) — as a graph initializer, which
  * ONNX Runtime prepacks for MLAS's u8×s8 GEMM. The activations are quantised by the op itself at every run
@@ -40,10 +41,22 @@ export const INT8_LEVELS_NO_VNNI = 63;
 
 /** What a graph needs to build its int8 linears: the float32 weights to quantise and their range. */
 export interface Int8Options {
+  /** The float32 weights; an int8 linear found in `copies` is not read here (its float32 copy may be gone). */
   weights: TensorMap;
   /** q in [−levels, levels]: `int8WeightLevels()` for this CPU. */
   levels: number;
+  /** Copies quantised before the graphs are compiled (`quantizeAndDropSources`), shared by the graphs of one build. */
+  copies?: Int8Copies;
 }
+
+/** The int8 copies of one linear's weight, α = 1: for the forward pass and, where training needs it, dX. */
+export interface Int8Copy {
+  forward: QuantizedMatrix;
+  inputGradient?: QuantizedMatrix;
+}
+
+/** Int8 copies by weight name (canonical `….weight`). */
+export type Int8Copies = Map<string, Int8Copy>;
 
 /** The frozen dense layers of transformer layer i that run int8 (tensor prefixes; weight = prefix + '.weight'). */
 export function int8LinearPrefixes(layer: number): string[] {
@@ -132,6 +145,61 @@ export function quantizeForInputGradient(w: Float32Array, out: number, inp: numb
     for (let k = 0; k < inp; k++) data[row + k] = Math.round(w[row + k] / step[k]);
   }
   return { data, rows: out, cols: inp, scale };
+}
+
+/** `q` with its product scaled by α (folded into the per-column scales, as Gemm's alpha). */
+export function scaledBy(q: QuantizedMatrix, alpha: number): QuantizedMatrix {
+  return alpha === 1 ? q : { ...q, scale: q.scale.map((s) => s * alpha) };
+}
+
+/**
+ * The int8 copies of the linear `name` for a graph: those in `opts.copies`, else quantised now from `opts.weights`
+ * (the input-gradient copy only when the gradient rule asks for it).
+ */
+export function int8CopyOf(name: string, opts: Int8Options): { forward: QuantizedMatrix; inputGradient: () => QuantizedMatrix } {
+  const made = opts.copies?.get(name);
+  const w = opts.weights.get(name);
+  if (!made && !w) throw new Error(`model graph: no weights for the int8 linear ${name}`);
+  const [out, inp] = w ? w.shape : [made!.forward.cols, made!.forward.rows];
+  return {
+    forward: made?.forward ?? quantizeForward(w!.data, out, inp, 1, opts.levels),
+    inputGradient: () => {
+      const q = made?.inputGradient ?? (w ? quantizeForInputGradient(w.data, out, inp, 1, opts.levels) : undefined);
+      if (!q) throw new Error(`model graph: ${name} has no input-gradient int8 copy and its float32 weights are gone`);
+      return q;
+    },
+  };
+}
+
+/**
+ * For a caller that owns its backbone: quantises every int8 linear of `weights` now (with the input-gradient copy
+ * when `inputGradients`, i.e. when a training graph will be built), then drops their float32 weights from `maps`
+ * (`dropInt8SourceWeights`). Graphs compiled with `{ copies }` never read those float32 weights, so the process never
+ * holds them next to the int8 copies and the serialised graphs (the peak RSS of an int8 run: a classify-like process
+ * on roberta-base, `scripts/bench.ts --phase infer-memory --precision int8`, went from 997 to 686 MB). The caller clears the map once its sessions are built.
+ */
+export function quantizeAndDropSources(
+  config: RobertaConfig,
+  levels: number,
+  inputGradients: boolean,
+  weights: TensorMap,
+  ...maps: TensorMap[]
+): Int8Copies {
+  const copies: Int8Copies = new Map();
+  for (let i = 0; i < config.numLayers; i++) {
+    for (const prefix of int8LinearPrefixes(i)) {
+      const name = `${prefix}.weight`;
+      const w = weights.get(name);
+      if (!w) continue; // a backbone without this linear: the graph builder reports it, if a graph needs it
+      const [out, inp] = w.shape;
+      copies.set(name, {
+        forward: quantizeForward(w.data, out, inp, 1, levels),
+        ...(inputGradients ? { inputGradient: quantizeForInputGradient(w.data, out, inp, 1, levels) } : {}),
+      });
+    }
+  }
+  dropInt8SourceWeights(config, weights, ...maps);
+  return copies;
 }
 
 /**

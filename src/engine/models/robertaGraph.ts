@@ -11,7 +11,7 @@
  */
 import { Graph } from '../onnx/graph';
 import { RobertaConfig, TaskType } from '../types';
-import { Int8Options, isInt8Linear, quantizeForInputGradient, quantizeForward, QuantizedMatrix } from './quantize';
+import { Int8Options, int8CopyOf, isInt8Linear, QuantizedMatrix, scaledBy } from './quantize';
 
 /**
  * Where a method may insert a module. Block hooks replace a sub-layer's "residual + LayerNorm" step: they get the
@@ -98,14 +98,11 @@ export class ModelBuilder {
    */
   private int8Linear(x: string, prefix: string, alpha: number, withBias: boolean, tag: string): string {
     const { g } = this;
-    const { weights, levels } = this.opts.int8!;
     const name = `${prefix}.weight`;
-    const w = weights.get(name);
-    if (!w) throw new Error(`model graph: no weights for the int8 linear ${name}`);
-    const [out, inp] = w.shape;
-    const forward = this.int8Initializers(name, quantizeForward(w.data, out, inp, alpha, levels));
+    const copy = int8CopyOf(name, this.opts.int8!);
+    const forward = this.int8Initializers(name, scaledBy(copy.forward, alpha));
     let transposed: Int8Tensors | undefined;
-    g.transposedInt8.set(forward.weight, () => (transposed ??= this.int8Initializers(`${name}_t`, quantizeForInputGradient(w.data, out, inp, alpha, levels))));
+    g.transposedInt8.set(forward.weight, () => (transposed ??= this.int8Initializers(`${name}_t`, scaledBy(copy.inputGradient(), alpha))));
     this.int8Weights.push(name);
     const bias = withBias ? this.param(`${prefix}.bias`) : undefined;
     return g.dynamicQuantizeMatMul(x, forward.weight, forward.scale, bias, tag);

@@ -5,7 +5,7 @@
 import { Backbone, loadBackbone } from '../models/backbone';
 import { loadMemory, MemoryMetadata } from '../memory/memoryFile';
 import { methodFromMetadata, maxLengthOf, quantizeFromMetadata } from '../memory/memoryMethod';
-import { dropInt8SourceWeights, QuantizeMode } from '../models/quantize';
+import { quantizeAndDropSources, QuantizeMode } from '../models/quantize';
 import { compileInference } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { predictLogits, argmax } from '../runtime/predict';
@@ -37,8 +37,8 @@ export class TaskModel {
   ) {}
 
   /**
-   * `dropInt8SourceWeights`: in int8, drop the backbone's float32 copies of the int8 linears once the graph is
-   * compiled (models/quantize.ts), for a caller that owns the backbone (classify, eval; not serve, which shares it).
+   * `dropInt8SourceWeights`: in int8, quantise the int8 linears and drop the backbone's float32 copies of them before
+   * the graph is compiled (models/quantize.ts `quantizeAndDropSources`), for a caller that owns the backbone (classify, eval; not serve, which shares it).
    */
   static async load(opts: {
     backbone: Backbone | string;
@@ -55,13 +55,18 @@ export class TaskModel {
     const method = methodFromMetadata(metadata, opts.memory);
     const numLabels = metadata.task === 'regression' ? 1 : metadata.labels.length;
     const quantize = opts.quantize ?? quantizeFromMetadata(metadata, opts.memory);
-    const graph = compileInference(graphOptions(backbone, method, metadata.task, numLabels, 0, quantize));
+    const graphOpts = graphOptions(backbone, method, metadata.task, numLabels, 0, quantize);
+    const params = layerParams(backbone, tensors);
+    // Quantised and dropped before the graph is compiled, so that the process never holds the float32 copies of the
+    // int8 linears next to their int8 ones and the serialised graph (peak RSS).
+    if (graphOpts.int8 && opts.dropInt8SourceWeights) {
+      graphOpts.int8.copies = quantizeAndDropSources(backbone.config, graphOpts.int8.levels, false, backbone.weights, params);
+    }
+    const graph = compileInference(graphOpts);
+    graphOpts.int8?.copies?.clear();
     for (const name of graph.parameterInputs) {
       if (!backbone.weights.has(name) && !tensors.has(name)) throw new SpartanError(`${opts.memory}: tensor ${name} is missing`);
     }
-    const params = layerParams(backbone, tensors);
-    // Before the session build, so that it does not hold the float32 copies next to its int8 ones (peak RSS).
-    if (quantize === 'int8' && opts.dropInt8SourceWeights) dropInt8SourceWeights(backbone.config, backbone.weights, params);
     const session = await GraphSession.create(graph, { threads: opts.threads });
     return new TaskModel(backbone, loadTokenizer(backbone.tokenizerDir), metadata, tensors, session, params, quantize);
   }

@@ -20,7 +20,7 @@ import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature
 import { multiLabelMetrics } from './errorAnalysis';
 import { accumulatedStep } from './microBatch';
 import { GraphOptions } from '../models/robertaGraph';
-import { dropInt8SourceWeights, int8WeightLevels, QuantizeMode } from '../models/quantize';
+import { int8WeightLevels, quantizeAndDropSources, QuantizeMode } from '../models/quantize';
 
 export interface TrainConfig {
   method: MethodSpec;
@@ -70,8 +70,9 @@ export interface TrainInput {
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
   /**
-   * int8 only: drop the backbone's float32 copies of the int8 linears once the graphs are compiled (models/quantize.ts
-   * `dropInt8SourceWeights`), for a caller that owns the backbone and builds nothing else on it.
+   * int8 only: quantise the int8 linears up front and drop the backbone's float32 copies of them before the graphs
+   * are compiled (models/quantize.ts `quantizeAndDropSources`), for a caller that owns the backbone and builds
+   * nothing else on it.
    */
   dropInt8SourceWeights?: boolean;
 }
@@ -182,13 +183,17 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     devTruncated: devSet?.truncated ?? 0,
     history: [],
   };
-  // Both graphs are compiled before either session is built, so that in int8 the float32 copies of the int8 linears
-  // go first and no session build holds them next to its int8 copies (the peak RSS of an int8 run).
+  // In int8, a caller that owns the backbone has every int8 linear quantised and its float32 weights dropped before
+  // any graph is compiled, so that the process never holds them next to the int8 copies and the serialised graphs
+  // (the peak RSS of an int8 run); both graphs share the copies.
+  if (opts.int8 && input.dropInt8SourceWeights) {
+    opts.int8.copies = quantizeAndDropSources(backbone.config, opts.int8.levels, totalSteps > 0, backbone.weights, params);
+  }
   const graphs: { inference?: CompiledGraph; training?: CompiledGraph } = {
     inference: devSet ? compileInference(opts) : undefined,
     training: totalSteps > 0 ? compileTraining({ ...opts, training: true }, names) : undefined,
   };
-  if (cfg.quantize === 'int8' && input.dropInt8SourceWeights) dropInt8SourceWeights(backbone.config, backbone.weights, params);
+  opts.int8?.copies?.clear(); // the graphs' bytes hold them now
   const inference = graphs.inference ? await GraphSession.create(graphs.inference, { threads: cfg.threads }) : undefined;
   graphs.inference = undefined; // the session holds its own copy: the bytes can go
   const evaluateDev = () =>

@@ -28,6 +28,7 @@ import {
   createRng,
   QuantizeMode,
   CompiledGraph,
+  Int8Copies,
 } from '../../engine';
 
 export interface Timing {
@@ -119,14 +120,22 @@ export class BenchModel {
     this.params = layerParams(backbone, this.trained);
   }
 
+  /** int8 copies made up front (`quantizeAndDropSources`, as classify and train do), read by the graphs below. */
+  int8Copies?: Int8Copies;
+
+  private graphOptions(dropout: number, quantize: QuantizeMode): ReturnType<typeof graphOptions> {
+    const opts = graphOptions(this.backbone, this.method, 'classification', this.numLabels, dropout, quantize);
+    if (opts.int8 && this.int8Copies) opts.int8.copies = this.int8Copies;
+    return opts;
+  }
+
   /** `quantize: 'int8'`: the frozen backbone linears int8 (engine/models/quantize.ts). */
   inferenceGraph(quantize: QuantizeMode = 'none'): CompiledGraph {
-    return compileInference(graphOptions(this.backbone, this.method, 'classification', this.numLabels, 0, quantize));
+    return compileInference(this.graphOptions(0, quantize));
   }
 
   trainingGraph(dropout = 0.1, quantize: QuantizeMode = 'none'): CompiledGraph {
-    const opts = { ...graphOptions(this.backbone, this.method, 'classification', this.numLabels, dropout, quantize), training: true };
-    return compileTraining(opts, this.names);
+    return compileTraining({ ...this.graphOptions(dropout, quantize), training: true }, this.names);
   }
 
   async inferenceSession(threads: number, quantize: QuantizeMode = 'none'): Promise<GraphSession> {
