@@ -25,7 +25,7 @@ export { GLUE_TASKS, glueTaskName, importGlueTask, writeJsonl } from './data/glu
 export type { GlueRow } from './data/glue';
 export { checkDevLabels, inferTask, jsonlEditorProblems, parseJsonlText, readJsonl, readUnlabelledJsonl } from './data/jsonl';
 export type { Example, RowProblem, TaskInfo } from './data/jsonl';
-export { MICRO_BATCH_TOKENS } from './data/microBatches';
+export { INT8_TRAINING_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS } from './data/microBatches';
 export { downloadModel } from './hub';
 export { writeFileAtomic } from './io/atomicWrite';
 export { checkNotAnInput, checkOutputPath } from './io/outputPath';
@@ -85,6 +85,7 @@ export {
 export type { ChildExit, Entry, SpawnEngineOptions } from './runtime/childProcess';
 export { predictLogits } from './runtime/predict';
 export { withTrainingEnv } from './runtime/processEnv';
+export { reclaimGarbage } from './runtime/reclaim';
 export { GraphSession } from './runtime/session';
 export { loadTokenizer } from './tokenizers/robertaTokenizer';
 export type { EncodedText, RobertaTokenizer } from './tokenizers/robertaTokenizer';

@@ -6,7 +6,8 @@ import { Backbone, loadBackbone } from '../models/backbone';
 import { loadMemory, MemoryMetadata } from '../memory/memoryFile';
 import { methodFromMetadata, maxLengthOf, quantizeFromMetadata } from '../memory/memoryMethod';
 import { quantizeAndDropSources, QuantizeMode } from '../models/quantize';
-import { compileInference } from '../runtime/compile';
+import { CompiledGraph, compileInference } from '../runtime/compile';
+import { reclaimGarbage } from '../runtime/reclaim';
 import { GraphSession } from '../runtime/session';
 import { predictLogits, argmax } from '../runtime/predict';
 import { loadTokenizer, RobertaTokenizer } from '../tokenizers/robertaTokenizer';
@@ -62,12 +63,9 @@ export class TaskModel {
     if (graphOpts.int8 && opts.dropInt8SourceWeights) {
       graphOpts.int8.copies = quantizeAndDropSources(backbone.config, graphOpts.int8.levels, false, backbone.weights, params);
     }
-    const graph = compileInference(graphOpts);
+    const session = await sessionOf(compileInference(graphOpts), backbone, tensors, opts);
     graphOpts.int8?.copies?.clear();
-    for (const name of graph.parameterInputs) {
-      if (!backbone.weights.has(name) && !tensors.has(name)) throw new SpartanError(`${opts.memory}: tensor ${name} is missing`);
-    }
-    const session = await GraphSession.create(graph, { threads: opts.threads });
+    if (graphOpts.int8) reclaimGarbage(); // the int8 graph's bytes and copies (runtime/reclaim.ts)
     return new TaskModel(backbone, loadTokenizer(backbone.tokenizerDir), metadata, tensors, session, params, quantize);
   }
 
@@ -158,4 +156,17 @@ export class TaskModel {
   async close(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** The session of a memory's inference graph, once every tensor it reads is known to be there. */
+async function sessionOf(
+  graph: CompiledGraph,
+  backbone: Backbone,
+  tensors: TensorMap,
+  opts: { memory: string; threads: number },
+): Promise<GraphSession> {
+  for (const name of graph.parameterInputs) {
+    if (!backbone.weights.has(name) && !tensors.has(name)) throw new SpartanError(`${opts.memory}: tensor ${name} is missing`);
+  }
+  return GraphSession.create(graph, { threads: opts.threads });
 }

@@ -10,6 +10,7 @@ import { Example, TaskInfo } from '../data/jsonl';
 import { MethodSpec, initialTensors, methodHooks, methodShapes, trainableNames } from '../methods';
 import { CompiledGraph, compileInference, compileTraining } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
+import { reclaimGarbage } from '../runtime/reclaim';
 import { argmax, predictLogits } from '../runtime/predict';
 import { RobertaTokenizer } from '../tokenizers/robertaTokenizer';
 import { SpartanError, TaskType, TensorMap } from '../types';
@@ -196,6 +197,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
   opts.int8?.copies?.clear(); // the graphs' bytes hold them now
   const inference = graphs.inference ? await GraphSession.create(graphs.inference, { threads: cfg.threads }) : undefined;
   graphs.inference = undefined; // the session holds its own copy: the bytes can go
+  if (opts.int8) reclaimGarbage(); // before the training session's build (runtime/reclaim.ts)
   const evaluateDev = () =>
     evaluate(
       inference!,
@@ -222,6 +224,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
 
   const session = await GraphSession.create(graphs.training!, { threads: cfg.threads }, cfg.seed);
   graphs.training = undefined;
+  if (opts.int8) reclaimGarbage();
   const optimizer: Optimizer =
     cfg.optimizer === 'sgd'
       ? new Sgd()
