@@ -37,9 +37,11 @@ import {
   encodeExamples,
   makeBatches,
   MICRO_BATCH_TOKENS,
+  INT8_TRAINING_MICRO_BATCH_TOKENS,
   QuantizeMode,
   int8WeightLevels,
   quantizeAndDropSources,
+  reclaimGarbage,
 } from '../src/engine';
 import {
   BenchModel,
@@ -93,6 +95,7 @@ async function phaseInfer(): Promise<Json> {
   const graphs = [plain.inferenceGraph(precision()), spartan.inferenceGraph(precision())];
   const sp = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
   const ss = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
+  if (precision() === 'int8') reclaimGarbage(); // as classify does (engine/runtime/reclaim.ts)
   const peakBefore = await sgemmPeak(threads);
   const shapes: Json[] = [];
   for (const [B, T] of SHAPES) {
@@ -155,9 +158,10 @@ async function phaseInferMemory(): Promise<Json> {
   if (precision() === 'int8') {
     spartan.int8Copies = quantizeAndDropSources(backbone.config, int8WeightLevels(), false, backbone.weights, spartan.params);
   }
-  const graph = spartan.inferenceGraph(precision());
+  const graphs = [spartan.inferenceGraph(precision())];
   spartan.int8Copies?.clear();
-  const session = await BenchModel.inferenceSessionOf(graph, threads);
+  const session = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
+  if (precision() === 'int8') reclaimGarbage(); // as classify does (engine/runtime/reclaim.ts)
   for (const [B, T] of SHAPES) await spartan.infer(session, syntheticExamples(backbone.config, B, T, 2));
   return { shapes: SHAPES.map(([b, t]) => `${b}x${t}`), peakRssMB: peakRssMB() };
 }
@@ -174,7 +178,9 @@ async function phaseTrain(): Promise<Json> {
   const graphs = [spartan.inferenceGraph(precision()), spartan.trainingGraph(dropout, precision())];
   spartan.int8Copies?.clear();
   const infer = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
+  if (precision() === 'int8') reclaimGarbage();
   const trainSession = await BenchModel.trainingSessionOf(graphs.shift()!, threads);
+  if (precision() === 'int8') reclaimGarbage();
   const step = spartan.trainStep(trainSession, BenchModel.adamW());
   const shapes: Json[] = [];
   for (const [B, T] of SHAPES) {
@@ -297,7 +303,7 @@ function report(all: Json): string {
     `roberta-base geometry (synthetic weights), ${threads} threads, ${os.cpus()[0]?.model ?? 'unknown CPU'}; load average at start ${all.loadStart.map((v: number) => v.toFixed(2)).join(' ')}, end ${all.loadEnd.map((v: number) => v.toFixed(2)).join(' ')}${quick ? '  [--quick: smoke run, not figures]' : ''}`,
   );
   lines.push(
-    `engine micro-batches of at most ${MICRO_BATCH_TOKENS || 'unlimited'} padded tokens (SPARTAN_MICRO_TOKENS); ORT sgemm peak (MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s` +
+    `engine micro-batches of at most ${MICRO_BATCH_TOKENS || 'unlimited'} padded tokens (int8 training: ${INT8_TRAINING_MICRO_BATCH_TOKENS || 'unlimited'}; SPARTAN_MICRO_TOKENS); ORT sgemm peak (MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s` +
       (torchInfo
         ? `; PyTorch ${torchInfo.torch}, BLAS ${torchInfo.blas.join(', ') || 'none found'}, sgemm 1024³ ${torchInfo.gemm_1024_gflops} GFLOP/s`
         : `; PyTorch: ${all.torchInfer?.skipped ?? 'not run'}`),

@@ -68,6 +68,7 @@ export function compileRouting(backbone: Backbone, method: MethodSpec, task: Tas
     batchInputs: inputs.filter((n) => !opts.parameterShapes.has(n)),
     maskInputs: [],
     dropout: 0,
+    int8: opts.int8 !== undefined,
   };
 }
 

@@ -18,6 +18,17 @@
 export const MICRO_BATCH_TOKENS = process.env.SPARTAN_MICRO_TOKENS === undefined ? 512 : Number(process.env.SPARTAN_MICRO_TOKENS);
 
 /**
+ * Training micro-batches of an int8 graph: 256 padded tokens, which keeps an int8 roberta-base training process
+ * under 1 GB. Measured on 2 threads (Xeon, AVX-512 VNNI), SPARTAN, dropout 0.1 (`SPARTAN_MICRO_TOKENS=N node --import
+ * tsx scripts/bench.ts --phase train --precision int8`, two runs each): 512 tokens 2.18/2.16 s per 32×128 step,
+ * 1.12/1.21 s per 16×128 step, peak 1039/1054 MB; 256 tokens 2.32/2.34 s, 1.16/1.16 s, 896/935 MB. int8 weights
+ * leave activations the larger share of the memory, so halving them pays; float32 keeps 512 (its GEMMs lose more
+ * at 256 rows: 10.69 against 9.55 s on an AVX2 EPYC). SPARTAN_MICRO_TOKENS overrides both.
+ */
+export const INT8_TRAINING_MICRO_BATCH_TOKENS =
+  process.env.SPARTAN_MICRO_TOKENS === undefined ? 256 : Number(process.env.SPARTAN_MICRO_TOKENS);
+
+/**
  * Cuts a batch into micro-batches of at most `maxTokens` padded tokens each (at least one row), rows sorted by
  * length, longest first (ties keep their order); greedily, so all but the last are full. `maxTokens` 0 or
  * Infinity: the batch as one micro-batch, in its order.

@@ -17,6 +17,8 @@ export interface CompiledGraph {
   maskInputs: { name: string; shape: (number | string)[] }[];
   /** Dropout probability the masks are drawn with. */
   dropout: number;
+  /** Whether the frozen linears run int8 (`--quantize int8`). */
+  int8: boolean;
 }
 
 export const OUTPUT_LOGITS = 'logits_out';
@@ -30,6 +32,7 @@ function describe(b: ReturnType<typeof buildRoberta>['b'], opts: GraphOptions): 
     batchInputs: inputs.filter((n) => !opts.parameterShapes.has(n) && !n.startsWith(DROPOUT_MASK_PREFIX)),
     maskInputs: b.g.inputs.filter((v) => v.name.startsWith(DROPOUT_MASK_PREFIX)).map((v) => ({ name: v.name, shape: v.shape })),
     dropout: opts.dropout,
+    int8: opts.int8 !== undefined,
   };
 }
 

@@ -5,7 +5,7 @@
  * and its gradient: the same numbers up to the order of float32 additions.
  */
 import { EncodedExample, padBatch } from '../data/batching';
-import { MICRO_BATCH_TOKENS, splitMicroBatches } from '../data/microBatches';
+import { INT8_TRAINING_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS, splitMicroBatches } from '../data/microBatches';
 import { gradOutputName, OUTPUT_LOSS } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { TaskType, TensorMap } from '../types';
@@ -26,7 +26,8 @@ export async function accumulatedStep(
   names: string[],
   opts: { padId: number; task: TaskType; numLabels: number; maxTokens?: number },
 ): Promise<AccumulatedStep> {
-  const parts = splitMicroBatches(examples, opts.maxTokens ?? MICRO_BATCH_TOKENS);
+  const maxTokens = opts.maxTokens ?? (session.graph.int8 ? INT8_TRAINING_MICRO_BATCH_TOKENS : MICRO_BATCH_TOKENS);
+  const parts = splitMicroBatches(examples, maxTokens);
   let loss = 0;
   let grads: Map<string, Float32Array> | undefined;
   for (const part of parts) {
