@@ -17,6 +17,7 @@
  *     engine, with their peak RSS.
  *
  *   npm run bench -- [--threads 2] [--quick] [--shapes 32x128,16x128] [--skip-torch] [--dropouts 0.1,0] [--quantize int8] [--sst2 ../shared/data/glue/SST-2/train.tsv] [--json out.json]
+ *   npm run bench -- --report-from out.json    (the report of an earlier run again, from its --json file)
  *
  * --quick: one shape (16×128), one repetition, a few SST-2 batches: a smoke run of every phase, not figures.
  */
@@ -76,13 +77,117 @@ const SPARTAN = methodSpec('spartan');
 const PLAIN = methodSpec('head');
 const log = (s: string) => process.stderr.write(s + '\n');
 
-// The phases' JSON (from child processes and bench_torch.py) is read loosely: a missing figure prints n/a.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = Record<string, any>;
+// ------------------------------------------------------------------ what the phases and bench_torch.py print
+
+/** A timing with the throughput it stands for. */
+type Throughput = Timing & { instancesPerMinute: number; gflops: number };
+
+interface InferPhase {
+  sgemm: { before: number; after: number; gflops: number };
+  shapes: { shape: string; plain: Throughput; spartan: Throughput }[];
+  peakRssMB: number;
+}
+
+interface InferMemoryPhase {
+  shapes: string[];
+  peakRssMB: number;
+}
+
+interface TrainShape {
+  shape: string;
+  forward: Timing;
+  train: Timing;
+  examplesPerSecond: number;
+  stepOverForward: number;
+}
+
+interface TrainPhase {
+  dropout: number;
+  shapes: TrainShape[];
+  peakRssMB: number;
+}
+
+/** One pass over a list of batches. */
+interface BatchListRun {
+  instances: number;
+  seconds: number;
+  cpuSeconds: number;
+  perSecond: number;
+}
+
+interface Sst2Phase {
+  dropout: number;
+  rows: number;
+  meanTokens: number;
+  meanPaddedLength: number;
+  batches: number;
+  train: BatchListRun;
+  infer: BatchListRun;
+  peakRssMB: number;
+}
+
+/** A part that did not run, and why. */
+interface Skipped {
+  skipped: string;
+}
+const isSkipped = (x: object): x is Skipped => 'skipped' in x;
+
+/** One shape of test/reference/bench_torch.py's output; the figures of a part it did not run (--only) are absent. */
+interface TorchShape {
+  batch: number;
+  seq: number;
+  plain_infer_instances_per_min?: number;
+  plain_infer_seconds?: number[];
+  cpu_seconds_plain?: number[];
+  spartan_infer_instances_per_min?: number;
+  spartan_infer_seconds?: number[];
+  cpu_seconds_spartan?: number[];
+  spartan_train_examples_per_sec?: number;
+  spartan_train_seconds?: number[];
+  cpu_seconds_train?: number[];
+  peak_rss_mb?: number;
+}
+
+/** One bench_torch.py process (the fields the report reads). */
+interface TorchRun {
+  torch: string;
+  blas: string[];
+  gemm_1024_gflops: number;
+  dropout: number;
+  results: TorchShape[];
+}
+
+interface Int8Phases {
+  levels: number;
+  infer: InferPhase;
+  inferMemory: InferMemoryPhase;
+  train: TrainPhase;
+}
+
+/** Everything one run measured: the report is printed from it and --json writes it. */
+interface BenchResults {
+  threads: number;
+  /** The CPU's model name and the engine's micro-batch sizes (absent in runs saved before they were recorded). */
+  cpu?: string;
+  microBatchTokens?: { default: number; int8Training: number };
+  quick: boolean;
+  dropouts: number[];
+  loadStart: number[];
+  infer: InferPhase;
+  inferMemory: InferMemoryPhase;
+  torchInfer: TorchRun | Skipped;
+  train: TrainPhase[];
+  torchTrain: TorchRun[];
+  int8?: Int8Phases;
+  sst2: Sst2Phase | Skipped;
+  torchSst2?: TorchRun;
+  loadEnd: number[];
+  seconds: number;
+}
 
 // ------------------------------------------------------------------ phases (each in its own process)
 
-async function phaseInfer(): Promise<Json> {
+async function phaseInfer(): Promise<InferPhase> {
   const backbone = await loadBackbone(BACKBONE);
   const plain = new BenchModel(backbone, PLAIN);
   const spartan = new BenchModel(backbone, SPARTAN);
@@ -97,7 +202,7 @@ async function phaseInfer(): Promise<Json> {
   const ss = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
   if (precision() === 'int8') reclaimGarbage(); // as classify does (engine/runtime/reclaim.ts)
   const peakBefore = await sgemmPeak(threads);
-  const shapes: Json[] = [];
+  const shapes: InferPhase['shapes'] = [];
   for (const [B, T] of SHAPES) {
     const batch = syntheticExamples(backbone.config, B, T, 2);
     const reps = quick ? 1 : 3;
@@ -152,7 +257,7 @@ async function phaseInfer(): Promise<Json> {
  * linears' float32 copies dropped), batches up to the largest shape. The infer phase above holds two models and an
  * sgemm probe, so its peak is not what a user's classify process reaches.
  */
-async function phaseInferMemory(): Promise<Json> {
+async function phaseInferMemory(): Promise<InferMemoryPhase> {
   const backbone = await loadBackbone(BACKBONE);
   const spartan = new BenchModel(backbone, SPARTAN);
   if (precision() === 'int8') {
@@ -166,7 +271,7 @@ async function phaseInferMemory(): Promise<Json> {
   return { shapes: SHAPES.map(([b, t]) => `${b}x${t}`), peakRssMB: peakRssMB() };
 }
 
-async function phaseTrain(): Promise<Json> {
+async function phaseTrain(): Promise<TrainPhase> {
   const dropout = Number(value('--dropout', '0.1'));
   const backbone = await loadBackbone(BACKBONE);
   const spartan = new BenchModel(backbone, SPARTAN);
@@ -182,7 +287,7 @@ async function phaseTrain(): Promise<Json> {
   const trainSession = await BenchModel.trainingSessionOf(graphs.shift()!, threads);
   if (precision() === 'int8') reclaimGarbage();
   const step = spartan.trainStep(trainSession, BenchModel.adamW());
-  const shapes: Json[] = [];
+  const shapes: TrainShape[] = [];
   for (const [B, T] of SHAPES) {
     const batch = syntheticExamples(backbone.config, B, T, 2);
     const forward = await timeRepetitions(() => spartan.infer(infer, batch), quick ? 1 : 2, 1);
@@ -202,7 +307,7 @@ async function phaseTrain(): Promise<Json> {
 }
 
 /** Runs every batch once; examples/second over the whole list, with wall and CPU seconds. */
-async function runBatches(batches: EncodedExample[][], fn: (b: EncodedExample[]) => Promise<void>): Promise<Json> {
+async function runBatches(batches: EncodedExample[][], fn: (b: EncodedExample[]) => Promise<void>): Promise<BatchListRun> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   let n = 0;
@@ -219,7 +324,7 @@ async function runBatches(batches: EncodedExample[][], fn: (b: EncodedExample[])
  * batches is timed for training (at --dropout) and SPARTAN inference, and written to --batches-out as token ids
  * for bench_torch.py --batches, so that PyTorch runs exactly the same batches.
  */
-async function phaseSst2(): Promise<Json> {
+async function phaseSst2(): Promise<Sst2Phase> {
   const tsv = sst2Path();
   const dropout = Number(value('--dropout', '0.1'));
   const backbone = await loadBackbone(BACKBONE);
@@ -270,43 +375,47 @@ function sst2Path(): string {
 }
 
 /** One phase in a child process of this script (the engine's environment; its figures as one JSON line). */
-function runPhase(name: string, extra: string[] = []): Promise<Json> {
+function runPhase<T>(name: string, extra: string[] = []): Promise<T> {
   log(`--- engine phase ${name} ${extra.join(' ')}`);
-  return spawnEngine<Json>(selfEntry(), [...args, '--phase', name, ...extra], { stderr: 'inherit' }).result(`phase ${name}`);
+  return spawnEngine<T>(selfEntry(), [...args, '--phase', name, ...extra], { stderr: 'inherit' }).result(`phase ${name}`);
 }
 
 const torchScript = () => path.join(repoRoot(), 'test', 'reference', 'bench_torch.py');
 const torchAvailable = () => !flag('--skip-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
 
 /** One bench_torch.py process (so its peak RSS is that phase's own). */
-function runTorch(label: string, extra: string[]): Json {
+function runTorch(label: string, extra: string[]): TorchRun {
   log(`--- torch phase ${label}`);
   const out = execFileSync(
     '/usr/bin/python3',
     [torchScript(), '--threads', String(threads), '--reps-infer', quick ? '1' : '3', '--reps-train', quick ? '1' : '2', ...extra],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 },
   );
-  return JSON.parse(out.trim().split('\n').pop()!);
+  return JSON.parse(out.trim().split('\n').pop()!) as TorchRun;
 }
 
 const fmt = (x: number | undefined, d = 1) => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? fmt(a / b, 2) : 'n/a');
 const cpuWall = (t: Timing) => (t.cpuSeconds ? median(t.cpuSeconds) / t.median : NaN);
-const torchShape = (t: Json | undefined, shape: string) => (t?.results ?? []).find((x: Json) => `${x.batch}x${x.seq}` === shape);
+/** The median of figures that may be absent (a part bench_torch.py did not run). */
+const medianOf = (xs: number[] | undefined) => (xs?.length ? median(xs) : undefined);
+const torchShape = (t: TorchRun | Skipped | undefined, shape: string) =>
+  t && !isSkipped(t) ? t.results.find((x) => `${x.batch}x${x.seq}` === shape) : undefined;
 const check = (ok: boolean | undefined, what: string) => `${ok === undefined ? 'n/a ' : ok ? 'MET ' : 'MISS'} ${what}`;
 
-function report(all: Json): string {
+function report(all: BenchResults): string {
+  const tokens = (n: number | undefined) => (n === undefined ? 'n/a' : n || 'unlimited');
   const infer = all.infer;
   const lines: string[] = [];
-  const torchInfo = all.torchInfer && !all.torchInfer.skipped ? all.torchInfer : undefined;
+  const torchInfo = isSkipped(all.torchInfer) ? undefined : all.torchInfer;
   lines.push(
-    `roberta-base geometry (synthetic weights), ${threads} threads, ${os.cpus()[0]?.model ?? 'unknown CPU'}; load average at start ${all.loadStart.map((v: number) => v.toFixed(2)).join(' ')}, end ${all.loadEnd.map((v: number) => v.toFixed(2)).join(' ')}${quick ? '  [--quick: smoke run, not figures]' : ''}`,
+    `roberta-base geometry (synthetic weights), ${all.threads} threads, ${all.cpu ?? 'unknown CPU'}; load average at start ${all.loadStart.map((v: number) => v.toFixed(2)).join(' ')}, end ${all.loadEnd.map((v: number) => v.toFixed(2)).join(' ')}${all.quick ? '  [--quick: smoke run, not figures]' : ''}`,
   );
   lines.push(
-    `engine micro-batches of at most ${MICRO_BATCH_TOKENS || 'unlimited'} padded tokens (int8 training: ${INT8_TRAINING_MICRO_BATCH_TOKENS || 'unlimited'}; SPARTAN_MICRO_TOKENS); ORT sgemm peak (MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s` +
+    `engine micro-batches of at most ${tokens(all.microBatchTokens?.default)} padded tokens (int8 training: ${tokens(all.microBatchTokens?.int8Training)}; SPARTAN_MICRO_TOKENS); ORT sgemm peak (MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s` +
       (torchInfo
         ? `; PyTorch ${torchInfo.torch}, BLAS ${torchInfo.blas.join(', ') || 'none found'}, sgemm 1024³ ${torchInfo.gemm_1024_gflops} GFLOP/s`
-        : `; PyTorch: ${all.torchInfer?.skipped ?? 'not run'}`),
+        : `; PyTorch: ${isSkipped(all.torchInfer) ? all.torchInfer.skipped : 'not run'}`),
   );
   lines.push('');
   lines.push('inference (inst/min; wall s | CPU s per batch)');
@@ -321,7 +430,7 @@ function report(all: Json): string {
     const tp = t?.plain_infer_instances_per_min,
       ts = t?.spartan_infer_instances_per_min;
     lines.push(
-      `${s.shape.padEnd(8)} | ${side(s.plain.instancesPerMinute, s.plain.median, median(s.plain.cpuSeconds))} | ${side(tp, t && median(t.plain_infer_seconds), t && median(t.cpu_seconds_plain))} | ${ratio(s.plain.instancesPerMinute, tp).padStart(5)} | ${side(s.spartan.instancesPerMinute, s.spartan.median, median(s.spartan.cpuSeconds))} | ${side(ts, t && median(t.spartan_infer_seconds), t && median(t.cpu_seconds_spartan))} | ${ratio(s.spartan.instancesPerMinute, ts)}`,
+      `${s.shape.padEnd(8)} | ${side(s.plain.instancesPerMinute, s.plain.median, medianOf(s.plain.cpuSeconds))} | ${side(tp, medianOf(t?.plain_infer_seconds), medianOf(t?.cpu_seconds_plain))} | ${ratio(s.plain.instancesPerMinute, tp).padStart(5)} | ${side(s.spartan.instancesPerMinute, s.spartan.median, medianOf(s.spartan.cpuSeconds))} | ${side(ts, medianOf(t?.spartan_infer_seconds), medianOf(t?.cpu_seconds_spartan))} | ${ratio(s.spartan.instancesPerMinute, ts)}`,
     );
     targets.push(
       check(
@@ -333,13 +442,13 @@ function report(all: Json): string {
   lines.push('');
   lines.push('SPARTAN training (ex/s; wall s | CPU s per step; step/forward of the engine)');
   lines.push('shape    | dropout | engine                   | torch                    | ratio | step/forward');
-  for (const tr of all.train as Json[]) {
-    const torchTrain = (all.torchTrain as Json[]).find((x) => x.dropout === tr.dropout);
+  for (const tr of all.train) {
+    const torchTrain = all.torchTrain.find((x) => x.dropout === tr.dropout);
     for (const s of tr.shapes) {
       const t = torchShape(torchTrain, s.shape);
       const te = t?.spartan_train_examples_per_sec;
       lines.push(
-        `${s.shape.padEnd(8)} | ${String(tr.dropout).padEnd(7)} | ${side(s.examplesPerSecond, s.train.median, median(s.train.cpuSeconds))} | ${side(te, t && median(t.spartan_train_seconds), t && median(t.cpu_seconds_train))} | ${ratio(s.examplesPerSecond, te).padStart(5)} | ${fmt(s.stepOverForward, 2)}`,
+        `${s.shape.padEnd(8)} | ${String(tr.dropout).padEnd(7)} | ${side(s.examplesPerSecond, s.train.median, medianOf(s.train.cpuSeconds))} | ${side(te, medianOf(t?.spartan_train_seconds), medianOf(t?.cpu_seconds_train))} | ${ratio(s.examplesPerSecond, te).padStart(5)} | ${fmt(s.stepOverForward, 2)}`,
       );
       if (tr.dropout === 0.1) {
         targets.push(
@@ -354,37 +463,38 @@ function report(all: Json): string {
   }
   const sst = all.sst2;
   lines.push('');
-  if (sst.skipped) lines.push(`SST-2: ${sst.skipped}`);
+  if (isSkipped(sst)) lines.push(`SST-2: ${sst.skipped}`);
   else {
-    const t = all.torchSst2?.results?.[0];
+    const t = all.torchSst2?.results[0];
+    const te = t?.spartan_train_examples_per_sec;
     lines.push(
       `SST-2 rows, the same ${sst.batches} length-bucketed batches of ${SST2_BATCH} on both sides (mean ${fmt(sst.meanTokens)} tokens/row, mean padded length ${fmt(sst.meanPaddedLength)}), dropout ${sst.dropout}:`,
     );
     lines.push(
-      `  training: engine ${fmt(sst.train.perSecond, 2)} ex/s (${fmt(sst.train.seconds, 2)} s wall | ${fmt(sst.train.cpuSeconds, 2)} s CPU), torch ${fmt(t?.spartan_train_examples_per_sec, 2)} ex/s (${fmt(t && t.spartan_train_seconds[0], 2)} s | ${fmt(t && t.cpu_seconds_train[0], 2)} s), ratio ${ratio(sst.train.perSecond, t?.spartan_train_examples_per_sec)}`,
+      `  training: engine ${fmt(sst.train.perSecond, 2)} ex/s (${fmt(sst.train.seconds, 2)} s wall | ${fmt(sst.train.cpuSeconds, 2)} s CPU), torch ${fmt(te, 2)} ex/s (${fmt(t?.spartan_train_seconds?.[0], 2)} s | ${fmt(t?.cpu_seconds_train?.[0], 2)} s), ratio ${ratio(sst.train.perSecond, te)}`,
     );
     lines.push(
       `  SPARTAN inference: engine ${fmt(60 * sst.infer.perSecond)} inst/min (${fmt(sst.infer.seconds, 2)} s | ${fmt(sst.infer.cpuSeconds, 2)} s), torch ${fmt(t?.spartan_infer_instances_per_min)} inst/min, ratio ${ratio(60 * sst.infer.perSecond, t?.spartan_infer_instances_per_min)}`,
     );
     targets.push(
       check(
-        t ? sst.train.perSecond / t.spartan_train_examples_per_sec >= 1.25 : undefined,
-        `SST-2 training >= 1.25x PyTorch on the same batches: ${ratio(sst.train.perSecond, t?.spartan_train_examples_per_sec)}`,
+        te ? sst.train.perSecond / te >= 1.25 : undefined,
+        `SST-2 training >= 1.25x PyTorch on the same batches: ${ratio(sst.train.perSecond, te)}`,
       ),
     );
   }
   lines.push('');
-  const rss = (x: Json | undefined, key = 'peakRssMB') => fmt(x?.[key], 0);
+  const rss = (x: { peakRssMB: number } | undefined) => fmt(x?.peakRssMB, 0);
   lines.push(
-    `peak RSS (MB), engine: inference ${rss(all.inferMemory)} (one SPARTAN model, as classify; ${rss(infer)} for the inference phase's two models), ${(all.train as Json[]).map((t) => `training dropout ${t.dropout} ${rss(t)}`).join(', ')}${sst.skipped ? '' : `, SST-2 ${rss(sst)}`}`,
+    `peak RSS (MB), engine: inference ${rss(all.inferMemory)} (one SPARTAN model, as classify; ${rss(infer)} for the inference phase's two models), ${all.train.map((t) => `training dropout ${t.dropout} ${rss(t)}`).join(', ')}${isSkipped(sst) ? '' : `, SST-2 ${rss(sst)}`}`,
   );
   if (torchInfo)
     lines.push(
-      `peak RSS (MB), torch: inference ${fmt(torchInfo.results?.[torchInfo.results.length - 1]?.peak_rss_mb, 0)}, ${(all.torchTrain as Json[]).map((t) => `training dropout ${t.dropout} ${fmt(t.results?.[t.results.length - 1]?.peak_rss_mb, 0)}`).join(', ')}${all.torchSst2?.results ? `, SST-2 ${fmt(all.torchSst2.results[0].peak_rss_mb, 0)}` : ''}`,
+      `peak RSS (MB), torch: inference ${fmt(torchInfo.results.at(-1)?.peak_rss_mb, 0)}, ${all.torchTrain.map((t) => `training dropout ${t.dropout} ${fmt(t.results.at(-1)?.peak_rss_mb, 0)}`).join(', ')}${all.torchSst2 ? `, SST-2 ${fmt(all.torchSst2.results[0]?.peak_rss_mb, 0)}` : ''}`,
     );
-  if (all.int8) lines.push('', ...int8Report(all, targets));
-  const trainAll = (all.train as Json[]).find((t) => t.dropout === 0.1);
-  if (!quick && trainAll)
+  if (all.int8) lines.push('', ...int8Report(all, all.int8, targets));
+  const trainAll = all.train.find((t) => t.dropout === 0.1);
+  if (!all.quick && trainAll)
     targets.push(
       check(
         trainAll.peakRssMB <= 1536,
@@ -398,44 +508,44 @@ function report(all: Json): string {
   lines.push('targets (issue 8):');
   for (const t of targets) lines.push('  ' + t);
   const contended = [
-    ...(all.train as Json[]).flatMap((t) => t.shapes.map((s: Json) => cpuWall(s.train))),
-    ...infer.shapes.map((s: Json) => cpuWall(s.spartan)),
-  ].some((r) => r < 0.85 * threads);
+    ...all.train.flatMap((t) => t.shapes.map((s) => cpuWall(s.train))),
+    ...infer.shapes.map((s) => cpuWall(s.spartan)),
+  ].some((r) => r < 0.85 * all.threads);
   if (contended)
     lines.push(
-      `WARNING: some engine repetitions got less than ${(0.85 * threads).toFixed(2)} CPU-seconds per second: another process took cores; the figures are not trustworthy.`,
+      `WARNING: some engine repetitions got less than ${(0.85 * all.threads).toFixed(2)} CPU-seconds per second: another process took cores; the figures are not trustworthy.`,
     );
   return lines.join('\n') + '\n';
 }
 
 /** The int8 phases next to the fp32 engine and fp32 PyTorch: the issue's int8 ratios and peak RSS. */
-function int8Report(all: Json, targets: string[]): string[] {
-  const { infer, train } = all.int8;
+function int8Report(all: BenchResults, int8: Int8Phases, targets: string[]): string[] {
+  const { infer, train } = int8;
   const lines: string[] = [];
   lines.push(
-    `int8 backbone (--quantize int8: frozen linears int8, weights per output channel in ±${all.int8.levels}, u8×s8 GEMM${all.int8.levels < 127 ? ', 7-bit weights: this CPU has no VNNI' : ''})`,
+    `int8 backbone (--quantize int8: frozen linears int8, weights per output channel in ±${int8.levels}, u8×s8 GEMM${int8.levels < 127 ? ', 7-bit weights: this CPU has no VNNI' : ''})`,
   );
   lines.push('SPARTAN inference (inst/min; wall s | CPU s per batch)');
   lines.push('shape    | engine int8              | engine fp32 | torch fp32 | int8/torch | int8/fp32 engine');
   for (const s of infer.shapes) {
-    const fp32 = (all.infer.shapes as Json[]).find((x) => x.shape === s.shape)?.spartan.instancesPerMinute;
+    const fp32 = all.infer.shapes.find((x) => x.shape === s.shape)?.spartan.instancesPerMinute;
     const torch = torchShape(all.torchInfer, s.shape)?.spartan_infer_instances_per_min;
     const i8 = s.spartan.instancesPerMinute;
     lines.push(
-      `${s.shape.padEnd(8)} | ${`${fmt(i8).padStart(7)} (${fmt(s.spartan.median, 2)} | ${fmt(median(s.spartan.cpuSeconds), 2)})`.padEnd(24)} | ${fmt(fp32).padStart(11)} | ${fmt(torch).padStart(10)} | ${ratio(i8, torch).padStart(10)} | ${ratio(i8, fp32)}`,
+      `${s.shape.padEnd(8)} | ${`${fmt(i8).padStart(7)} (${fmt(s.spartan.median, 2)} | ${fmt(medianOf(s.spartan.cpuSeconds), 2)})`.padEnd(24)} | ${fmt(fp32).padStart(11)} | ${fmt(torch).padStart(10)} | ${ratio(i8, torch).padStart(10)} | ${ratio(i8, fp32)}`,
     );
     targets.push(check(torch ? i8 / torch >= 2 : undefined, `int8 inference >= 2.0x fp32 PyTorch at ${s.shape}: ${ratio(i8, torch)}`));
   }
   lines.push(`SPARTAN training, dropout ${train.dropout} (ex/s; wall s | CPU s per step)`);
   lines.push('shape    | engine int8              | engine fp32 | torch fp32 | int8/torch | int8/fp32 engine | step/forward');
-  const fp32Train = (all.train as Json[]).find((t) => t.dropout === train.dropout);
-  const torchTrain = (all.torchTrain as Json[]).find((x) => x.dropout === train.dropout);
+  const fp32Train = all.train.find((t) => t.dropout === train.dropout);
+  const torchTrain = all.torchTrain.find((x) => x.dropout === train.dropout);
   for (const s of train.shapes) {
-    const fp32 = (fp32Train?.shapes as Json[] | undefined)?.find((x) => x.shape === s.shape)?.examplesPerSecond;
+    const fp32 = fp32Train?.shapes.find((x) => x.shape === s.shape)?.examplesPerSecond;
     const torch = torchShape(torchTrain, s.shape)?.spartan_train_examples_per_sec;
     const i8 = s.examplesPerSecond;
     lines.push(
-      `${s.shape.padEnd(8)} | ${`${fmt(i8, 2).padStart(7)} (${fmt(s.train.median, 2)} | ${fmt(median(s.train.cpuSeconds), 2)})`.padEnd(24)} | ${fmt(fp32, 2).padStart(11)} | ${fmt(torch, 2).padStart(10)} | ${ratio(i8, torch).padStart(10)} | ${ratio(i8, fp32).padStart(16)} | ${fmt(s.stepOverForward, 2)}`,
+      `${s.shape.padEnd(8)} | ${`${fmt(i8, 2).padStart(7)} (${fmt(s.train.median, 2)} | ${fmt(medianOf(s.train.cpuSeconds), 2)})`.padEnd(24)} | ${fmt(fp32, 2).padStart(11)} | ${fmt(torch, 2).padStart(10)} | ${ratio(i8, torch).padStart(10)} | ${ratio(i8, fp32).padStart(16)} | ${fmt(s.stepOverForward, 2)}`,
     );
     targets.push(
       check(
@@ -445,9 +555,9 @@ function int8Report(all: Json, targets: string[]): string[] {
     );
   }
   lines.push(
-    `peak RSS (MB), engine int8: inference ${fmt(all.int8.inferMemory?.peakRssMB, 0)} (as classify; ${fmt(infer.peakRssMB, 0)} with two models), training ${fmt(train.peakRssMB, 0)}`,
+    `peak RSS (MB), engine int8: inference ${fmt(int8.inferMemory.peakRssMB, 0)} (as classify; ${fmt(infer.peakRssMB, 0)} with two models), training ${fmt(train.peakRssMB, 0)}`,
   );
-  if (!quick) targets.push(check(train.peakRssMB <= 1024, `peak RSS int8 training <= 1.0 GB: ${fmt(train.peakRssMB, 0)} MB`));
+  if (!all.quick) targets.push(check(train.peakRssMB <= 1024, `peak RSS int8 training <= 1.0 GB: ${fmt(train.peakRssMB, 0)} MB`));
   return lines;
 }
 
@@ -460,36 +570,45 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(await fn()) + '\n');
     return;
   }
+  const saved = value('--report-from', '');
+  if (saved) {
+    // The report of an earlier run, from its --json file (no measuring).
+    process.stdout.write(report(JSON.parse(fs.readFileSync(saved, 'utf8')) as BenchResults));
+    return;
+  }
   const started = Date.now();
-  const all: Json = { threads, quick, dropouts: DROPOUTS, loadStart: os.loadavg() };
+  const loadStart = os.loadavg();
   const shapes = SHAPES.map(([b, t]) => `${b}x${t}`).join(',');
   const torch = torchAvailable();
-  all.infer = await runPhase('infer');
-  all.inferMemory = await runPhase('infer-memory');
-  all.torchInfer = torch
+  const infer = await runPhase<InferPhase>('infer');
+  const inferMemory = await runPhase<InferMemoryPhase>('infer-memory');
+  const torchInfer: TorchRun | Skipped = torch
     ? runTorch('inference', ['--shapes', shapes, '--only', 'plain,spartan'])
     : { skipped: 'PyTorch not installed (scripts/install-torch.sh) or --skip-torch' };
-  all.train = [];
-  for (const p of DROPOUTS) all.train.push(await runPhase('train', ['--dropout', String(p)]));
-  all.torchTrain = torch
+  const train: TrainPhase[] = [];
+  for (const p of DROPOUTS) train.push(await runPhase<TrainPhase>('train', ['--dropout', String(p)]));
+  const torchTrain = torch
     ? DROPOUTS.map((p) => runTorch(`training dropout ${p}`, ['--shapes', shapes, '--only', 'train', '--dropout', String(p)]))
     : [];
+  let int8: Int8Phases | undefined;
   if (QUANTIZE === 'int8') {
-    const int8 = ['--precision', 'int8'];
-    all.int8 = {
+    const flag8 = ['--precision', 'int8'];
+    int8 = {
       levels: int8WeightLevels(),
-      infer: await runPhase('infer', int8),
-      inferMemory: await runPhase('infer-memory', int8),
-      train: await runPhase('train', ['--dropout', String(DROPOUTS[0]), ...int8]),
+      infer: await runPhase<InferPhase>('infer', flag8),
+      inferMemory: await runPhase<InferMemoryPhase>('infer-memory', flag8),
+      train: await runPhase<TrainPhase>('train', ['--dropout', String(DROPOUTS[0]), ...flag8]),
     };
   } else if (QUANTIZE !== 'none') throw new Error(`--quantize ${QUANTIZE}: use none or int8`);
+  let sst2: Sst2Phase | Skipped = { skipped: `${sst2Path()} not found (--sst2 FILE)` };
+  let torchSst2: TorchRun | undefined;
   if (fs.existsSync(sst2Path())) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-'));
     const batchesFile = path.join(tmp, 'sst2-batches.json');
     try {
-      all.sst2 = await runPhase('sst2', ['--dropout', String(DROPOUTS[0]), '--batches-out', batchesFile]);
+      sst2 = await runPhase<Sst2Phase>('sst2', ['--dropout', String(DROPOUTS[0]), '--batches-out', batchesFile]);
       if (torch)
-        all.torchSst2 = runTorch('SST-2 batches', [
+        torchSst2 = runTorch('SST-2 batches', [
           '--batches',
           batchesFile,
           '--only',
@@ -504,9 +623,25 @@ async function main(): Promise<void> {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
-  } else all.sst2 = { skipped: `${sst2Path()} not found (--sst2 FILE)` };
-  all.loadEnd = os.loadavg();
-  all.seconds = (Date.now() - started) / 1000;
+  }
+  const all: BenchResults = {
+    threads,
+    cpu: os.cpus()[0]?.model,
+    microBatchTokens: { default: MICRO_BATCH_TOKENS, int8Training: INT8_TRAINING_MICRO_BATCH_TOKENS },
+    quick,
+    dropouts: DROPOUTS,
+    loadStart,
+    infer,
+    inferMemory,
+    torchInfer,
+    train,
+    torchTrain,
+    ...(int8 ? { int8 } : {}),
+    sst2,
+    ...(torchSst2 ? { torchSst2 } : {}),
+    loadEnd: os.loadavg(),
+    seconds: (Date.now() - started) / 1000,
+  };
   process.stdout.write(report(all));
   const jsonOut = value('--json', '');
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(all, null, 2));
