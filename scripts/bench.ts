@@ -198,8 +198,8 @@ async function phaseInfer(): Promise<InferPhase> {
     plain.int8Copies = spartan.int8Copies = copies;
   }
   const graphs = [plain.inferenceGraph(precision()), spartan.inferenceGraph(precision())];
-  const sp = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
-  const ss = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
+  const sp = await BenchModel.sessionOf(graphs.shift()!, threads);
+  const ss = await BenchModel.sessionOf(graphs.shift()!, threads);
   if (precision() === 'int8') reclaimGarbage(); // as classify does (engine/runtime/reclaim.ts)
   const peakBefore = await sgemmPeak(threads);
   const shapes: InferPhase['shapes'] = [];
@@ -265,7 +265,7 @@ async function phaseInferMemory(): Promise<InferMemoryPhase> {
   }
   const graphs = [spartan.inferenceGraph(precision())];
   spartan.int8Copies?.clear();
-  const session = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
+  const session = await BenchModel.sessionOf(graphs.shift()!, threads);
   if (precision() === 'int8') reclaimGarbage(); // as classify does (engine/runtime/reclaim.ts)
   for (const [B, T] of SHAPES) await spartan.infer(session, syntheticExamples(backbone.config, B, T, 2));
   return { shapes: SHAPES.map(([b, t]) => `${b}x${t}`), peakRssMB: peakRssMB() };
@@ -282,9 +282,9 @@ async function phaseTrain(): Promise<TrainPhase> {
   }
   const graphs = [spartan.inferenceGraph(precision()), spartan.trainingGraph(dropout, precision())];
   spartan.int8Copies?.clear();
-  const infer = await BenchModel.inferenceSessionOf(graphs.shift()!, threads);
+  const infer = await BenchModel.sessionOf(graphs.shift()!, threads);
   if (precision() === 'int8') reclaimGarbage();
-  const trainSession = await BenchModel.trainingSessionOf(graphs.shift()!, threads);
+  const trainSession = await BenchModel.sessionOf(graphs.shift()!, threads);
   if (precision() === 'int8') reclaimGarbage();
   const step = spartan.trainStep(trainSession, BenchModel.adamW());
   const shapes: TrainShape[] = [];

@@ -19,6 +19,7 @@ import {
   quantizeAndDropSources,
   quantizeForInputGradient,
   quantizeForward,
+  scaledBy,
 } from '../src/engine/models/quantize';
 import { compileInference, compileTraining, gradOutputName, OUTPUT_LOGITS, OUTPUT_LOSS } from '../src/engine/runtime/compile';
 import { GraphSession } from '../src/engine/runtime/session';
@@ -44,9 +45,9 @@ test('quantiser: symmetric per channel, within half a step, in the layouts Dynam
   w[2 * inp + 3] = 0; // a zero stays zero
   for (let k = 0; k < inp; k++) w[4 * inp + k] = 0; // an all-zero channel is allowed
   for (const levels of [127, 63]) {
-    const f = quantizeForward(w, out, inp, 0.5, levels);
+    const f = scaledBy(quantizeForward(w, out, inp, levels), 0.5);
     assert.deepEqual([f.rows, f.cols, f.scale.length], [inp, out, out]);
-    const t = quantizeForInputGradient(w, out, inp, 1, levels);
+    const t = quantizeForInputGradient(w, out, inp, levels);
     assert.deepEqual([t.rows, t.cols, t.scale.length], [out, inp, inp]);
     for (let n = 0; n < out; n++) {
       let max = 0;

@@ -65,8 +65,8 @@ function int8Linear(g: Graph, x: Record<string, string>): void {
     weight: g.initializer(name, 'int8', [q.rows, q.cols], q.data),
     scale: g.initializer(`${name}.scale`, 'float32', [q.cols], q.scale),
   });
-  const w = store('w.q', quantizeForward(INT8_W, 12, 16, 1, levels));
-  g.transposedInt8.set(w.weight, () => store('w.q_t', quantizeForInputGradient(INT8_W, 12, 16, 1, levels)));
+  const w = store('w.q', quantizeForward(INT8_W, 12, 16, levels));
+  g.transposedInt8.set(w.weight, () => store('w.q_t', quantizeForInputGradient(INT8_W, 12, 16, levels)));
   g.dynamicQuantizeMatMul(x.a, w.weight, w.scale, x.bias);
 }
 

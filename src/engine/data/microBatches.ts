@@ -15,7 +15,8 @@
  * scripts/bench.ts --phase train`): 1024 tokens 9.75 s and 1260 MB peak RSS, 512 9.55 s and 965 MB, 256 10.69 s and
  * 891 MB; int8, 1024 7.23 s and 1259 MB, 512 6.86 s and 1207 MB; inference alike at 1024 and 512.
  */
-export const MICRO_BATCH_TOKENS = process.env.SPARTAN_MICRO_TOKENS === undefined ? 512 : Number(process.env.SPARTAN_MICRO_TOKENS);
+const tokensOverride = process.env.SPARTAN_MICRO_TOKENS === undefined ? undefined : Number(process.env.SPARTAN_MICRO_TOKENS);
+export const MICRO_BATCH_TOKENS = tokensOverride ?? 512;
 
 /**
  * Training micro-batches of an int8 graph: 256 padded tokens, which keeps an int8 roberta-base training process
@@ -25,8 +26,7 @@ export const MICRO_BATCH_TOKENS = process.env.SPARTAN_MICRO_TOKENS === undefined
  * leave activations the larger share of the memory, so halving them pays; float32 keeps 512 (its GEMMs lose more
  * at 256 rows: 10.69 against 9.55 s on an AVX2 EPYC). SPARTAN_MICRO_TOKENS overrides both.
  */
-export const INT8_TRAINING_MICRO_BATCH_TOKENS =
-  process.env.SPARTAN_MICRO_TOKENS === undefined ? 256 : Number(process.env.SPARTAN_MICRO_TOKENS);
+export const INT8_TRAINING_MICRO_BATCH_TOKENS = tokensOverride ?? 256;
 
 /**
  * Cuts a batch into micro-batches of at most `maxTokens` padded tokens each (at least one row), rows sorted by

@@ -108,9 +108,9 @@ export interface QuantizedMatrix {
 
 /**
  * B = Wᵀ [in, out] quantised per column (= per output channel of W [out, in]): the forward pass's y = x·B̃.
- * `alpha` scales the product (folded into the scales, as Gemm's alpha).
+ * A scaled product (Gemm's alpha) is `scaledBy` of it.
  */
-export function quantizeForward(w: Float32Array, out: number, inp: number, alpha = 1, levels = INT8_LEVELS): QuantizedMatrix {
+export function quantizeForward(w: Float32Array, out: number, inp: number, levels = INT8_LEVELS): QuantizedMatrix {
   const data = new Int8Array(inp * out);
   const scale = new Float32Array(out);
   for (let n = 0; n < out; n++) {
@@ -119,15 +119,16 @@ export function quantizeForward(w: Float32Array, out: number, inp: number, alpha
     for (let k = 0; k < inp; k++) max = Math.max(max, Math.abs(w[row + k]));
     const s = max > 0 ? max / levels : 1;
     for (let k = 0; k < inp; k++) data[k * out + n] = Math.round(w[row + k] / s);
-    scale[n] = s * alpha;
+    scale[n] = s;
   }
   return { data, rows: inp, cols: out, scale };
 }
 
 /**
- * B = W [out, in] itself quantised per column (= per input channel of W): the input gradient's dX = α·dY·W.
+ * B = W [out, in] itself quantised per column (= per input channel of W): the input gradient's dX = dY·W (α·dY·W:
+ * `scaledBy`).
  */
-export function quantizeForInputGradient(w: Float32Array, out: number, inp: number, alpha = 1, levels = INT8_LEVELS): QuantizedMatrix {
+export function quantizeForInputGradient(w: Float32Array, out: number, inp: number, levels = INT8_LEVELS): QuantizedMatrix {
   const max = new Float32Array(inp);
   for (let n = 0; n < out; n++) {
     const row = n * inp;
@@ -137,7 +138,7 @@ export function quantizeForInputGradient(w: Float32Array, out: number, inp: numb
   const scale = new Float32Array(inp);
   for (let k = 0; k < inp; k++) {
     step[k] = max[k] > 0 ? max[k] / levels : 1;
-    scale[k] = step[k] * alpha;
+    scale[k] = step[k];
   }
   const data = new Int8Array(out * inp);
   for (let n = 0; n < out; n++) {
@@ -162,9 +163,9 @@ export function int8CopyOf(name: string, opts: Int8Options): { forward: Quantize
   if (!made && !w) throw new Error(`model graph: no weights for the int8 linear ${name}`);
   const [out, inp] = w ? w.shape : [made!.forward.cols, made!.forward.rows];
   return {
-    forward: made?.forward ?? quantizeForward(w!.data, out, inp, 1, opts.levels),
+    forward: made?.forward ?? quantizeForward(w!.data, out, inp, opts.levels),
     inputGradient: () => {
-      const q = made?.inputGradient ?? (w ? quantizeForInputGradient(w.data, out, inp, 1, opts.levels) : undefined);
+      const q = made?.inputGradient ?? (w ? quantizeForInputGradient(w.data, out, inp, opts.levels) : undefined);
       if (!q) throw new Error(`model graph: ${name} has no input-gradient int8 copy and its float32 weights are gone`);
       return q;
     },
@@ -176,7 +177,8 @@ export function int8CopyOf(name: string, opts: Int8Options): { forward: Quantize
  * when `inputGradients`, i.e. when a training graph will be built), then drops their float32 weights from `maps`
  * (`dropInt8SourceWeights`). Graphs compiled with `{ copies }` never read those float32 weights, so the process never
  * holds them next to the int8 copies and the serialised graphs (the peak RSS of an int8 run: a classify-like process
- * on roberta-base, `scripts/bench.ts --phase infer-memory --precision int8`, went from 997 to 686 MB). The caller clears the map once its sessions are built.
+ * on roberta-base, `scripts/bench.ts --phase infer-memory --precision int8`, went from 997 to 686 MB). The caller
+ * clears the map once its graphs are compiled.
  */
 export function quantizeAndDropSources(
   config: RobertaConfig,
@@ -193,8 +195,8 @@ export function quantizeAndDropSources(
       if (!w) continue; // a backbone without this linear: the graph builder reports it, if a graph needs it
       const [out, inp] = w.shape;
       copies.set(name, {
-        forward: quantizeForward(w.data, out, inp, 1, levels),
-        ...(inputGradients ? { inputGradient: quantizeForInputGradient(w.data, out, inp, 1, levels) } : {}),
+        forward: quantizeForward(w.data, out, inp, levels),
+        ...(inputGradients ? { inputGradient: quantizeForInputGradient(w.data, out, inp, levels) } : {}),
       });
     }
   }
@@ -204,9 +206,9 @@ export function quantizeAndDropSources(
 
 /**
  * Drops the float32 weights of the int8 linears from `maps` (a backbone's weights, a parameter map layered on it)
- * once every session that quantises them is built: the process then holds those weights only as ONNX Runtime's
- * prepacked int8 copies (340 MB less on roberta-base). Only for a caller that owns the backbone and builds no other
- * session on it (`spartan train`, classify, eval); `serve` shares one backbone between models and keeps them.
+ * once their int8 copies exist (`quantizeAndDropSources`): the process then holds those weights only as int8 (340 MB
+ * less on roberta-base). Only for a caller that owns the backbone and builds no other graph from its float32 linears
+ * (`spartan train`, classify, eval); `serve` shares one backbone between models and keeps them.
  * Returns the number of float32 values dropped.
  */
 export function dropInt8SourceWeights(config: RobertaConfig, ...maps: TensorMap[]): number {

@@ -39,7 +39,8 @@ export class TaskModel {
 
   /**
    * `dropInt8SourceWeights`: in int8, quantise the int8 linears and drop the backbone's float32 copies of them before
-   * the graph is compiled (models/quantize.ts `quantizeAndDropSources`), for a caller that owns the backbone (classify, eval; not serve, which shares it).
+   * the graph is compiled (models/quantize.ts `quantizeAndDropSources`), for a caller that owns the backbone
+   * (classify, eval; not serve, which shares it).
    */
   static async load(opts: {
     backbone: Backbone | string;

@@ -18,15 +18,14 @@ export interface SessionOptions {
    * spinning burns the quota the real work needs.
    */
   allowSpinning?: boolean;
-  /**
-   * Use ONNX Runtime's memory arena (default): blocks are re-used across runs. It grows by doubling, which with
-   * micro-batched training costs less memory than mapping fresh blocks each run costs time (see processEnv.ts).
-   */
-  arena?: boolean;
 }
 
-/** SPARTAN_ARENA=0/1 overrides the per-session choice (for measurements). */
-const arenaOverride = process.env.SPARTAN_ARENA === undefined ? undefined : process.env.SPARTAN_ARENA !== '0';
+/**
+ * Every session uses ONNX Runtime's memory arena: blocks are re-used across runs. It grows by doubling, which with
+ * micro-batched training costs less memory than mapping fresh blocks each run costs time (see processEnv.ts).
+ * SPARTAN_ARENA=0 turns it off (for measurements).
+ */
+const useArena = process.env.SPARTAN_ARENA !== '0';
 /**
  * SPARTAN_ORT_PROFILE=prefix: ONNX Runtime's per-op profiler writes `prefix_<date>.json` when the session is
  * released (for measurements: where a run's time goes).
@@ -54,7 +53,6 @@ export class GraphSession {
   }
 
   static async create(graph: CompiledGraph, opts: SessionOptions, seed = 0): Promise<GraphSession> {
-    const useArena = arenaOverride ?? opts.arena ?? true;
     const session = await ort.InferenceSession.create(graph.bytes, {
       intraOpNumThreads: opts.threads,
       interOpNumThreads: 1,

@@ -139,19 +139,15 @@ export class BenchModel {
   }
 
   async inferenceSession(threads: number, quantize: QuantizeMode = 'none'): Promise<GraphSession> {
-    return BenchModel.inferenceSessionOf(this.inferenceGraph(quantize), threads);
+    return BenchModel.sessionOf(this.inferenceGraph(quantize), threads);
   }
 
   async trainingSession(threads: number, dropout = 0.1, quantize: QuantizeMode = 'none'): Promise<GraphSession> {
-    return BenchModel.trainingSessionOf(this.trainingGraph(dropout, quantize), threads);
+    return BenchModel.sessionOf(this.trainingGraph(dropout, quantize), threads);
   }
 
-  /** The session options train and classify use (both with the arena: processEnv.ts). */
-  static inferenceSessionOf(graph: CompiledGraph, threads: number): Promise<GraphSession> {
-    return GraphSession.create(graph, { threads });
-  }
-
-  static trainingSessionOf(graph: CompiledGraph, threads: number): Promise<GraphSession> {
+  /** A session with the options train and classify use (the same for inference and training graphs). */
+  static sessionOf(graph: CompiledGraph, threads: number): Promise<GraphSession> {
     return GraphSession.create(graph, { threads });
   }
 
