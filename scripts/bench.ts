@@ -41,8 +41,6 @@ import {
   INT8_TRAINING_MICRO_BATCH_TOKENS,
   QuantizeMode,
   int8WeightLevels,
-  quantizeAndDropSources,
-  reclaimGarbage,
 } from '../src/engine';
 import {
   BenchModel,
@@ -191,23 +189,22 @@ async function phaseInfer(): Promise<InferPhase> {
   const backbone = await loadBackbone(BACKBONE);
   const plain = new BenchModel(backbone, PLAIN);
   const spartan = new BenchModel(backbone, SPARTAN);
-  // As classify and train do in int8: the int8 linears are quantised and their float32 copies dropped before any
-  // graph is compiled (both models share the copies).
-  if (precision() === 'int8') {
-    const copies = quantizeAndDropSources(backbone.config, int8WeightLevels(), false, backbone.weights, plain.params, spartan.params);
-    plain.int8Copies = spartan.int8Copies = copies;
-  }
-  const graphs = [plain.inferenceGraph(precision()), spartan.inferenceGraph(precision())];
-  const sp = await BenchModel.sessionOf(graphs.shift()!, threads);
-  const ss = await BenchModel.sessionOf(graphs.shift()!, threads);
-  if (precision() === 'int8') reclaimGarbage(); // as classify does (engine/runtime/reclaim.ts)
+  // As classify builds its session (runtime/sessionBuild.ts), for two models on one backbone.
+  const q = precision();
+  const { plain: sp, spartan: ss } = await spartan.sessions(
+    threads,
+    q,
+    { plain: plain.inferenceSpec(q), spartan: spartan.inferenceSpec(q) },
+    true,
+    [plain],
+  );
   const peakBefore = await sgemmPeak(threads);
   const shapes: InferPhase['shapes'] = [];
   for (const [B, T] of SHAPES) {
     const batch = syntheticExamples(backbone.config, B, T, 2);
     const reps = quick ? 1 : 3;
-    await plain.infer(sp, batch);
-    await spartan.infer(ss, batch);
+    await plain.infer(sp!, batch);
+    await spartan.infer(ss!, batch);
     // Interleaved so that drift of the machine (thermal, other load) hits both alike.
     const tp: number[] = [],
       ts: number[] = [],
@@ -215,8 +212,8 @@ async function phaseInfer(): Promise<InferPhase> {
       cs: number[] = [];
     for (let r = 0; r < reps; r++) {
       for (const [model, session, into, cpu] of [
-        [plain, sp, tp, cp],
-        [spartan, ss, ts, cs],
+        [plain, sp!, tp, cp],
+        [spartan, ss!, ts, cs],
       ] as const) {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
@@ -260,13 +257,8 @@ async function phaseInfer(): Promise<InferPhase> {
 async function phaseInferMemory(): Promise<InferMemoryPhase> {
   const backbone = await loadBackbone(BACKBONE);
   const spartan = new BenchModel(backbone, SPARTAN);
-  if (precision() === 'int8') {
-    spartan.int8Copies = quantizeAndDropSources(backbone.config, int8WeightLevels(), false, backbone.weights, spartan.params);
-  }
-  const graphs = [spartan.inferenceGraph(precision())];
-  spartan.int8Copies?.clear();
-  const session = await BenchModel.sessionOf(graphs.shift()!, threads);
-  if (precision() === 'int8') reclaimGarbage(); // as classify does (engine/runtime/reclaim.ts)
+  const q = precision();
+  const session = (await spartan.sessions(threads, q, { inference: spartan.inferenceSpec(q) }, true)).inference!;
   for (const [B, T] of SHAPES) await spartan.infer(session, syntheticExamples(backbone.config, B, T, 2));
   return { shapes: SHAPES.map(([b, t]) => `${b}x${t}`), peakRssMB: peakRssMB() };
 }
@@ -275,17 +267,16 @@ async function phaseTrain(): Promise<TrainPhase> {
   const dropout = Number(value('--dropout', '0.1'));
   const backbone = await loadBackbone(BACKBONE);
   const spartan = new BenchModel(backbone, SPARTAN);
-  // In the trainer's order (training/trainer.ts): the int8 linears quantised (both copies) and their float32 weights
-  // dropped, then both graphs compiled, then the sessions built.
-  if (precision() === 'int8') {
-    spartan.int8Copies = quantizeAndDropSources(backbone.config, int8WeightLevels(), true, backbone.weights, spartan.params);
-  }
-  const graphs = [spartan.inferenceGraph(precision()), spartan.trainingGraph(dropout, precision())];
-  spartan.int8Copies?.clear();
-  const infer = await BenchModel.sessionOf(graphs.shift()!, threads);
-  if (precision() === 'int8') reclaimGarbage();
-  const trainSession = await BenchModel.sessionOf(graphs.shift()!, threads);
-  if (precision() === 'int8') reclaimGarbage();
+  // As the trainer builds its sessions (runtime/sessionBuild.ts): the dev set's inference session and the training one.
+  const q = precision();
+  const built = await spartan.sessions(
+    threads,
+    q,
+    { inference: spartan.inferenceSpec(q), training: spartan.trainingSpec(dropout, q) },
+    true,
+  );
+  const infer = built.inference!;
+  const trainSession = built.training!;
   const step = spartan.trainStep(trainSession, BenchModel.adamW());
   const shapes: TrainShape[] = [];
   for (const [B, T] of SHAPES) {
@@ -335,8 +326,14 @@ async function phaseSst2(): Promise<Sst2Phase> {
   const labels = [...new Set(rows.map((r) => r.label))].sort();
   const { examples } = encodeExamples(rows, tokenizer, 'classification', labels, 128, tsv);
   const spartan = new BenchModel(backbone, SPARTAN);
-  const session = await spartan.trainingSession(threads, dropout);
-  const inferSession = await spartan.inferenceSession(threads);
+  const built = await spartan.sessions(
+    threads,
+    'none',
+    { inference: spartan.inferenceSpec(), training: spartan.trainingSpec(dropout) },
+    true,
+  );
+  const session = built.training!;
+  const inferSession = built.inference!;
   const step = spartan.trainStep(session, BenchModel.adamW());
   const bucketed = makeBatches(
     examples.map((e) => e.ids.length),

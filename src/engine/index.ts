@@ -58,7 +58,7 @@ export type { Backbone } from './models/backbone';
 export {
   INT8_LEVELS,
   QUANTIZE_MODES,
-  dropInt8SourceWeights,
+  dropFrozenLinears,
   quantizeAndDropSources,
   int8WeightLevels,
   quantizeForInputGradient,
@@ -87,6 +87,8 @@ export { predictLogits } from './runtime/predict';
 export { withTrainingEnv } from './runtime/processEnv';
 export { reclaimGarbage } from './runtime/reclaim';
 export { GraphSession } from './runtime/session';
+export { buildSessions } from './runtime/sessionBuild';
+export type { FrozenLinears, GraphSpec, SessionBuild } from './runtime/sessionBuild';
 export { loadTokenizer } from './tokenizers/robertaTokenizer';
 export type { EncodedText, RobertaTokenizer } from './tokenizers/robertaTokenizer';
 export { TRAINING_DEFAULTS } from './training/defaults';

@@ -35,7 +35,7 @@ export function registerClassify(program: Command): void {
         memory: o.memory,
         threads: o.threads,
         quantize: o.quantize,
-        dropInt8SourceWeights: true,
+        ownsBackbone: true,
       });
       try {
         const pairTask = Boolean(model.metadata.hyperparameters.pair);

@@ -22,7 +22,7 @@ export function registerEval(program: Command): void {
         memory: o.memory,
         threads: o.threads,
         quantize: o.quantize,
-        dropInt8SourceWeights: true,
+        ownsBackbone: true,
       });
       try {
         const rows = readRows(o.data, Boolean(o.skipInvalid), (l) => out.info(l), 'evaluate');

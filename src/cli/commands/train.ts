@@ -210,7 +210,7 @@ export function registerTrain(program: Command): void {
           init,
           onEvent,
           signal: abort.signal,
-          dropInt8SourceWeights: true,
+          ownsBackbone: true,
         },
         cfg,
       );

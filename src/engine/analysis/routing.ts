@@ -15,7 +15,7 @@ import { MethodSpec } from '../methods';
 import { spartanNames } from '../methods/spartan';
 import { Backbone } from '../models/backbone';
 import { buildRoberta } from '../models/robertaGraph';
-import { toModelBytes } from '../onnx/serialize';
+import { toModelWithExternalData } from '../onnx/serialize';
 import { CompiledGraph, OUTPUT_LOGITS } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { RobertaTokenizer } from '../tokenizers/robertaTokenizer';
@@ -63,7 +63,7 @@ export function compileRouting(backbone: Backbone, method: MethodSpec, task: Tas
   g.output(OUTPUT_LOGITS);
   const inputs = g.inputs.map((v) => v.name);
   return {
-    bytes: toModelBytes(g, 'spartan_routing'),
+    ...toModelWithExternalData(g, 'spartan_routing'),
     parameterInputs: inputs.filter((n) => opts.parameterShapes.has(n)),
     batchInputs: inputs.filter((n) => !opts.parameterShapes.has(n)),
     maskInputs: [],

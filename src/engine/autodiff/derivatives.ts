@@ -100,11 +100,13 @@ export const DERIVATIVES: Record<string, GradRule> = {
     const alphaAttr = node.attrs.alpha;
     const alpha = typeof alphaAttr === 'object' && !Array.isArray(alphaAttr) && 'float' in alphaAttr ? alphaAttr.float : 1;
     const d = dy[0]!;
+    // A frozen weight may have a prepacked twin for this product (graph.inputGradientOperand): the same values.
+    const b = () => g.inputGradientOperand.get(node.inputs[1])?.() ?? x(1);
     return [
       wants(0)
         ? transA
-          ? g.gemm(x(1), d, undefined, { transA: transB, transB: true, alpha })
-          : g.gemm(d, x(1), undefined, { transB: !transB, alpha })
+          ? g.gemm(b(), d, undefined, { transA: transB, transB: true, alpha })
+          : g.gemm(d, b(), undefined, { transB: !transB, alpha })
         : undefined,
       wants(1)
         ? transB

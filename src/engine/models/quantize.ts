@@ -175,7 +175,7 @@ export function int8CopyOf(name: string, opts: Int8Options): { forward: Quantize
 /**
  * For a caller that owns its backbone: quantises every int8 linear of `weights` now (with the input-gradient copy
  * when `inputGradients`, i.e. when a training graph will be built), then drops their float32 weights from `maps`
- * (`dropInt8SourceWeights`). Graphs compiled with `{ copies }` never read those float32 weights, so the process never
+ * (`dropFrozenLinears`). Graphs compiled with `{ copies }` never read those float32 weights, so the process never
  * holds them next to the int8 copies and the serialised graphs (the peak RSS of an int8 run: a classify-like process
  * on roberta-base, `scripts/bench.ts --phase infer-memory --precision int8`, went from 997 to 686 MB). The caller
  * clears the map once its graphs are compiled.
@@ -200,18 +200,18 @@ export function quantizeAndDropSources(
       });
     }
   }
-  dropInt8SourceWeights(config, weights, ...maps);
+  dropFrozenLinears(config, weights, ...maps);
   return copies;
 }
 
 /**
- * Drops the float32 weights of the int8 linears from `maps` (a backbone's weights, a parameter map layered on it)
- * once their int8 copies exist (`quantizeAndDropSources`): the process then holds those weights only as int8 (340 MB
- * less on roberta-base). Only for a caller that owns the backbone and builds no other graph from its float32 linears
- * (`spartan train`, classify, eval); `serve` shares one backbone between models and keeps them.
- * Returns the number of float32 values dropped.
+ * Drops the float32 weights of the frozen backbone linears (the six of every layer) from `maps` (a backbone's
+ * weights, a parameter map layered on it) once the sessions hold them in another form: their int8 copies
+ * (`quantizeAndDropSources`) or their prepacked float32 ones (runtime/sessionBuild.ts); 340 MB less on roberta-base.
+ * Only for a caller that owns the backbone and builds no other graph from its float32 linears (`spartan train`,
+ * classify, eval); `serve` shares one backbone between models and keeps them. Returns the number of values dropped.
  */
-export function dropInt8SourceWeights(config: RobertaConfig, ...maps: TensorMap[]): number {
+export function dropFrozenLinears(config: RobertaConfig, ...maps: TensorMap[]): number {
   let dropped = 0;
   for (let i = 0; i < config.numLayers; i++) {
     for (const prefix of int8LinearPrefixes(i)) {

@@ -10,7 +10,7 @@
  * [B, H, T, dh]. Semantics follow Hugging Face's modeling_roberta (post-LayerNorm, exact GELU, additive mask).
  */
 import { Graph } from '../onnx/graph';
-import { RobertaConfig, TaskType } from '../types';
+import { RobertaConfig, TaskType, TensorMap } from '../types';
 import { Int8Options, int8CopyOf, isInt8Linear, QuantizedMatrix, scaledBy } from './quantize';
 
 /**
@@ -55,6 +55,12 @@ export interface GraphOptions {
    * prepacked initializers (models/quantize.ts). Absent: every linear is a float32 Gemm on a parameter input.
    */
   int8?: Int8Options;
+  /**
+   * Training graphs: the input-gradient Gemm of each frozen float32 linear in this map (dX = dY·W) reads an
+   * initializer twin of the weight, which ONNX Runtime prepacks for MLAS in the session's own memory, so that the
+   * GEMM no longer packs W on every run; the forward Gemms keep reading the parameter input (runtime/sessionBuild.ts).
+   */
+  prepacked?: TensorMap;
 }
 
 /** The initializers of one quantised matrix. */
@@ -66,6 +72,8 @@ export class ModelBuilder {
   private dropoutCount = 0;
   /** Weights (canonical names) this graph reads as int8 initializers instead of float32 inputs. */
   readonly int8Weights: string[] = [];
+  /** Float32 weights whose input gradient this graph computes from a prepacked twin (`prepacked`). */
+  readonly prepackedWeights: string[] = [];
   constructor(readonly opts: GraphOptions) {}
 
   param(name: string): string {
@@ -79,13 +87,31 @@ export class ModelBuilder {
   linear(x: string, prefix: string, alpha?: number): string {
     const tag = prefix.split('.').slice(-2).join('_');
     if (this.runsInt8(prefix)) return this.int8Linear(x, prefix, alpha ?? 1, true, tag);
-    return this.g.gemm(x, this.param(`${prefix}.weight`), this.param(`${prefix}.bias`), { transB: true, alpha }, tag);
+    return this.g.gemm(x, this.weight(prefix), this.param(`${prefix}.bias`), { transB: true, alpha }, tag);
   }
 
   /** y = α·x·Wᵀ without the bias (the query projection adds its own scaled bias). */
   projection(x: string, prefix: string, alpha: number, tag: string): string {
     if (this.runsInt8(prefix)) return this.int8Linear(x, prefix, alpha, false, tag);
-    return this.g.gemm(x, this.param(`${prefix}.weight`), undefined, { transB: true, alpha }, tag);
+    return this.g.gemm(x, this.weight(prefix), undefined, { transB: true, alpha }, tag);
+  }
+
+  /** A float32 linear's weight input; where `prepacked` holds it, with a prepacked twin for its input gradient. */
+  private weight(prefix: string): string {
+    const { g } = this;
+    const name = `${prefix}.weight`;
+    const input = this.param(name);
+    const w = isInt8Linear(prefix) ? this.opts.prepacked?.get(name) : undefined;
+    if (w && !g.inputGradientOperand.has(input)) {
+      let twin: string | undefined;
+      g.inputGradientOperand.set(input, () => (twin ??= this.prepackedInitializer(`${name}.for_input_gradient`, w, name)));
+    }
+    return input;
+  }
+
+  private prepackedInitializer(initializer: string, w: { shape: number[]; data: Float32Array }, weight: string): string {
+    this.prepackedWeights.push(weight);
+    return this.g.initializer(initializer, 'float32', w.shape, w.data);
   }
 
   private runsInt8(prefix: string): boolean {

@@ -67,6 +67,11 @@ export class Graph {
    * what the gradient rule of that op multiplies dY by.
    */
   readonly transposedInt8 = new Map<string, TransposedInt8>();
+  /**
+   * For a frozen float32 weight that the forward Gemms read as an input: how to get the initializer (the same values)
+   * that the input-gradient Gemm reads instead, which ONNX Runtime prepacks for it (models/robertaGraph.ts `prepacked`).
+   */
+  readonly inputGradientOperand = new Map<string, () => string>();
   /** Runtime values of symbolic dimensions: symbol → 1-D int64 tensor of length 1. */
   private readonly symbols = new Map<string, string>();
 

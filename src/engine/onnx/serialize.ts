@@ -8,7 +8,45 @@ import { Graph, MS_DOMAIN, MS_DOMAIN_OPS, ONNX_ELEM_TYPE, OPSET, ValueInfo, Attr
 /** ONNX IR version 9 (ONNX 1.15) is the one that goes with opset 20. */
 const IR_VERSION = 9;
 
+/** An initializer's bytes supplied beside the model (ONNX external data from memory; `path` is its location). */
+export interface ExternalData {
+  path: string;
+  data: Uint8Array;
+}
+
+/**
+ * Initializers at least this large leave the protobuf as external data: ONNX Runtime reads them from the engine's
+ * own arrays (copying them once into its tensors, which it then prepacks and frees) instead of from a serialised copy.
+ */
+const EXTERNAL_MIN_BYTES = 1 << 16;
+
+/** The model with its large initializers as in-memory external data (sessions); `toModelBytes` embeds them all (files). */
+export function toModelWithExternalData(graph: Graph, name = 'spartan'): { bytes: Uint8Array; externalData: ExternalData[] } {
+  const externalData: ExternalData[] = [];
+  const bytes = encode(graph, name, (c) => {
+    const data = rawBytes(c);
+    if (data.byteLength < EXTERNAL_MIN_BYTES) return undefined;
+    externalData.push({ path: c.name, data });
+    return {
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: c.name },
+        { key: 'offset', value: '0' },
+        { key: 'length', value: String(data.byteLength) },
+      ],
+    };
+  });
+  return { bytes, externalData };
+}
+
+/** The model with every initializer inside (a self-contained file). */
 export function toModelBytes(graph: Graph, name = 'spartan'): Uint8Array {
+  return encode(graph, name, () => undefined);
+}
+
+type ExternalPlacement = (c: Constant) => Partial<onnx.ITensorProto> | undefined;
+
+function encode(graph: Graph, name: string, external: ExternalPlacement): Uint8Array {
   // The contrib domain is imported only by graphs that use one of its ops (int8 graphs): fp32 graphs are unchanged.
   const contrib = graph.nodes.some((n) => MS_DOMAIN_OPS.has(n.op));
   const model: onnx.IModelProto = {
@@ -27,7 +65,7 @@ export function toModelBytes(graph: Graph, name = 'spartan'): Uint8Array {
       })),
       input: graph.inputs.map(valueInfo),
       output: graph.outputs.map(valueInfo),
-      initializer: graph.constants.map(tensorProto),
+      initializer: graph.constants.map((c) => tensorProto(c, external)),
     },
   };
   return onnx.ModelProto.encode(model).finish();
@@ -45,7 +83,11 @@ function valueInfo(v: ValueInfo): onnx.IValueInfoProto {
   };
 }
 
-function tensorProto(c: Constant): onnx.ITensorProto {
+function rawBytes(c: Constant): Uint8Array {
+  return new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength);
+}
+
+function tensorProto(c: Constant, external: ExternalPlacement): onnx.ITensorProto {
   const dims = c.shape.map((d) => {
     if (typeof d !== 'number') throw new Error(`constant ${c.name} has a symbolic shape`);
     return d;
@@ -54,7 +96,7 @@ function tensorProto(c: Constant): onnx.ITensorProto {
     name: c.name,
     dims,
     dataType: ONNX_ELEM_TYPE[c.type],
-    rawData: new Uint8Array(c.data.buffer, c.data.byteOffset, c.data.byteLength),
+    ...(external(c) ?? { rawData: rawBytes(c) }),
   };
 }
 

@@ -5,9 +5,9 @@
 import { Backbone, loadBackbone } from '../models/backbone';
 import { loadMemory, MemoryMetadata } from '../memory/memoryFile';
 import { methodFromMetadata, maxLengthOf, quantizeFromMetadata } from '../memory/memoryMethod';
-import { quantizeAndDropSources, QuantizeMode } from '../models/quantize';
+import { QuantizeMode } from '../models/quantize';
 import { CompiledGraph, compileInference } from '../runtime/compile';
-import { reclaimGarbage } from '../runtime/reclaim';
+import { buildSessions } from '../runtime/sessionBuild';
 import { GraphSession } from '../runtime/session';
 import { predictLogits, argmax } from '../runtime/predict';
 import { loadTokenizer, RobertaTokenizer } from '../tokenizers/robertaTokenizer';
@@ -38,16 +38,15 @@ export class TaskModel {
   ) {}
 
   /**
-   * `dropInt8SourceWeights`: in int8, quantise the int8 linears and drop the backbone's float32 copies of them before
-   * the graph is compiled (models/quantize.ts `quantizeAndDropSources`), for a caller that owns the backbone
-   * (classify, eval; not serve, which shares it).
+   * `ownsBackbone`: the caller owns the backbone and builds nothing else on it (classify, eval; not serve, which
+   * shares it): in int8 the backbone's float32 copies of the quantised linears are dropped (runtime/sessionBuild.ts).
    */
   static async load(opts: {
     backbone: Backbone | string;
     memory: string;
     threads: number;
     quantize?: QuantizeMode;
-    dropInt8SourceWeights?: boolean;
+    ownsBackbone?: boolean;
   }): Promise<TaskModel> {
     const backbone = typeof opts.backbone === 'string' ? await loadBackbone(opts.backbone) : opts.backbone;
     const { tensors, metadata } = loadMemory(opts.memory, backbone);
@@ -59,15 +58,17 @@ export class TaskModel {
     const quantize = opts.quantize ?? quantizeFromMetadata(metadata, opts.memory);
     const graphOpts = graphOptions(backbone, method, metadata.task, numLabels, 0, quantize);
     const params = layerParams(backbone, tensors);
-    // Quantised and dropped before the graph is compiled, so that the process never holds the float32 copies of the
-    // int8 linears next to their int8 ones and the serialised graph (peak RSS).
-    if (graphOpts.int8 && opts.dropInt8SourceWeights) {
-      graphOpts.int8.copies = quantizeAndDropSources(backbone.config, graphOpts.int8.levels, false, backbone.weights, params);
-    }
-    const session = await sessionOf(compileInference(graphOpts), backbone, tensors, opts);
-    graphOpts.int8?.copies?.clear();
-    if (graphOpts.int8) reclaimGarbage(); // the int8 graph's bytes and copies (runtime/reclaim.ts)
-    return new TaskModel(backbone, loadTokenizer(backbone.tokenizerDir), metadata, tensors, session, params, quantize);
+    const { inference } = await buildSessions({
+      config: backbone.config,
+      quantize,
+      params,
+      sources: [backbone.weights],
+      trainable: [],
+      ownsBackbone: opts.ownsBackbone === true,
+      threads: opts.threads,
+      graphs: { inference: { compile: (frozen) => checkedGraph(compileInference({ ...graphOpts, ...frozen }), params, opts.memory) } },
+    });
+    return new TaskModel(backbone, loadTokenizer(backbone.tokenizerDir), metadata, tensors, inference!, params, quantize);
   }
 
   get numLabels(): number {
@@ -159,15 +160,10 @@ export class TaskModel {
   }
 }
 
-/** The session of a memory's inference graph, once every tensor it reads is known to be there. */
-async function sessionOf(
-  graph: CompiledGraph,
-  backbone: Backbone,
-  tensors: TensorMap,
-  opts: { memory: string; threads: number },
-): Promise<GraphSession> {
+/** The inference graph, once every tensor it reads as an input is known to be there. */
+function checkedGraph(graph: CompiledGraph, params: TensorMap, memory: string): CompiledGraph {
   for (const name of graph.parameterInputs) {
-    if (!backbone.weights.has(name) && !tensors.has(name)) throw new SpartanError(`${opts.memory}: tensor ${name} is missing`);
+    if (!params.has(name)) throw new SpartanError(`${memory}: tensor ${name} is missing`);
   }
-  return GraphSession.create(graph, { threads: opts.threads });
+  return graph;
 }

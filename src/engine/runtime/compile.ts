@@ -4,11 +4,13 @@
  */
 import { buildBackward } from '../autodiff/backward';
 import { DROPOUT_MASK_PREFIX, GraphOptions, buildRoberta } from '../models/robertaGraph';
-import { toModelBytes } from '../onnx/serialize';
+import { ExternalData, toModelBytes, toModelWithExternalData } from '../onnx/serialize';
 import { SpartanError, TensorMap } from '../types';
 
 export interface CompiledGraph {
   bytes: Uint8Array;
+  /** The large initializers (int8 and prepacked float32 weights), supplied to the session beside `bytes`. */
+  externalData: ExternalData[];
   /** Names of the parameter inputs the graph reads (frozen and trained). */
   parameterInputs: string[];
   /** Names of the batch inputs. */
@@ -25,7 +27,7 @@ export const OUTPUT_LOGITS = 'logits_out';
 export const OUTPUT_LOSS = 'loss_out';
 export const gradOutputName = (param: string) => `grad.${param}`;
 
-function describe(b: ReturnType<typeof buildRoberta>['b'], opts: GraphOptions): Omit<CompiledGraph, 'bytes'> {
+function describe(b: ReturnType<typeof buildRoberta>['b'], opts: GraphOptions): Omit<CompiledGraph, 'bytes' | 'externalData'> {
   const inputs = b.g.inputs.map((v) => v.name);
   return {
     parameterInputs: inputs.filter((n) => opts.parameterShapes.has(n)),
@@ -42,7 +44,7 @@ export function compileInference(opts: GraphOptions): CompiledGraph {
   const g = built.b.g;
   g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
   g.output(OUTPUT_LOGITS);
-  return { bytes: toModelBytes(g, 'spartan_inference'), ...describe(built.b, opts) };
+  return { ...toModelWithExternalData(g, 'spartan_inference'), ...describe(built.b, opts) };
 }
 
 /** Training: outputs `loss_out` (scalar), `logits_out` and `grad.<name>` for each of `trainable`. */
@@ -51,12 +53,16 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
   const { b } = built;
   const g = b.g;
   const frozenInt8 = trainable.filter((name) => b.int8Weights.includes(name));
+
   if (frozenInt8.length)
     throw new SpartanError(
       `--quantize int8 runs the backbone's linears as frozen int8 weights, but this method trains them (${frozenInt8[0]}…): train it in float32`,
     );
   for (const name of trainable) b.param(name);
   const grads = buildBackward(g, built.loss!, trainable);
+  // Twins are made by the gradient rules (the input gradients' Gemms): a trained weight's would hold stale values.
+  const twinned = trainable.find((name) => b.prepackedWeights.includes(name));
+  if (twinned) throw new Error(`compile: ${twinned} is trained, so it cannot have a prepacked (frozen) twin`);
   g.node('Identity', [built.loss!], [{ name: OUTPUT_LOSS, type: 'float32', shape: [] }]);
   g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
   g.output(OUTPUT_LOSS);
@@ -66,7 +72,7 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
     g.node('Identity', [grads[i]], [{ name: out, type: 'float32', shape: g.shape(name) }]);
     g.output(out);
   });
-  return { bytes: toModelBytes(g, 'spartan_training'), ...describe(b, opts) };
+  return { ...toModelWithExternalData(g, 'spartan_training'), ...describe(b, opts) };
 }
 
 /**

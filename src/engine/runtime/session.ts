@@ -60,11 +60,12 @@ export class GraphSession {
       graphOptimizationLevel: (process.env.SPARTAN_ORT_OPT as 'all' | 'basic' | 'extended' | 'disabled' | undefined) ?? 'all',
       enableCpuMemArena: useArena,
       enableMemPattern: memPatternOverride ?? false,
+      ...(graph.externalData.length ? { externalData: graph.externalData } : {}),
       ...(profilePrefix ? { enableProfiling: true, profileFilePrefix: profilePrefix } : {}),
       ...(opts.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
     // The bytes are not kept: an int8 graph carries its weights (tens of MB), which the session now holds prepacked.
-    return new GraphSession(session, { ...graph, bytes: new Uint8Array(0) }, seed);
+    return new GraphSession(session, { ...graph, bytes: new Uint8Array(0), externalData: [] }, seed);
   }
 
   /**

@@ -8,9 +8,9 @@ import { headShapes } from '../models/robertaGraph';
 import { EncodedExample, encodeExamples, makeBatches } from '../data/batching';
 import { Example, TaskInfo } from '../data/jsonl';
 import { MethodSpec, initialTensors, methodHooks, methodShapes, trainableNames } from '../methods';
-import { CompiledGraph, compileInference, compileTraining } from '../runtime/compile';
+import { compileInference, compileTraining } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
-import { reclaimGarbage } from '../runtime/reclaim';
+import { buildSessions } from '../runtime/sessionBuild';
 import { argmax, predictLogits } from '../runtime/predict';
 import { RobertaTokenizer } from '../tokenizers/robertaTokenizer';
 import { SpartanError, TaskType, TensorMap } from '../types';
@@ -21,7 +21,7 @@ import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature
 import { multiLabelMetrics } from './errorAnalysis';
 import { accumulatedStep } from './microBatch';
 import { GraphOptions } from '../models/robertaGraph';
-import { int8WeightLevels, quantizeAndDropSources, QuantizeMode } from '../models/quantize';
+import { int8WeightLevels, QuantizeMode } from '../models/quantize';
 
 export interface TrainConfig {
   method: MethodSpec;
@@ -71,11 +71,10 @@ export interface TrainInput {
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
   /**
-   * int8 only: quantise the int8 linears up front and drop the backbone's float32 copies of them before the graphs
-   * are compiled (models/quantize.ts `quantizeAndDropSources`), for a caller that owns the backbone and builds
-   * nothing else on it.
+   * The caller owns the backbone and builds nothing else on it: in int8 the float32 copies of the quantised linears
+   * are dropped (runtime/sessionBuild.ts).
    */
-  dropInt8SourceWeights?: boolean;
+  ownsBackbone?: boolean;
 }
 
 export interface TrainResult {
@@ -184,20 +183,24 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     devTruncated: devSet?.truncated ?? 0,
     history: [],
   };
-  // In int8, a caller that owns the backbone has every int8 linear quantised and its float32 weights dropped before
-  // any graph is compiled, so that the process never holds them next to the int8 copies and the serialised graphs
-  // (the peak RSS of an int8 run); both graphs share the copies.
-  if (opts.int8 && input.dropInt8SourceWeights) {
-    opts.int8.copies = quantizeAndDropSources(backbone.config, opts.int8.levels, totalSteps > 0, backbone.weights, params);
-  }
-  const graphs: { inference?: CompiledGraph; training?: CompiledGraph } = {
-    inference: devSet ? compileInference(opts) : undefined,
-    training: totalSteps > 0 ? compileTraining({ ...opts, training: true }, names) : undefined,
-  };
-  opts.int8?.copies?.clear(); // the graphs' bytes hold them now
-  const inference = graphs.inference ? await GraphSession.create(graphs.inference, { threads: cfg.threads }) : undefined;
-  graphs.inference = undefined; // the session holds its own copy: the bytes can go
-  if (opts.int8) reclaimGarbage(); // before the training session's build (runtime/reclaim.ts)
+  // The frozen linears' form (int8 copies, prepacked float32) and the build order: runtime/sessionBuild.ts.
+  const sessions = await buildSessions({
+    config: backbone.config,
+    quantize: cfg.quantize ?? 'none',
+    params,
+    sources: [backbone.weights],
+    trainable: names,
+    ownsBackbone: input.ownsBackbone === true,
+    threads: cfg.threads,
+    graphs: {
+      inference: devSet ? { compile: (frozen) => compileInference({ ...opts, ...frozen }) } : undefined,
+      training:
+        totalSteps > 0
+          ? { compile: (frozen) => compileTraining({ ...opts, ...frozen, training: true }, names), seed: cfg.seed }
+          : undefined,
+    },
+  });
+  const inference = sessions.inference;
   const evaluateDev = () =>
     evaluate(
       inference!,
@@ -222,9 +225,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     return result;
   }
 
-  const session = await GraphSession.create(graphs.training!, { threads: cfg.threads }, cfg.seed);
-  graphs.training = undefined;
-  if (opts.int8) reclaimGarbage();
+  const session = sessions.training!;
   const optimizer: Optimizer =
     cfg.optimizer === 'sgd'
       ? new Sgd()

@@ -27,8 +27,8 @@ import {
   TensorMap,
   createRng,
   QuantizeMode,
-  CompiledGraph,
-  Int8Copies,
+  buildSessions,
+  GraphSpec,
 } from '../../engine';
 
 export interface Timing {
@@ -120,35 +120,52 @@ export class BenchModel {
     this.params = layerParams(backbone, this.trained);
   }
 
-  /** int8 copies made up front (`quantizeAndDropSources`, as classify and train do), read by the graphs below. */
-  int8Copies?: Int8Copies;
-
   private graphOptions(dropout: number, quantize: QuantizeMode): ReturnType<typeof graphOptions> {
-    const opts = graphOptions(this.backbone, this.method, 'classification', this.numLabels, dropout, quantize);
-    if (opts.int8 && this.int8Copies) opts.int8.copies = this.int8Copies;
-    return opts;
+    return graphOptions(this.backbone, this.method, 'classification', this.numLabels, dropout, quantize);
   }
 
-  /** `quantize: 'int8'`: the frozen backbone linears int8 (engine/models/quantize.ts). */
-  inferenceGraph(quantize: QuantizeMode = 'none'): CompiledGraph {
-    return compileInference(this.graphOptions(0, quantize));
+  /** The inference graph, for a build of runtime/sessionBuild.ts (which adds the frozen linears' form). */
+  inferenceSpec(quantize: QuantizeMode = 'none'): GraphSpec {
+    return { compile: (frozen) => compileInference({ ...this.graphOptions(0, quantize), ...frozen }) };
   }
 
-  trainingGraph(dropout = 0.1, quantize: QuantizeMode = 'none'): CompiledGraph {
-    return compileTraining({ ...this.graphOptions(dropout, quantize), training: true }, this.names);
+  trainingSpec(dropout = 0.1, quantize: QuantizeMode = 'none'): GraphSpec {
+    return {
+      compile: (frozen) => compileTraining({ ...this.graphOptions(dropout, quantize), ...frozen, training: true }, this.names),
+      seed: 0,
+    };
+  }
+
+  /**
+   * Sessions built as the product builds them (runtime/sessionBuild.ts). `ownsBackbone`: as `spartan train`,
+   * classify and eval, which may drop the backbone's float32 linears once the sessions hold them; `sharing`: other
+   * models layered on the same backbone (their maps lose those linears too).
+   */
+  sessions<K extends string>(
+    threads: number,
+    quantize: QuantizeMode,
+    graphs: Partial<Record<K, GraphSpec>>,
+    ownsBackbone = false,
+    sharing: BenchModel[] = [],
+  ): Promise<Partial<Record<K, GraphSession>>> {
+    return buildSessions({
+      config: this.backbone.config,
+      quantize,
+      params: this.params,
+      sources: [this.backbone.weights, ...sharing.map((m) => m.params)],
+      trainable: this.names,
+      ownsBackbone,
+      threads,
+      graphs,
+    });
   }
 
   async inferenceSession(threads: number, quantize: QuantizeMode = 'none'): Promise<GraphSession> {
-    return BenchModel.sessionOf(this.inferenceGraph(quantize), threads);
+    return (await this.sessions(threads, quantize, { inference: this.inferenceSpec(quantize) })).inference!;
   }
 
   async trainingSession(threads: number, dropout = 0.1, quantize: QuantizeMode = 'none'): Promise<GraphSession> {
-    return BenchModel.sessionOf(this.trainingGraph(dropout, quantize), threads);
-  }
-
-  /** A session with the options train and classify use (the same for inference and training graphs). */
-  static sessionOf(graph: CompiledGraph, threads: number): Promise<GraphSession> {
-    return GraphSession.create(graph, { threads });
+    return (await this.sessions(threads, quantize, { training: this.trainingSpec(dropout, quantize) })).training!;
   }
 
   /** Logits of one batch, as the product computes them (predictLogits: bucketing, micro-batches). */
@@ -181,25 +198,26 @@ export class BenchModel {
 
 /**
  * The sgemm throughput ONNX Runtime reaches on this machine: a [M, K]×[K, N] MatMul of the shape of a
- * roberta-base FFN at batch 32×128 (M = 4096, K = 768, N = 3072). The yardstick for "GEMM-bound" efficiency.
+ * roberta-base FFN at batch 32×128 (M = 4096, K = 768, N = 3072), B prepacked. The yardstick for "GEMM-bound" efficiency.
  */
 export async function sgemmPeak(
   threads: number,
   reps = 5,
   shape = { M: 4096, K: 768, N: 3072 },
 ): Promise<{ gflops: number; timing: Timing }> {
-  const g = new Graph();
-  const a = g.input('a', 'float32', [shape.M, shape.K]);
-  const b = g.input('b', 'float32', [shape.K, shape.N]);
-  g.node('MatMul', [a, b], [{ name: 'c', type: 'float32', shape: [shape.M, shape.N] }]);
-  g.output('c');
-  const session = await ort.InferenceSession.create(toModelBytes(g), { intraOpNumThreads: threads, interOpNumThreads: 1 });
   const rng = createRng(1);
   const A = new Float32Array(shape.M * shape.K),
     B = new Float32Array(shape.K * shape.N);
   rng.fillNormal(A);
   rng.fillNormal(B);
-  const feeds = { a: new ort.Tensor('float32', A, [shape.M, shape.K]), b: new ort.Tensor('float32', B, [shape.K, shape.N]) };
+  // B is an initializer, prepacked by ONNX Runtime as the model's frozen linears are (runtime/sessionBuild.ts).
+  const g = new Graph();
+  const a = g.input('a', 'float32', [shape.M, shape.K]);
+  const b = g.initializer('b', 'float32', [shape.K, shape.N], B);
+  g.node('MatMul', [a, b], [{ name: 'c', type: 'float32', shape: [shape.M, shape.N] }]);
+  g.output('c');
+  const session = await ort.InferenceSession.create(toModelBytes(g), { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const feeds = { a: new ort.Tensor('float32', A, [shape.M, shape.K]) };
   const timing = await timeRepetitions(async () => void (await session.run(feeds)), reps, 2);
   await session.release();
   return { gflops: (2 * shape.M * shape.K * shape.N) / timing.median / 1e9, timing };
