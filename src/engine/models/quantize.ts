@@ -176,7 +176,7 @@ export function int8CopyOf(name: string, opts: Int8Options): { forward: Quantize
  * For a caller that owns its backbone: quantises every int8 linear of `weights` now (with the input-gradient copy
  * when `inputGradients`, i.e. when a training graph will be built), then drops their float32 weights from `maps`
  * (`dropFrozenLinears`). Graphs compiled with `{ copies }` never read those float32 weights, so the process never
- * holds them next to the int8 copies and the serialised graphs (the peak RSS of an int8 run: a classify-like process
+ * holds them next to the int8 copies and the compiled graphs (the peak RSS of an int8 run: a classify-like process
  * on roberta-base, `scripts/bench.ts --phase infer-memory --precision int8`, went from 997 to 686 MB). The caller
  * clears the map once its graphs are compiled.
  */
