@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadBackbone, repoRoot } from '../src/engine/models/backbone';
 import {
-  dropFrozenLinears,
+  dropInt8SourceWeights,
   INT8_LEVELS,
   int8WeightLevels,
   int8LinearPrefixes,
@@ -109,7 +109,7 @@ test('graphs: float32 ones have no int8 op; int8 ones run the six frozen linears
   assert.ok(text(tr.bytes).includes('.weight_t.'), 'training: transposed int8 copies for the input gradients');
   // Once the sessions hold their int8 copies, an owner may drop the float32 ones; a later int8 build then says why it fails.
   const weights = new Map(backbone.weights);
-  assert.equal(dropFrozenLinears(backbone.config, weights), linears.length * 64 * 64 + 2 * backbone.config.numLayers * 64 * 64);
+  assert.equal(dropInt8SourceWeights(backbone.config, weights), linears.length * 64 * 64 + 2 * backbone.config.numLayers * 64 * 64);
   assert.ok(weights.has('roberta.embeddings.word_embeddings.weight') && !weights.has(`${linears[0]}.weight`));
   assert.throws(() => compileInference({ ...int8, int8: { ...int8.int8!, weights } }), /no weights for the int8 linear/);
   // A method that trains the linears cannot run them frozen in int8.

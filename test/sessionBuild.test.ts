@@ -96,7 +96,7 @@ test('buildSessions: float32 linears stay in the maps; a trained linear gets no 
     threads: 1,
     graphs: {
       inference: { compile: (frozen) => compileInference({ ...full.opts, ...frozen }) },
-      training: { compile: (frozen) => compileTraining({ ...full.opts, ...frozen, training: true }, full.names), seed: 1 },
+      training: { compile: (frozen) => compileTraining({ ...full.opts, ...frozen, training: true }, full.names), trainingSeed: 1 },
     },
   });
   assert.ok(full.params.has(LINEAR), 'a training build keeps the float32 linears');

@@ -58,7 +58,7 @@ export type { Backbone } from './models/backbone';
 export {
   INT8_LEVELS,
   QUANTIZE_MODES,
-  dropFrozenLinears,
+  dropInt8SourceWeights,
   quantizeAndDropSources,
   int8WeightLevels,
   quantizeForInputGradient,

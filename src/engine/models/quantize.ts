@@ -71,6 +71,11 @@ export function int8LinearPrefixes(layer: number): string[] {
   ];
 }
 
+/** The weight names of every layer's frozen dense layers (`int8LinearPrefixes`), layer by layer. */
+export function int8LinearWeights(config: RobertaConfig): string[] {
+  return Array.from({ length: config.numLayers }, (_, i) => int8LinearPrefixes(i).map((p) => `${p}.weight`)).flat();
+}
+
 const INT8_LINEAR = /^roberta\.encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)$/;
 
 /** Whether a linear (by tensor prefix) is one of the backbone's int8 linears. */
@@ -175,7 +180,7 @@ export function int8CopyOf(name: string, opts: Int8Options): { forward: Quantize
 /**
  * For a caller that owns its backbone: quantises every int8 linear of `weights` now (with the input-gradient copy
  * when `inputGradients`, i.e. when a training graph will be built), then drops their float32 weights from `maps`
- * (`dropFrozenLinears`). Graphs compiled with `{ copies }` never read those float32 weights, so the process never
+ * (`dropInt8SourceWeights`). Graphs compiled with `{ copies }` never read those float32 weights, so the process never
  * holds them next to the int8 copies and the compiled graphs (the peak RSS of an int8 run: a classify-like process
  * on roberta-base, `scripts/bench.ts --phase infer-memory --precision int8`, went from 997 to 686 MB). The caller
  * clears the map once its graphs are compiled.
@@ -188,41 +193,35 @@ export function quantizeAndDropSources(
   ...maps: TensorMap[]
 ): Int8Copies {
   const copies: Int8Copies = new Map();
-  for (let i = 0; i < config.numLayers; i++) {
-    for (const prefix of int8LinearPrefixes(i)) {
-      const name = `${prefix}.weight`;
-      const w = weights.get(name);
-      if (!w) continue; // a backbone without this linear: the graph builder reports it, if a graph needs it
-      const [out, inp] = w.shape;
-      copies.set(name, {
-        forward: quantizeForward(w.data, out, inp, levels),
-        ...(inputGradients ? { inputGradient: quantizeForInputGradient(w.data, out, inp, levels) } : {}),
-      });
-    }
+  for (const name of int8LinearWeights(config)) {
+    const w = weights.get(name);
+    if (!w) continue; // a backbone without this linear: the graph builder reports it, if a graph needs it
+    const [out, inp] = w.shape;
+    copies.set(name, {
+      forward: quantizeForward(w.data, out, inp, levels),
+      ...(inputGradients ? { inputGradient: quantizeForInputGradient(w.data, out, inp, levels) } : {}),
+    });
   }
-  dropFrozenLinears(config, weights, ...maps);
+  dropInt8SourceWeights(config, weights, ...maps);
   return copies;
 }
 
 /**
- * Drops the float32 weights of the frozen backbone linears (the six of every layer) from `maps` (a backbone's
- * weights, a parameter map layered on it) once the sessions hold them in another form: their int8 copies
- * (`quantizeAndDropSources`) or their prepacked float32 ones (runtime/sessionBuild.ts); 340 MB less on roberta-base.
- * Only for a caller that owns the backbone and builds no other graph from its float32 linears (`spartan train`,
- * classify, eval); `serve` shares one backbone between models and keeps them. Returns the number of values dropped.
+ * Drops the float32 weights of the int8 linears from `maps` (a backbone's weights, a parameter map layered on it)
+ * once their int8 copies exist (`quantizeAndDropSources`): the process then holds those weights only as int8 (340 MB
+ * less on roberta-base). Only for a caller that owns the backbone and builds no other graph from its float32 linears
+ * (`spartan train`, classify, eval); `serve` shares one backbone between models and keeps them.
+ * Returns the number of float32 values dropped.
  */
-export function dropFrozenLinears(config: RobertaConfig, ...maps: TensorMap[]): number {
+export function dropInt8SourceWeights(config: RobertaConfig, ...maps: TensorMap[]): number {
   let dropped = 0;
-  for (let i = 0; i < config.numLayers; i++) {
-    for (const prefix of int8LinearPrefixes(i)) {
-      const name = `${prefix}.weight`;
-      let size = 0;
-      for (const m of maps) {
-        size = m.get(name)?.data.length ?? size;
-        m.delete(name);
-      }
-      dropped += size;
+  for (const name of int8LinearWeights(config)) {
+    let size = 0;
+    for (const m of maps) {
+      size = m.get(name)?.data.length ?? size;
+      m.delete(name);
     }
+    dropped += size;
   }
   return dropped;
 }

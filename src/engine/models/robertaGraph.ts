@@ -101,17 +101,18 @@ export class ModelBuilder {
     const { g } = this;
     const name = `${prefix}.weight`;
     const input = this.param(name);
-    const w = isInt8Linear(prefix) ? this.opts.prepacked?.get(name) : undefined;
+    const w = this.opts.prepacked?.get(name);
     if (w && !g.inputGradientOperand.has(input)) {
       let twin: string | undefined;
-      g.inputGradientOperand.set(input, () => (twin ??= this.prepackedInitializer(`${name}.for_input_gradient`, w, name)));
+      g.inputGradientOperand.set(input, () => {
+        if (twin === undefined) {
+          twin = g.initializer(`${name}.for_input_gradient`, 'float32', w.shape, w.data);
+          this.prepackedWeights.push(name);
+        }
+        return twin;
+      });
     }
     return input;
-  }
-
-  private prepackedInitializer(initializer: string, w: { shape: number[]; data: Float32Array }, weight: string): string {
-    this.prepackedWeights.push(weight);
-    return this.g.initializer(initializer, 'float32', w.shape, w.data);
   }
 
   private runsInt8(prefix: string): boolean {

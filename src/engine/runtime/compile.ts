@@ -53,7 +53,6 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
   const { b } = built;
   const g = b.g;
   const frozenInt8 = trainable.filter((name) => b.int8Weights.includes(name));
-
   if (frozenInt8.length)
     throw new SpartanError(
       `--quantize int8 runs the backbone's linears as frozen int8 weights, but this method trains them (${frozenInt8[0]}…): train it in float32`,

@@ -64,7 +64,8 @@ export class GraphSession {
       ...(profilePrefix ? { enableProfiling: true, profileFilePrefix: profilePrefix } : {}),
       ...(opts.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
-    // The bytes are not kept: an int8 graph carries its weights (tens of MB), which the session now holds prepacked.
+    // Neither the bytes nor the external data are kept: the session holds its own copies (the int8 weights and the
+    // prepacked twins, prepacked).
     return new GraphSession(session, { ...graph, bytes: new Uint8Array(0), externalData: [] }, seed);
   }
 

@@ -16,7 +16,7 @@
  *   full GC follows (runtime/reclaim.ts).
  */
 import { GraphOptions } from '../models/robertaGraph';
-import { int8LinearPrefixes, int8WeightLevels, quantizeAndDropSources, QuantizeMode } from '../models/quantize';
+import { int8LinearWeights, int8WeightLevels, quantizeAndDropSources, QuantizeMode } from '../models/quantize';
 import { RobertaConfig, TensorMap } from '../types';
 import { CompiledGraph } from './compile';
 import { reclaimGarbage } from './reclaim';
@@ -27,8 +27,8 @@ export type FrozenLinears = Pick<GraphOptions, 'int8' | 'prepacked'>;
 
 export interface GraphSpec {
   compile: (frozen: FrozenLinears) => CompiledGraph;
-  /** Dropout masks' seed (training graphs). */
-  seed?: number;
+  /** Present for a training graph: its dropout masks' seed (an int8 build then makes the input-gradient copies). */
+  trainingSeed?: number;
 }
 
 export interface SessionBuild<K extends string> {
@@ -52,7 +52,7 @@ export interface SessionBuild<K extends string> {
 
 export async function buildSessions<K extends string>(b: SessionBuild<K>): Promise<Partial<Record<K, GraphSession>>> {
   const specs = (Object.entries(b.graphs) as [K, GraphSpec | undefined][]).filter((e): e is [K, GraphSpec] => e[1] !== undefined);
-  const training = specs.some(([, s]) => s.seed !== undefined);
+  const training = specs.some(([, s]) => s.trainingSeed !== undefined);
   let frozen: FrozenLinears;
   if (b.quantize === 'int8') {
     const levels = int8WeightLevels();
@@ -61,12 +61,9 @@ export async function buildSessions<K extends string>(b: SessionBuild<K>): Promi
   } else {
     const trained = new Set(b.trainable);
     const prepacked: TensorMap = new Map();
-    for (let i = 0; i < b.config.numLayers; i++) {
-      for (const prefix of int8LinearPrefixes(i)) {
-        const name = `${prefix}.weight`;
-        const w = b.params.get(name);
-        if (w && !trained.has(name)) prepacked.set(name, w);
-      }
+    for (const name of int8LinearWeights(b.config)) {
+      const w = b.params.get(name);
+      if (w && !trained.has(name)) prepacked.set(name, w);
     }
     frozen = { prepacked };
   }
@@ -80,7 +77,7 @@ export async function buildSessions<K extends string>(b: SessionBuild<K>): Promi
   const sessions: Partial<Record<K, GraphSession>> = {};
   try {
     for (const g of graphs) {
-      sessions[g.name] = await GraphSession.create(g.graph!, { threads: b.threads }, g.spec.seed);
+      sessions[g.name] = await GraphSession.create(g.graph!, { threads: b.threads }, g.spec.trainingSeed);
       g.graph = undefined; // the session holds its own copy of everything the graph carried
       if (reclaim) reclaimGarbage();
     }

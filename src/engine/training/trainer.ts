@@ -196,7 +196,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
       inference: devSet ? { compile: (frozen) => compileInference({ ...opts, ...frozen }) } : undefined,
       training:
         totalSteps > 0
-          ? { compile: (frozen) => compileTraining({ ...opts, ...frozen, training: true }, names), seed: cfg.seed }
+          ? { compile: (frozen) => compileTraining({ ...opts, ...frozen, training: true }, names), trainingSeed: cfg.seed }
           : undefined,
     },
   });

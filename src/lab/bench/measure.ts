@@ -132,7 +132,7 @@ export class BenchModel {
   trainingSpec(dropout = 0.1, quantize: QuantizeMode = 'none'): GraphSpec {
     return {
       compile: (frozen) => compileTraining({ ...this.graphOptions(dropout, quantize), ...frozen, training: true }, this.names),
-      seed: 0,
+      trainingSeed: 0,
     };
   }
 
@@ -210,7 +210,8 @@ export async function sgemmPeak(
     B = new Float32Array(shape.K * shape.N);
   rng.fillNormal(A);
   rng.fillNormal(B);
-  // B is an initializer, prepacked by ONNX Runtime as the model's frozen linears are (runtime/sessionBuild.ts).
+  // B is an initializer, prepacked by ONNX Runtime as the training graphs' input-gradient weights are
+  // (runtime/sessionBuild.ts); the forward Gemms read their weights as inputs.
   const g = new Graph();
   const a = g.input('a', 'float32', [shape.M, shape.K]);
   const b = g.initializer('b', 'float32', [shape.K, shape.N], B);
