@@ -27,6 +27,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   loadBackbone,
+  saveBackboneDir,
   repoRoot,
   methodSpec,
   loadTokenizer,
@@ -41,6 +42,7 @@ import {
   INT8_TRAINING_MICRO_BATCH_TOKENS,
   QuantizeMode,
   int8WeightLevels,
+  Backbone,
 } from '../src/engine';
 import {
   BenchModel,
@@ -66,6 +68,27 @@ const SHAPES = value('--shapes', quick ? '16x128' : '32x128,16x128')
   .split(',')
   .map((s) => s.split('x').map(Number) as [number, number]);
 const BACKBONE = 'synthetic:roberta-base';
+/**
+ * The phases load BACKBONE from a model directory, written once per run (--backbone-dir, made by main): as a
+ * user's backbone is a file, whose float32 linears classify's session reads from the file itself
+ * (runtime/sessionBuild.ts), not a map generated in memory.
+ */
+async function benchBackbone(): Promise<Backbone> {
+  let dir = value('--backbone-dir', '');
+  if (!dir) {
+    // A phase run on its own: write its own copy, in a child so that this process's peak RSS stays its own.
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-backbone-'));
+    const made = dir;
+    process.on('exit', () => fs.rmSync(made, { recursive: true, force: true }));
+    writeBackboneDir(dir);
+  }
+  return loadBackbone(dir);
+}
+
+function writeBackboneDir(dir: string): void {
+  const self = selfEntry();
+  execFileSync(self.command, [...self.args, '--write-backbone', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
 const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
 const SST2_BATCH = 16;
 /** `--quantize int8` adds the int8 phases; a phase's own precision comes in `--precision` (runPhase's extra). */
@@ -186,7 +209,7 @@ interface BenchResults {
 // ------------------------------------------------------------------ phases (each in its own process)
 
 async function phaseInfer(): Promise<InferPhase> {
-  const backbone = await loadBackbone(BACKBONE);
+  const backbone = await benchBackbone();
   const plain = new BenchModel(backbone, PLAIN);
   const spartan = new BenchModel(backbone, SPARTAN);
   // As classify builds its session (runtime/sessionBuild.ts), for two models on one backbone.
@@ -255,7 +278,7 @@ async function phaseInfer(): Promise<InferPhase> {
  * sgemm probe, so its peak is not what a user's classify process reaches.
  */
 async function phaseInferMemory(): Promise<InferMemoryPhase> {
-  const backbone = await loadBackbone(BACKBONE);
+  const backbone = await benchBackbone();
   const spartan = new BenchModel(backbone, SPARTAN);
   const q = precision();
   const session = (await spartan.sessions(threads, q, { inference: spartan.inferenceSpec(q) }, true)).inference!;
@@ -265,7 +288,7 @@ async function phaseInferMemory(): Promise<InferMemoryPhase> {
 
 async function phaseTrain(): Promise<TrainPhase> {
   const dropout = Number(value('--dropout', '0.1'));
-  const backbone = await loadBackbone(BACKBONE);
+  const backbone = await benchBackbone();
   const spartan = new BenchModel(backbone, SPARTAN);
   // As the trainer builds its sessions (runtime/sessionBuild.ts): the dev set's inference session and the training one.
   const q = precision();
@@ -318,7 +341,7 @@ async function runBatches(batches: EncodedExample[][], fn: (b: EncodedExample[])
 async function phaseSst2(): Promise<Sst2Phase> {
   const tsv = sst2Path();
   const dropout = Number(value('--dropout', '0.1'));
-  const backbone = await loadBackbone(BACKBONE);
+  const backbone = await benchBackbone();
   const tokenizer = loadTokenizer(backbone.tokenizerDir);
   const rows = importGlueTask('SST-2', tsv)
     .rows.slice(0, 1600)
@@ -559,6 +582,11 @@ function int8Report(all: BenchResults, int8: Int8Phases, targets: string[]): str
 }
 
 async function main(): Promise<void> {
+  const writeTo = value('--write-backbone', '');
+  if (writeTo) {
+    saveBackboneDir(await loadBackbone(BACKBONE), writeTo);
+    return;
+  }
   const phase = value('--phase', '');
   if (phase) {
     exitWithParent(); // a phase started by this script ends with it (Ctrl-C, a kill)
@@ -575,6 +603,17 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   const loadStart = os.loadavg();
+  const backboneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-backbone-'));
+  try {
+    writeBackboneDir(backboneDir);
+    args.push('--backbone-dir', backboneDir); // every phase reads it (runPhase passes args on)
+    await measureAll(started, loadStart);
+  } finally {
+    fs.rmSync(backboneDir, { recursive: true, force: true });
+  }
+}
+
+async function measureAll(started: number, loadStart: number[]): Promise<void> {
   const shapes = SHAPES.map(([b, t]) => `${b}x${t}`).join(',');
   const torch = torchAvailable();
   const infer = await runPhase<InferPhase>('infer');

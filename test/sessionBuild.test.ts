@@ -1,7 +1,8 @@
 /**
  * runtime/sessionBuild.ts: a training graph whose input-gradient Gemms read prepacked twins of the frozen float32
  * linears gives the same loss and gradients as one that reads the inputs; inference graphs are unchanged; a build
- * keeps the float32 linears in float32 and never twins a trained one; large initializers travel as external data.
+ * keeps the float32 linears in float32 and never twins a trained one; large initializers travel as external data;
+ * an owned inference build over a backbone directory reads the frozen linears from its model.safetensors.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -131,4 +132,161 @@ test('serialize: initializers of 64 KiB and more travel as in-memory external da
     return Object.values(out)[0].data as Float32Array;
   };
   assert.deepEqual(await run(external.bytes, external.externalData), await run(toModelBytes(g)));
+});
+
+/** synthetic:tiny written as a model directory and loaded back, as a user's backbone is (`Backbone.files`). */
+async function backboneDir(): Promise<{ dir: string; cleanup: () => void }> {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { saveBackboneDir } = await import('../src/engine/models/backbone');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-filebacked-'));
+  saveBackboneDir(await loadBackbone('synthetic:tiny'), dir);
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+test('file-backed frozen linears: an owned inference build reads them from model.safetensors, with the same logits', async () => {
+  const { dir, cleanup } = await backboneDir();
+  try {
+    const method = methodSpec('spartan');
+    const load = async () => {
+      const backbone = await loadBackbone(dir);
+      const rng = createRng(3);
+      const fresh = initialTensors(method, backbone.config, 3, () => rng.normal());
+      const trained: TensorMap = new Map();
+      for (const n of trainableNames(method, backbone.config, 3, backbone.weights.keys()))
+        trained.set(n, fresh.get(n) ?? backbone.weights.get(n)!);
+      return { backbone, params: layerParams(backbone, trained), opts: graphOptions(backbone, method, 'classification', 3, 0) };
+    };
+    const { batch } = await setUp('spartan');
+    const owned = await load();
+    assert.equal(
+      owned.backbone.files?.get(LINEAR)?.length,
+      owned.backbone.weights.get(LINEAR)!.data.byteLength,
+      'the loader knows where each tensor lies',
+    );
+    const build = (m: Awaited<ReturnType<typeof load>>, ownsBackbone: boolean) =>
+      buildSessions({
+        config: m.backbone.config,
+        quantize: 'none',
+        params: m.params,
+        sources: [m.backbone.weights],
+        backbone: m.backbone,
+        trainable: [],
+        ownsBackbone,
+        threads: 1,
+        graphs: { inference: { compile: (frozen) => compileInference({ ...m.opts, ...frozen }) } },
+      });
+    const fromFile = (await build(owned, true)).inference!;
+    assert.ok(!owned.params.has(LINEAR) && !owned.backbone.weights.has(LINEAR), 'the engine dropped its float32 copies');
+    assert.ok(!fromFile.graph.parameterInputs.includes(LINEAR), 'the Gemm reads an initializer');
+    assert.ok(owned.params.has('roberta.embeddings.word_embeddings.weight'), 'only the linears go');
+    const shared = await load();
+    const fromInputs = (await build(shared, false)).inference!;
+    assert.ok(shared.params.has(LINEAR) && fromInputs.graph.parameterInputs.includes(LINEAR), 'a shared backbone keeps its inputs');
+    const a = (await fromFile.run(owned.params, batch, 'classification', 3)).logits_out.data as Float32Array;
+    const b = (await fromInputs.run(shared.params, batch, 'classification', 3)).logits_out.data as Float32Array;
+    assert.ok(maxRelative(a, b) <= 1e-6, `logits differ by ${maxRelative(a, b)}`);
+    await fromFile.release();
+    await fromInputs.release();
+  } finally {
+    cleanup();
+  }
+});
+
+test('file-backed frozen linears: not for training builds or trained linears; a rewritten file is refused', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { dir, cleanup } = await backboneDir();
+  try {
+    const backbone = await loadBackbone(dir);
+    const opts = graphOptions(backbone, methodSpec('full'), 'classification', 3, 0);
+    const spec = { compile: (frozen: object) => compileInference({ ...opts, ...frozen }) };
+    const base = {
+      config: backbone.config,
+      quantize: 'none' as const,
+      sources: [backbone.weights],
+      backbone,
+      ownsBackbone: true,
+      threads: 1,
+    };
+    // A trained linear (a full fine-tune's memory layered over the backbone) is not the backbone's own tensor.
+    const params = layerParams(
+      backbone,
+      new Map([[LINEAR, { ...backbone.weights.get(LINEAR)!, data: Float32Array.from(backbone.weights.get(LINEAR)!.data) }]]),
+    );
+    const s1 = (await buildSessions({ ...base, params, trainable: [], graphs: { inference: spec } })).inference!;
+    assert.ok(s1.graph.parameterInputs.includes(LINEAR), 'the layered linear stays an input');
+    assert.ok(!s1.graph.parameterInputs.includes(LINEAR.replace('layer.0', 'layer.1')), 'the others come from the file');
+    await s1.release();
+    // SPARTAN trains no linear, but a training build's forward reads them as inputs, and so does its dev session.
+    const again = await loadBackbone(dir);
+    const sOpts = graphOptions(again, methodSpec('spartan'), 'classification', 3, 0);
+    const sNames = trainableNames(methodSpec('spartan'), again.config, 3, again.weights.keys());
+    const rng = createRng(4);
+    const fresh = initialTensors(methodSpec('spartan'), again.config, 3, () => rng.normal());
+    const p2 = layerParams(again, new Map(sNames.map((n) => [n, fresh.get(n) ?? again.weights.get(n)!])));
+    const s2 = await buildSessions({
+      ...base,
+      sources: [again.weights],
+      backbone: again,
+      params: p2,
+      trainable: sNames,
+      graphs: {
+        inference: { compile: (frozen) => compileInference({ ...sOpts, ...frozen }) },
+        training: { compile: (frozen) => compileTraining({ ...sOpts, ...frozen, training: true }, sNames), trainingSeed: 1 },
+      },
+    });
+    assert.ok(p2.has(LINEAR) && s2.inference!.graph.parameterInputs.includes(LINEAR), 'a training build reads inputs');
+    for (const s of Object.values(s2)) await s.release();
+    const third = await loadBackbone(dir);
+    const file = path.join(dir, 'model.safetensors');
+    const bytes = fs.readFileSync(file);
+    fs.rmSync(file);
+    fs.writeFileSync(file, bytes); // the same bytes, but another file than the one loaded
+    await assert.rejects(
+      buildSessions({
+        ...base,
+        sources: [third.weights],
+        backbone: third,
+        params: layerParams(third, new Map()),
+        trainable: [],
+        graphs: { inference: spec },
+      }),
+      /model\.safetensors changed after it was loaded/,
+    );
+  } finally {
+    cleanup();
+  }
+});
+
+test('serialize: a file-backed initializer is external data at its offset in its file; one folder; never embedded', async () => {
+  const { Graph } = await import('../src/engine/onnx/graph');
+  const { toModelBytes, toModelWithExternalData } = await import('../src/engine/onnx/serialize');
+  const stamp = { size: 1 << 20, mtimeMs: 1, ino: 2 };
+  const g = new Graph();
+  const x = g.input('x', 'float32', [2, 4]);
+  g.output(
+    g.gemm(x, g.fileInitializer('w', 'float32', [4, 3], { path: '/m/a/model.safetensors', offset: 108, length: 48, stamp }), undefined),
+  );
+  const { bytes, externalData, externalFiles } = toModelWithExternalData(g);
+  assert.equal(externalData.length, 0);
+  assert.deepEqual(externalFiles?.folder, '/m/a');
+  const w = onnx.ModelProto.decode(bytes).graph!.initializer!.find((t) => t.name === 'w')!;
+  assert.deepEqual(
+    w.externalData!.map((e) => [e.key, e.value]),
+    [
+      ['location', 'model.safetensors'],
+      ['offset', '108'],
+      ['length', '48'],
+    ],
+  );
+  assert.throws(() => toModelBytes(g), /lies in \/m\/a\/model\.safetensors/);
+  assert.throws(
+    () => g.fileInitializer('v', 'float32', [4, 4], { path: '/m/a/model.safetensors', offset: 0, length: 48, stamp }),
+    /needs 64 bytes/,
+  );
+  g.fileInitializer('u', 'float32', [4, 3], { path: '/m/b/model.safetensors', offset: 0, length: 48, stamp });
+  g.output('u');
+  assert.throws(() => toModelWithExternalData(g), /outside \/m\/a/);
 });

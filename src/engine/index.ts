@@ -53,7 +53,15 @@ export { provenanceOf, sha256OfFile } from './memory/provenance';
 export { METHODS, initialTensors, methodShapes, methodSpec, trainableNames } from './methods';
 export type { MethodName, MethodSpec } from './methods';
 export { DEFAULT_GEOMETRY, spartanLayersOf } from './methods/spartan';
-export { backboneConfigOf, embeddedTokenizerDir, loadBackbone, parseSyntheticSpec, repoRoot, tokenizerHashOf } from './models/backbone';
+export {
+  backboneConfigOf,
+  embeddedTokenizerDir,
+  loadBackbone,
+  parseSyntheticSpec,
+  repoRoot,
+  saveBackboneDir,
+  tokenizerHashOf,
+} from './models/backbone';
 export type { Backbone } from './models/backbone';
 export {
   INT8_LEVELS,

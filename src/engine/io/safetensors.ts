@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import { openRegularFileSync } from './regularFile';
 import { SpartanError, FloatTensor } from '../types';
+import type { FileStamp } from '../onnx/graph';
 import { bfloat16ToFloat32, float16ToFloat32, float32ToFloat16 } from './float16';
 
 export interface SafetensorsTensor {
@@ -16,11 +17,16 @@ export interface SafetensorsTensor {
   dtype: string;
   shape: number[];
   data: Float32Array;
+  /** Where the stored bytes start in the file (or buffer), and how many there are. */
+  offset: number;
+  length: number;
 }
 
 export interface SafetensorsFile {
   metadata: Record<string, string>;
   tensors: Map<string, SafetensorsTensor>;
+  /** The file read (readSafetensors): what identifies this version of it, taken from the open descriptor. */
+  stamp?: FileStamp;
 }
 
 export interface ReadSafetensorsOptions {
@@ -200,7 +206,8 @@ export function parseSafetensors(buf: Buffer, path: string, options: ReadSafeten
   for (const e of header.entries) {
     if (options.include && !options.include(e.name, e.dtype)) continue;
     checkReadable(path, e);
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(e.dtype, buf.subarray(e.begin, e.end), numel(e.shape)) });
+    const data = decode(e.dtype, buf.subarray(e.begin, e.end), numel(e.shape));
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data, offset: e.begin, length: e.end - e.begin });
   }
   return { metadata: header.metadata, tensors };
 }
@@ -243,9 +250,10 @@ export function readSafetensors(path: string, options: ReadSafetensorsOptions = 
       } else {
         data = decode(e.dtype, readExact(e.begin, e.end - e.begin), count);
       }
-      tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data });
+      tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data, offset: e.begin, length: e.end - e.begin });
     }
-    return { metadata: header.metadata, tensors };
+    const st = fs.fstatSync(fd);
+    return { metadata: header.metadata, tensors, stamp: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } };
   } finally {
     fs.closeSync(fd);
   }

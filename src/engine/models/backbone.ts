@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { RobertaConfig, SpartanError, TensorMap } from '../types';
+import type { FileData } from '../onnx/graph';
 import { readSafetensors, encodeSafetensors } from '../io/safetensors';
 import { writeFileAtomic } from '../io/atomicWrite';
 import { readRegularFileSync } from '../io/regularFile';
@@ -23,6 +24,11 @@ export interface Backbone {
   dir?: string;
   config: RobertaConfig;
   weights: TensorMap;
+  /**
+   * The weights stored as float32 in the backbone's file, by canonical name: ONNX Runtime can read these itself
+   * (runtime/sessionBuild.ts). Absent for synthetic backbones.
+   */
+  files?: Map<string, FileData>;
   /** sha256 hex of model.safetensors (synthetic: of the canonical spec string). */
   weightsSha256: string;
   /** Directory holding tokenizer.json and/or vocab.json + merges.txt. */
@@ -231,6 +237,7 @@ async function loadDirectory(spec: string): Promise<Backbone> {
   const file = readSafetensors(weightsPath, { include: (name) => !isIgnoredTensor(name) });
   const expected = expectedBackboneTensors(config);
   const found = new Map<string, { shape: number[]; data: Float32Array }>();
+  const files = new Map<string, FileData>();
   const unknown: string[] = [];
   const duplicated: string[] = [];
   for (const [raw, t] of file.tensors) {
@@ -241,6 +248,7 @@ async function loadDirectory(spec: string): Promise<Backbone> {
     }
     if (found.has(name)) duplicated.push(name);
     found.set(name, { shape: t.shape, data: t.data });
+    if (t.dtype === 'F32' && file.stamp) files.set(name, { path: weightsPath, offset: t.offset, length: t.length, stamp: file.stamp });
   }
   const missing: string[] = [];
   const misshaped: string[] = [];
@@ -263,7 +271,7 @@ async function loadDirectory(spec: string): Promise<Backbone> {
   const weights: TensorMap = new Map();
   for (const name of expected.keys()) weights.set(name, found.get(name)!);
   const [weightsSha256, tokenizerHash] = await Promise.all([sha256File(weightsPath), tokenizerHashOf(dir)]);
-  return { id: path.basename(dir), dir, config, weights, weightsSha256, tokenizerDir: dir, tokenizerHash };
+  return { id: path.basename(dir), dir, config, weights, files, weightsSha256, tokenizerDir: dir, tokenizerHash };
 }
 
 const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];

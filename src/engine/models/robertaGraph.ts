@@ -9,7 +9,7 @@
  * Hidden states are kept as 2-D [N, d] (N = B·T) so every dense layer is one Gemm; attention reshapes to
  * [B, H, T, dh]. Semantics follow Hugging Face's modeling_roberta (post-LayerNorm, exact GELU, additive mask).
  */
-import { Graph } from '../onnx/graph';
+import { FileData, Graph } from '../onnx/graph';
 import { RobertaConfig, TaskType, TensorMap } from '../types';
 import { Int8Options, int8CopyOf, isInt8Linear, QuantizedMatrix, scaledBy } from './quantize';
 
@@ -61,6 +61,11 @@ export interface GraphOptions {
    * GEMM no longer packs W on every run; the forward Gemms keep reading the parameter input (runtime/sessionBuild.ts).
    */
   prepacked?: TensorMap;
+  /**
+   * Inference graphs of an owned backbone: the frozen float32 linears in this map are initializers that ONNX
+   * Runtime reads from the backbone's file and prepacks, instead of parameter inputs (runtime/sessionBuild.ts).
+   */
+  fromFile?: Map<string, FileData>;
 }
 
 /** The initializers of one quantised matrix. */
@@ -96,10 +101,20 @@ export class ModelBuilder {
     return this.g.gemm(x, this.weight(prefix), undefined, { transB: true, alpha }, tag);
   }
 
-  /** A float32 linear's weight input; where `prepacked` holds it, with a prepacked twin for its input gradient. */
+  /**
+   * A float32 linear's weight: an initializer read from the backbone's file where `fromFile` holds it, else an
+   * input, with a prepacked twin for its input gradient where `prepacked` holds it.
+   */
   private weight(prefix: string): string {
     const { g } = this;
     const name = `${prefix}.weight`;
+    const file = this.opts.fromFile?.get(name);
+    if (file) {
+      if (g.values.has(name)) return name;
+      const shape = this.opts.parameterShapes.get(name);
+      if (!shape) throw new Error(`model graph: no shape known for parameter ${name}`);
+      return g.fileInitializer(name, 'float32', shape, file);
+    }
     const input = this.param(name);
     const w = this.opts.prepacked?.get(name);
     if (w && !g.inputGradientOperand.has(input)) {

@@ -30,7 +30,29 @@ export interface ValueInfo {
 }
 
 export interface Constant extends ValueInfo {
+  /** The values; empty for a constant that ONNX Runtime reads from a file (`file`). */
   data: Float32Array | BigInt64Array | Uint8Array | Int8Array;
+  /** Where ONNX Runtime reads the values itself (ONNX external data), so that the engine never holds them. */
+  file?: FileData;
+}
+
+/**
+ * A tensor's bytes in a file, stored as the constant's type expects (little-endian, row-major): e.g. a float32
+ * weight inside the backbone's model.safetensors. `stamp` is the file as it was when the offsets were read; a
+ * session refuses a file that no longer matches it (runtime/session.ts).
+ */
+export interface FileData {
+  path: string;
+  offset: number;
+  length: number;
+  stamp: FileStamp;
+}
+
+/** What identifies one version of a file cheaply: a rewrite changes its mtime (and usually its size or inode). */
+export interface FileStamp {
+  size: number;
+  mtimeMs: number;
+  ino: number;
 }
 
 /** ONNX opset the generated graphs target: 20 has Gelu and LayerNormalization as standard ops. */
@@ -112,6 +134,18 @@ export class Graph {
   initializer(name: string, type: ElemType, shape: number[], data: Constant['data']): string {
     if (this.values.has(name)) throw new Error(`graph: duplicate value ${name}`);
     const c: Constant = { name, type, shape, data };
+    this.constants.push(c);
+    this.values.set(name, c);
+    return name;
+  }
+
+  /** A named constant whose values ONNX Runtime reads from `file` (the engine holds none of them). */
+  fileInitializer(name: string, type: ElemType, shape: number[], file: FileData): string {
+    if (this.values.has(name)) throw new Error(`graph: duplicate value ${name}`);
+    const bytes = shape.reduce((a, b) => a * b, 1) * ELEM_BYTES[type];
+    if (bytes !== file.length)
+      throw new Error(`graph: ${name} [${shape.join(', ')}] needs ${bytes} bytes, its file region has ${file.length}`);
+    const c: Constant = { name, type, shape, data: new Float32Array(0), file };
     this.constants.push(c);
     this.values.set(name, c);
     return name;
@@ -399,6 +433,8 @@ export class Graph {
 }
 
 export const ONNX_ELEM_TYPE: Record<ElemType, number> = { float32: 1, uint8: 2, int8: 3, int64: 7, bool: 9 };
+/** Bytes per element of each type. */
+export const ELEM_BYTES: Record<ElemType, number> = { float32: 4, uint8: 1, int8: 1, int64: 8, bool: 1 };
 
 /** Numpy broadcasting of two symbolic shapes. */
 export function broadcastShapes(a: Shape, b: Shape): Shape {

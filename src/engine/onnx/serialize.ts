@@ -3,7 +3,8 @@
  * onnx.proto), so no protobuf encoding is written by hand.
  */
 import { onnx } from 'onnx-proto';
-import { Graph, MS_DOMAIN, MS_DOMAIN_OPS, ONNX_ELEM_TYPE, OPSET, ValueInfo, AttrValue, Constant } from './graph';
+import * as path from 'node:path';
+import { Graph, MS_DOMAIN, MS_DOMAIN_OPS, ONNX_ELEM_TYPE, OPSET, ValueInfo, AttrValue, Constant, FileData } from './graph';
 
 /** ONNX IR version 9 (ONNX 1.15) is the one that goes with opset 20. */
 const IR_VERSION = 9;
@@ -20,28 +21,58 @@ export interface ExternalData {
  */
 const EXTERNAL_MIN_BYTES = 1 << 16;
 
-/** The model with its large initializers as in-memory external data (sessions); `toModelBytes` embeds them all (files). */
-export function toModelWithExternalData(graph: Graph, name = 'spartan'): { bytes: Uint8Array; externalData: ExternalData[] } {
+/** The files a model's file-backed initializers lie in (graph.ts `fileInitializer`): one folder, which the session is told. */
+export interface ExternalFiles {
+  folder: string;
+  /** Each file once, with the stamp its offsets were read under. */
+  files: FileData[];
+}
+
+/**
+ * The model with its large initializers as in-memory external data and its file-backed ones as external data in
+ * their files (sessions); `toModelBytes` embeds them all (files).
+ */
+export function toModelWithExternalData(
+  graph: Graph,
+  name = 'spartan',
+): { bytes: Uint8Array; externalData: ExternalData[]; externalFiles?: ExternalFiles } {
   const externalData: ExternalData[] = [];
+  let externalFiles: ExternalFiles | undefined;
   const bytes = encode(graph, name, (c) => {
+    if (c.file) {
+      // ONNX resolves a location against one folder, and refuses absolute paths and `..`: every file is in it.
+      const folder = path.dirname(c.file.path);
+      externalFiles ??= { folder, files: [] };
+      if (folder !== externalFiles.folder)
+        throw new Error(`serialize: ${c.name} is read from ${c.file.path}, outside ${externalFiles.folder} where the others are`);
+      if (!externalFiles.files.some((f) => f.path === c.file!.path)) externalFiles.files.push(c.file);
+      return external(path.basename(c.file.path), c.file.offset, c.file.length);
+    }
     const data = rawBytes(c);
     if (data.byteLength < EXTERNAL_MIN_BYTES) return undefined;
     externalData.push({ path: c.name, data });
-    return {
-      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-      externalData: [
-        { key: 'location', value: c.name },
-        { key: 'offset', value: '0' },
-        { key: 'length', value: String(data.byteLength) },
-      ],
-    };
+    return external(c.name, 0, data.byteLength);
   });
-  return { bytes, externalData };
+  return { bytes, externalData, ...(externalFiles ? { externalFiles } : {}) };
+}
+
+function external(location: string, offset: number, length: number): Partial<onnx.ITensorProto> {
+  return {
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: location },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(length) },
+    ],
+  };
 }
 
 /** The model with every initializer inside (a self-contained file). */
 export function toModelBytes(graph: Graph, name = 'spartan'): Uint8Array {
-  return encode(graph, name, () => undefined);
+  return encode(graph, name, (c) => {
+    if (c.file) throw new Error(`serialize: ${c.name} lies in ${c.file.path}; a self-contained model needs its values`);
+    return undefined;
+  });
 }
 
 type ExternalPlacement = (c: Constant) => Partial<onnx.ITensorProto> | undefined;

@@ -63,6 +63,7 @@ export class TaskModel {
       quantize,
       params,
       sources: [backbone.weights],
+      backbone,
       trainable: [],
       ownsBackbone: opts.ownsBackbone === true,
       threads: opts.threads,

@@ -4,13 +4,15 @@
  */
 import { buildBackward } from '../autodiff/backward';
 import { DROPOUT_MASK_PREFIX, GraphOptions, buildRoberta } from '../models/robertaGraph';
-import { ExternalData, toModelBytes, toModelWithExternalData } from '../onnx/serialize';
+import { ExternalData, ExternalFiles, toModelBytes, toModelWithExternalData } from '../onnx/serialize';
 import { SpartanError, TensorMap } from '../types';
 
 export interface CompiledGraph {
   bytes: Uint8Array;
   /** The large initializers (int8 and prepacked float32 weights), supplied to the session beside `bytes`. */
   externalData: ExternalData[];
+  /** The files ONNX Runtime reads the file-backed initializers from (float32 linears of the backbone's file). */
+  externalFiles?: ExternalFiles;
   /** Names of the parameter inputs the graph reads (frozen and trained). */
   parameterInputs: string[];
   /** Names of the batch inputs. */
@@ -27,7 +29,10 @@ export const OUTPUT_LOGITS = 'logits_out';
 export const OUTPUT_LOSS = 'loss_out';
 export const gradOutputName = (param: string) => `grad.${param}`;
 
-function describe(b: ReturnType<typeof buildRoberta>['b'], opts: GraphOptions): Omit<CompiledGraph, 'bytes' | 'externalData'> {
+function describe(
+  b: ReturnType<typeof buildRoberta>['b'],
+  opts: GraphOptions,
+): Omit<CompiledGraph, 'bytes' | 'externalData' | 'externalFiles'> {
   const inputs = b.g.inputs.map((v) => v.name);
   return {
     parameterInputs: inputs.filter((n) => opts.parameterShapes.has(n)),

@@ -1,10 +1,13 @@
 /**
  * ONNX Runtime sessions over the generated graphs. Parameters are fed from the engine's Float32Arrays on every
- * run; onnxruntime-node wraps them without copying, so one backbone in memory serves every session.
+ * run; onnxruntime-node wraps them without copying, so one backbone in memory serves every session. Initializers
+ * (int8 weights, prepacked twins, linears read from the backbone's file) are the session's own.
  */
+import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { BATCH_INPUTS, MASK_NEGATIVE } from '../models/robertaGraph';
-import { TaskType, TensorMap } from '../types';
+import { SpartanError, TaskType, TensorMap } from '../types';
+import { ExternalFiles } from '../onnx/serialize';
 import { CompiledGraph } from './compile';
 import type { PaddedBatch } from '../data/batching';
 import { DropoutMaskPool } from './dropoutMasks';
@@ -53,6 +56,12 @@ export class GraphSession {
   }
 
   static async create(graph: CompiledGraph, opts: SessionOptions, seed = 0): Promise<GraphSession> {
+    if (graph.externalFiles) checkUnchanged(graph.externalFiles);
+    const sessionConfig = {
+      ...(opts.allowSpinning === false ? { intra_op: { allow_spinning: '0' } } : {}),
+      // Where the file-backed initializers' locations are resolved (the model comes as bytes, from no folder).
+      ...(graph.externalFiles ? { model_external_initializers_file_folder_path: graph.externalFiles.folder } : {}),
+    };
     const session = await ort.InferenceSession.create(graph.bytes, {
       intraOpNumThreads: opts.threads,
       interOpNumThreads: 1,
@@ -62,7 +71,7 @@ export class GraphSession {
       enableMemPattern: memPatternOverride ?? false,
       ...(graph.externalData.length ? { externalData: graph.externalData } : {}),
       ...(profilePrefix ? { enableProfiling: true, profileFilePrefix: profilePrefix } : {}),
-      ...(opts.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+      ...(Object.keys(sessionConfig).length ? { extra: { session: sessionConfig } } : {}),
     });
     // Neither the bytes nor the external data are kept: the session holds its own copies (the int8 weights and the
     // prepacked twins, prepacked).
@@ -121,6 +130,23 @@ export class GraphSession {
   async release(): Promise<void> {
     if (profilePrefix) this.session.endProfiling();
     await this.session.release();
+  }
+}
+
+/**
+ * Refuses a file rewritten since its offsets were read: ONNX Runtime would read other bytes (or other tensors) at
+ * them, silently. The backbone's hash, recorded in memories, was taken from the file as it was at load.
+ */
+function checkUnchanged(ext: ExternalFiles): void {
+  for (const f of ext.files) {
+    let now: fs.Stats | undefined;
+    try {
+      now = fs.statSync(f.path);
+    } catch {
+      now = undefined;
+    }
+    if (!now || now.size !== f.stamp.size || now.mtimeMs !== f.stamp.mtimeMs || now.ino !== f.stamp.ino)
+      throw new SpartanError(`${f.path} ${now ? 'changed' : 'was removed'} after it was loaded: load the backbone again`);
   }
 }
 

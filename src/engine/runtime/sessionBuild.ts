@@ -9,21 +9,28 @@
  *   threads (Xeon, AVX-512 VNNI), roberta-base SPARTAN, dropout 0.1 (`node --import tsx scripts/bench.ts --phase
  *   train`): a 32×128 step 7.45 → 6.22 s and 16×128 3.67 → 3.08 s, peak RSS 986 → 1298 MB. Packing W on the fly
  *   costs that GEMM (B = W, not transposed) far more than the forward one (B = Wᵀ): prepacking the forward Gemms
- *   too (another 340 MB) gained under 3 %. Inference sessions read the inputs: prepacked forward weights made
- *   roberta-base inference about 5 % faster (2.72 → 2.54 s at 32×128), but the session holds the packed copy while
- *   the engine still holds the float32 one, and a classify-like process peaked at 957 MB instead of 637.
- * - Each session is built from its graph, then the graph (its bytes and external data) is let go, and in int8 a
- *   full GC follows (runtime/reclaim.ts).
+ *   too (another 340 MB) gained under 3 %.
+ * - float32 inference, for an owned backbone loaded from a file (classify, eval; `Backbone.files`): the forward Gemms
+ *   read the frozen linears as initializers that ONNX Runtime reads from model.safetensors itself and prepacks; the
+ *   engine drops its float32 copies first (and collects them), so the process holds the linears once, packed.
+ *   Measured the same way (`--phase infer`, `--phase infer-memory`; SPARTAN_FILE_WEIGHTS=0 for the inputs):
+ *   roberta-base SPARTAN at 32×128 2.71 → 2.55 s and 16×128 1.36 → 1.31 s, classify-like peak RSS 636 → 628 MB.
+ *   Fed from the engine's own arrays instead (in-memory external data), the process peaked at 957 MB: the arrays
+ *   and the packed copy side by side. Not where a training graph is built: its forward and the dev set's session
+ *   read the inputs, and a packed copy for each (forward prepacking in training, 1631 MB at 32×128) gained 1.5–3 %.
+ * - Each session is built from its graph, then the graph (its bytes and external data) is let go, and where the
+ *   engine dropped float32 weights a full GC follows (runtime/reclaim.ts).
  */
 import { GraphOptions } from '../models/robertaGraph';
 import { int8LinearWeights, int8WeightLevels, quantizeAndDropSources, QuantizeMode } from '../models/quantize';
 import { RobertaConfig, TensorMap } from '../types';
+import type { FileData } from '../onnx/graph';
 import { CompiledGraph } from './compile';
 import { reclaimGarbage } from './reclaim';
 import { GraphSession } from './session';
 
 /** What the graphs of one build add to their GraphOptions for the frozen linears. */
-export type FrozenLinears = Pick<GraphOptions, 'int8' | 'prepacked'>;
+export type FrozenLinears = Pick<GraphOptions, 'int8' | 'prepacked' | 'fromFile'>;
 
 export interface GraphSpec {
   compile: (frozen: FrozenLinears) => CompiledGraph;
@@ -38,6 +45,11 @@ export interface SessionBuild<K extends string> {
   params: TensorMap;
   /** The backbone's own map and any other map layered on it: float32 linears dropped from `params` go from these too. */
   sources: TensorMap[];
+  /**
+   * Where the backbone's own float32 weights lie in its file (`Backbone.files`), with the map they were loaded
+   * into: a linear of `params` that is still the backbone's own tensor can be read by ONNX Runtime from there.
+   */
+  backbone?: { weights: TensorMap; files?: Map<string, FileData> };
   /** Tensors a training graph trains: never frozen, so never prepacked. */
   trainable: string[];
   /**
@@ -53,11 +65,18 @@ export interface SessionBuild<K extends string> {
 export async function buildSessions<K extends string>(b: SessionBuild<K>): Promise<Partial<Record<K, GraphSession>>> {
   const specs = (Object.entries(b.graphs) as [K, GraphSpec | undefined][]).filter((e): e is [K, GraphSpec] => e[1] !== undefined);
   const training = specs.some(([, s]) => s.trainingSeed !== undefined);
+  // Only where nothing else reads the float32 linears: a training graph's forward and the dev set's session read
+  // them as inputs (a packed copy per session would exceed the training memory budget), as does serve's next model.
+  const fromFile = b.quantize !== 'int8' && !training && b.ownsBackbone ? fileBacked(b) : new Map<string, FileData>();
   let frozen: FrozenLinears;
   if (b.quantize === 'int8') {
     const levels = int8WeightLevels();
     const copies = b.ownsBackbone ? quantizeAndDropSources(b.config, levels, training, b.params, ...b.sources) : undefined;
     frozen = { int8: { weights: b.params, levels, ...(copies ? { copies } : {}) } };
+  } else if (fromFile.size > 0) {
+    for (const m of [b.params, ...b.sources]) for (const name of fromFile.keys()) m.delete(name);
+    reclaimGarbage(); // now, before ONNX Runtime reads its own copies: not after, next to them
+    frozen = { fromFile };
   } else {
     const trained = new Set(b.trainable);
     const prepacked: TensorMap = new Map();
@@ -73,7 +92,7 @@ export async function buildSessions<K extends string>(b: SessionBuild<K>): Promi
     graph: spec.compile(frozen),
   }));
   frozen.int8?.copies?.clear(); // the graphs hold them now
-  const reclaim = frozen.int8 !== undefined && b.ownsBackbone;
+  const reclaim = (frozen.int8 !== undefined || frozen.fromFile !== undefined) && b.ownsBackbone;
   const sessions: Partial<Record<K, GraphSession>> = {};
   try {
     for (const g of graphs) {
@@ -86,4 +105,21 @@ export async function buildSessions<K extends string>(b: SessionBuild<K>): Promi
     throw e;
   }
   return sessions;
+}
+
+/**
+ * The frozen float32 linears of `params` that ONNX Runtime can read from the backbone's file: those still the
+ * backbone's own tensors (a full fine-tune's memory layers trained ones over them), stored there as float32.
+ * SPARTAN_FILE_WEIGHTS=0 turns it off (for measurements: the linears are then inputs, packed at every run).
+ */
+function fileBacked(b: SessionBuild<string>): Map<string, FileData> {
+  const out = new Map<string, FileData>();
+  if (process.env.SPARTAN_FILE_WEIGHTS === '0' || !b.backbone?.files) return out;
+  const trained = new Set(b.trainable);
+  for (const name of int8LinearWeights(b.config)) {
+    const file = b.backbone.files.get(name);
+    const w = b.params.get(name);
+    if (file && w && !trained.has(name) && w === b.backbone.weights.get(name)) out.set(name, file);
+  }
+  return out;
 }

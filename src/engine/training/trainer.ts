@@ -3,7 +3,7 @@
  * gradients the ONNX training graph returns. Evaluation on a dev set after every epoch, early stopping, and the
  * best tensors kept.
  */
-import { Backbone } from '../models/backbone';
+import { Backbone, expectedBackboneTensors } from '../models/backbone';
 import { headShapes } from '../models/robertaGraph';
 import { EncodedExample, encodeExamples, makeBatches } from '../data/batching';
 import { Example, TaskInfo } from '../data/jsonl';
@@ -106,8 +106,9 @@ export function primaryMetric(task: TaskType, requested?: string): string {
 
 /** Parameter shapes every graph of this model may read: backbone, head and method tensors. */
 export function parameterShapesOf(backbone: Backbone, method: MethodSpec, numLabels: number): Map<string, number[]> {
-  const shapes = new Map<string, number[]>();
-  for (const [name, t] of backbone.weights) shapes.set(name, t.shape);
+  // The backbone's shapes from its config (loadBackbone checked its tensors against them): the same after an owned
+  // build dropped some of its float32 tensors (runtime/sessionBuild.ts).
+  const shapes = new Map<string, number[]>(expectedBackboneTensors(backbone.config));
   for (const [name, s] of methodShapes(method, backbone.config)) shapes.set(name, s);
   for (const [name, s] of headShapes(backbone.config, numLabels)) shapes.set(name, s);
   return shapes;
@@ -189,6 +190,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     quantize: cfg.quantize ?? 'none',
     params,
     sources: [backbone.weights],
+    backbone,
     trainable: names,
     ownsBackbone: input.ownsBackbone === true,
     threads: cfg.threads,

@@ -153,6 +153,7 @@ export class BenchModel {
       quantize,
       params: this.params,
       sources: [this.backbone.weights, ...sharing.map((m) => m.params)],
+      backbone: this.backbone,
       trainable: this.names,
       ownsBackbone,
       threads,
