@@ -72,10 +72,13 @@ export async function buildSessions<K extends string>(b: SessionBuild<K>): Promi
   if (b.quantize === 'int8') {
     const levels = int8WeightLevels();
     const copies = b.ownsBackbone ? quantizeAndDropSources(b.config, levels, training, b.params, ...b.sources) : undefined;
+    // The dropped float32 linears, collected before ONNX Runtime takes its copies: left to V8, a classify-like
+    // process peaked anywhere between 643 and 785 MB (`bench.ts --phase infer-memory --precision int8`).
+    if (copies) reclaimGarbage();
     frozen = { int8: { weights: b.params, levels, ...(copies ? { copies } : {}) } };
   } else if (fromFile.size > 0) {
     for (const m of [b.params, ...b.sources]) for (const name of fromFile.keys()) m.delete(name);
-    reclaimGarbage(); // now, before ONNX Runtime reads its own copies: not after, next to them
+    reclaimGarbage(); // now, before ONNX Runtime reads its own copies (as for int8 above)
     frozen = { fromFile };
   } else {
     const trained = new Set(b.trainable);
