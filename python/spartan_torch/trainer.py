@@ -120,7 +120,7 @@ def sgd_step(params, grads, names, lr):
 
 
 def clip_grad_norm(grads, names, max_norm):
-    """The engine's clipGradNorm: global L2 norm; scaled by max_norm / (norm + 1e-6) when above max_norm."""
+    """The engine's clipScale (training/optimizer.ts): global L2 norm; scaled by max_norm / (norm + 1e-6) when above max_norm."""
     norm = math.sqrt(sum(float((grads[n].double() ** 2).sum()) for n in names))
     if max_norm > 0 and norm > max_norm:
         s = max_norm / (norm + 1e-6)

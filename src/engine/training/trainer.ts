@@ -15,7 +15,7 @@ import { argmax, predictLogits } from '../runtime/predict';
 import { RobertaTokenizer } from '../tokenizers/robertaTokenizer';
 import { SpartanError, TaskType, TensorMap } from '../types';
 import { createRng } from '../util/random';
-import { AdamW, Optimizer, OptimizerName, Sgd, clipGradNorm, linearSchedule } from './optimizer';
+import { AdamW, Optimizer, OptimizerName, Sgd, clipScale, linearSchedule } from './optimizer';
 import { classificationMetrics, regressionMetrics } from './metrics';
 import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature, UNCALIBRATED } from './calibration';
 import { multiLabelMetrics } from './errorAnalysis';
@@ -266,15 +266,11 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
         );
         if (!Number.isFinite(loss))
           throw new SpartanError(`training diverged at step ${step + 1} (loss ${loss}); try a lower learning rate`);
-        let lr = cfg.lr,
-          gradNorm: number;
-        if (cfg.optimizer === 'sgd') {
-          gradNorm = clipGradNorm(grads, 0);
-        } else {
-          gradNorm = clipGradNorm(grads, cfg.clipNorm);
-          lr = linearSchedule(step, totalSteps, warmup, cfg.lr);
-        }
-        optimizer.step(trained, grads, lr);
+        // SGD is the plain update (no clipping, no schedule); AdamW clips as it reads the gradients.
+        const sgd = cfg.optimizer === 'sgd';
+        const { norm: gradNorm, scale } = clipScale(grads, sgd ? 0 : cfg.clipNorm);
+        const lr = sgd ? cfg.lr : linearSchedule(step, totalSteps, warmup, cfg.lr);
+        optimizer.step(trained, grads, lr, scale);
         const stepSeconds = Math.max(1e-3, (Date.now() - t0) / 1000);
         result.stepSeconds += stepSeconds;
         result.stepExamples += indices.length;

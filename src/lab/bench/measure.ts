@@ -20,7 +20,7 @@ import {
   graphOptions,
   layerParams,
   AdamW,
-  clipGradNorm,
+  clipScale,
   Graph,
   toModelBytes,
   RobertaConfig,
@@ -187,8 +187,7 @@ export class BenchModel {
         task: 'classification',
         numLabels: this.numLabels,
       });
-      clipGradNorm(grads, 1);
-      optimizer.step(this.trained, grads, 1e-3);
+      optimizer.step(this.trained, grads, 1e-3, clipScale(grads, 1).scale);
     };
   }
 
