@@ -290,16 +290,11 @@ async function phaseTrain(): Promise<TrainPhase> {
   const dropout = Number(value('--dropout', '0.1'));
   const backbone = await benchBackbone();
   const spartan = new BenchModel(backbone, SPARTAN);
-  // As the trainer builds its sessions (runtime/sessionBuild.ts): the dev set's inference session and the training one.
+  // As the trainer builds its session (runtime/sessionBuild.ts): one training session, on which the dev set is
+  // evaluated too (its forward pass alone), so `forward` is the trainer's evaluation.
   const q = precision();
-  const built = await spartan.sessions(
-    threads,
-    q,
-    { inference: spartan.inferenceSpec(q), training: spartan.trainingSpec(dropout, q) },
-    true,
-  );
-  const infer = built.inference!;
-  const trainSession = built.training!;
+  const trainSession = (await spartan.sessions(threads, q, { training: spartan.trainingSpec(dropout, q) }, true)).training!;
+  const infer = trainSession;
   const step = spartan.trainStep(trainSession, BenchModel.adamW());
   const shapes: TrainShape[] = [];
   for (const [B, T] of SHAPES) {
@@ -349,14 +344,9 @@ async function phaseSst2(): Promise<Sst2Phase> {
   const labels = [...new Set(rows.map((r) => r.label))].sort();
   const { examples } = encodeExamples(rows, tokenizer, 'classification', labels, 128, tsv);
   const spartan = new BenchModel(backbone, SPARTAN);
-  const built = await spartan.sessions(
-    threads,
-    'none',
-    { inference: spartan.inferenceSpec(), training: spartan.trainingSpec(dropout) },
-    true,
-  );
-  const session = built.training!;
-  const inferSession = built.inference!;
+  // As the trainer: one training session, SPARTAN inference being its forward pass alone (the dev set's evaluation).
+  const session = (await spartan.sessions(threads, 'none', { training: spartan.trainingSpec(dropout) }, true)).training!;
+  const inferSession = session;
   const step = spartan.trainStep(session, BenchModel.adamW());
   const bucketed = makeBatches(
     examples.map((e) => e.ids.length),

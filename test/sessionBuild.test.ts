@@ -194,7 +194,7 @@ test('file-backed frozen linears: an owned inference build reads them from model
   }
 });
 
-test('file-backed frozen linears: not for training builds or trained linears; a rewritten file is refused', async () => {
+test('file-backed frozen linears: not for trained linears; a training session reads them too; a rewritten file is refused', async () => {
   const fs = await import('node:fs');
   const path = await import('node:path');
   const { dir, cleanup } = await backboneDir();
@@ -219,25 +219,39 @@ test('file-backed frozen linears: not for training builds or trained linears; a 
     assert.ok(s1.graph.parameterInputs.includes(LINEAR), 'the layered linear stays an input');
     assert.ok(!s1.graph.parameterInputs.includes(LINEAR.replace('layer.0', 'layer.1')), 'the others come from the file');
     await s1.release();
-    // SPARTAN trains no linear, but a training build's forward reads them as inputs, and so does its dev session.
-    const again = await loadBackbone(dir);
-    const sOpts = graphOptions(again, methodSpec('spartan'), 'classification', 3, 0);
-    const sNames = trainableNames(methodSpec('spartan'), again.config, 3, again.weights.keys());
-    const rng = createRng(4);
-    const fresh = initialTensors(methodSpec('spartan'), again.config, 3, () => rng.normal());
-    const p2 = layerParams(again, new Map(sNames.map((n) => [n, fresh.get(n) ?? again.weights.get(n)!])));
-    const s2 = await buildSessions({
-      ...base,
-      sources: [again.weights],
-      backbone: again,
-      params: p2,
-      trainable: sNames,
-      graphs: {
-        inference: { compile: (frozen) => compileInference({ ...sOpts, ...frozen }) },
-        training: { compile: (frozen) => compileTraining({ ...sOpts, ...frozen, training: true }, sNames), trainingSeed: 1 },
-      },
-    });
-    assert.ok(p2.has(LINEAR) && s2.inference!.graph.parameterInputs.includes(LINEAR), 'a training build reads inputs');
+    // SPARTAN trains no linear: its training session reads them from the file too (forward and input-gradient
+    // Gemms), with the same loss and gradients as a shared backbone's session (inputs and prepacked twins).
+    const { batch } = await setUp('spartan');
+    const trainingBuild = async (ownsBackbone: boolean) => {
+      const bb = await loadBackbone(dir);
+      const sOpts = graphOptions(bb, methodSpec('spartan'), 'classification', 3, 0);
+      const sNames = trainableNames(methodSpec('spartan'), bb.config, 3, bb.weights.keys());
+      const rng = createRng(4);
+      const fresh = initialTensors(methodSpec('spartan'), bb.config, 3, () => rng.normal());
+      const params = layerParams(bb, new Map(sNames.map((n) => [n, fresh.get(n) ?? bb.weights.get(n)!])));
+      const built = await buildSessions({
+        ...base,
+        ownsBackbone,
+        sources: [bb.weights],
+        backbone: bb,
+        params,
+        trainable: sNames,
+        graphs: { training: { compile: (frozen) => compileTraining({ ...sOpts, ...frozen, training: true }, sNames), trainingSeed: 1 } },
+      });
+      const session = built.training!;
+      const out = await session.run(params, batch, 'classification', 3);
+      return { session, params, out, sNames };
+    };
+    const owned = await trainingBuild(true);
+    const shared = await trainingBuild(false);
+    assert.ok(!owned.params.has(LINEAR) && !owned.session.graph.parameterInputs.includes(LINEAR), 'owned: read from the file');
+    assert.ok(shared.params.has(LINEAR) && shared.session.graph.parameterInputs.includes(LINEAR), 'shared: an input');
+    assert.ok(maxRelative(owned.out[OUTPUT_LOSS].data as Float32Array, shared.out[OUTPUT_LOSS].data as Float32Array) <= 1e-6, 'loss');
+    for (const n of owned.sNames) {
+      const r = maxRelative(owned.out[gradOutputName(n)].data as Float32Array, shared.out[gradOutputName(n)].data as Float32Array);
+      assert.ok(r <= 1e-5, `${n}: relative difference ${r}`);
+    }
+    const s2 = { owned: owned.session, shared: shared.session };
     for (const s of Object.values(s2)) await s.release();
     const third = await loadBackbone(dir);
     const file = path.join(dir, 'model.safetensors');
@@ -289,4 +303,30 @@ test('serialize: a file-backed initializer is external data at its offset in its
   g.fileInitializer('u', 'float32', [4, 3], { path: '/m/b/model.safetensors', offset: 0, length: 48, stamp });
   g.output('u');
   assert.throws(() => toModelWithExternalData(g), /outside \/m\/a/);
+});
+
+test('a training graph run forward only (the dev set on the training session) gives the inference logits, no gradients', async () => {
+  const { names, params, opts, batch } = await setUp('spartan');
+  const inference = await GraphSession.create(compileInference(opts), { threads: 1 });
+  const training = await GraphSession.create(compileTraining({ ...opts, dropout: 0.1, training: true }, names), { threads: 1 }, 7);
+  assert.equal(training.graph.gradientSwitch, 'compute_gradients');
+  assert.ok(training.graph.maskInputs.length > 0, 'a graph with dropout masks');
+  const want = (await inference.run(params, batch, 'classification', 3)).logits_out.data as Float32Array;
+  const evaluated = await training.run(params, batch, 'classification', 3, undefined, { forwardOnly: true });
+  assert.deepEqual(Object.keys(evaluated), ['logits_out'], 'only the logits are fetched');
+  const r = maxRelative(evaluated.logits_out.data as Float32Array, want);
+  assert.ok(r <= 1e-6, `forward-only logits differ from inference by ${r}`);
+  // The same session still trains: dropout on (other logits), every gradient there and non-zero.
+  const trained = await training.run(params, batch, 'classification', 3);
+  assert.ok(maxRelative(trained.logits_out.data as Float32Array, want) > 1e-4, 'training runs draw dropout masks');
+  for (const n of names) {
+    const g = trained[gradOutputName(n)].data as Float32Array;
+    assert.equal(g.length, params.get(n)!.data.length, n);
+    assert.ok(
+      g.some((v) => v !== 0),
+      `${n}: a gradient`,
+    );
+  }
+  await inference.release();
+  await training.release();
 });

@@ -62,8 +62,9 @@ export interface GraphOptions {
    */
   prepacked?: TensorMap;
   /**
-   * Inference graphs of an owned backbone: the frozen float32 linears in this map are initializers that ONNX
-   * Runtime reads from the backbone's file and prepacks, instead of parameter inputs (runtime/sessionBuild.ts).
+   * An owned backbone's frozen float32 linears in this map are initializers that ONNX Runtime reads from the
+   * backbone's file and prepacks, instead of parameter inputs; their input gradients read the same initializer
+   * (runtime/sessionBuild.ts).
    */
   fromFile?: Map<string, FileData>;
 }

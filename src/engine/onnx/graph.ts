@@ -13,8 +13,22 @@ export type Dim = number | string;
 export type Shape = Dim[];
 export type ElemType = 'float32' | 'int64' | 'bool' | 'int8' | 'uint8';
 
-/** A plain number is an INT attribute; `{ tensorFloat }` a one-element float tensor (ConstantOfShape's value). */
-export type AttrValue = number | number[] | string | { float: number } | { floats: number[] } | { tensorFloat: number };
+/**
+ * A plain number is an INT attribute; `{ tensorFloat }` a one-element float tensor (ConstantOfShape's value);
+ * `{ graph }` a subgraph (an If's branches).
+ */
+export type AttrValue =
+  number | number[] | string | { float: number } | { floats: number[] } | { tensorFloat: number } | { graph: Subgraph };
+
+/**
+ * A branch of a control-flow node: its nodes and outputs. It reads the values of the graph around it (inputs,
+ * initializers, node outputs) by name, as ONNX subgraphs do, and has no inputs or initializers of its own.
+ */
+export interface Subgraph {
+  name: string;
+  nodes: Node[];
+  outputs: ValueInfo[];
+}
 
 export interface Node {
   op: string;

@@ -4,7 +4,7 @@
  */
 import { onnx } from 'onnx-proto';
 import * as path from 'node:path';
-import { Graph, MS_DOMAIN, MS_DOMAIN_OPS, ONNX_ELEM_TYPE, OPSET, ValueInfo, AttrValue, Constant, FileData } from './graph';
+import { Graph, MS_DOMAIN, MS_DOMAIN_OPS, ONNX_ELEM_TYPE, OPSET, ValueInfo, AttrValue, Constant, FileData, Node, Subgraph } from './graph';
 
 /** ONNX IR version 9 (ONNX 1.15) is the one that goes with opset 20. */
 const IR_VERSION = 9;
@@ -79,21 +79,14 @@ type ExternalPlacement = (c: Constant) => Partial<onnx.ITensorProto> | undefined
 
 function encode(graph: Graph, name: string, external: ExternalPlacement): Uint8Array {
   // The contrib domain is imported only by graphs that use one of its ops (int8 graphs): fp32 graphs are unchanged.
-  const contrib = graph.nodes.some((n) => MS_DOMAIN_OPS.has(n.op));
+  const contrib = allNodes(graph.nodes).some((n) => MS_DOMAIN_OPS.has(n.op));
   const model: onnx.IModelProto = {
     irVersion: IR_VERSION,
     producerName: 'spartan',
     opsetImport: [{ domain: '', version: OPSET }, ...(contrib ? [{ domain: MS_DOMAIN, version: 1 }] : [])],
     graph: {
       name,
-      node: graph.nodes.map((n, i) => ({
-        name: `n${i}_${n.op}`,
-        opType: n.op,
-        ...(MS_DOMAIN_OPS.has(n.op) ? { domain: MS_DOMAIN } : {}),
-        input: n.inputs,
-        output: n.outputs,
-        attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
-      })),
+      node: nodeProtos(graph.nodes, 'n'),
       input: graph.inputs.map(valueInfo),
       output: graph.outputs.map(valueInfo),
       initializer: graph.constants.map((c) => tensorProto(c, external)),
@@ -101,6 +94,24 @@ function encode(graph: Graph, name: string, external: ExternalPlacement): Uint8A
   };
   return onnx.ModelProto.encode(model).finish();
 }
+
+function nodeProtos(nodes: Node[], prefix: string): onnx.INodeProto[] {
+  return nodes.map((n, i) => ({
+    name: `${prefix}${i}_${n.op}`,
+    opType: n.op,
+    ...(MS_DOMAIN_OPS.has(n.op) ? { domain: MS_DOMAIN } : {}),
+    input: n.inputs,
+    output: n.outputs,
+    attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
+  }));
+}
+
+/** The nodes of a graph and of every subgraph in it. */
+function allNodes(nodes: Node[]): Node[] {
+  return nodes.flatMap((n) => [n, ...Object.values(n.attrs).flatMap((v) => (isSubgraph(v) ? allNodes(v.graph.nodes) : []))]);
+}
+
+const isSubgraph = (v: AttrValue): v is { graph: Subgraph } => typeof v === 'object' && !Array.isArray(v) && 'graph' in v;
 
 function valueInfo(v: ValueInfo): onnx.IValueInfoProto {
   return {
@@ -140,6 +151,10 @@ function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
   if ('tensorFloat' in v) {
     const data = Float32Array.from([v.tensorFloat]);
     return { name, type: T.TENSOR, t: { dims: [1], dataType: ONNX_ELEM_TYPE.float32, rawData: new Uint8Array(data.buffer) } };
+  }
+  if ('graph' in v) {
+    const sub = v.graph;
+    return { name, type: T.GRAPH, g: { name: sub.name, node: nodeProtos(sub.nodes, `${sub.name}_n`), output: sub.outputs.map(valueInfo) } };
   }
   return { name, type: T.FLOATS, floats: v.floats };
 }

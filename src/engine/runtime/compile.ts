@@ -6,6 +6,7 @@ import { buildBackward } from '../autodiff/backward';
 import { DROPOUT_MASK_PREFIX, GraphOptions, buildRoberta } from '../models/robertaGraph';
 import { ExternalData, ExternalFiles, toModelBytes, toModelWithExternalData } from '../onnx/serialize';
 import { SpartanError, TensorMap } from '../types';
+import type { Graph } from '../onnx/graph';
 
 export interface CompiledGraph {
   bytes: Uint8Array;
@@ -23,7 +24,15 @@ export interface CompiledGraph {
   dropout: number;
   /** Whether the frozen linears run int8 (`--quantize int8`). */
   int8: boolean;
+  /**
+   * Training graphs: the bool input that switches the backward pass on. Off, the graph is the forward pass alone
+   * (with keep-masks of ones, no dropout): the dev set is evaluated on the training session, whose prepacked
+   * weights then serve both, instead of on a session of its own with its own copy of them.
+   */
+  gradientSwitch?: string;
 }
+
+export const GRADIENT_SWITCH = 'compute_gradients';
 
 export const OUTPUT_LOGITS = 'logits_out';
 export const OUTPUT_LOSS = 'loss_out';
@@ -36,7 +45,7 @@ function describe(
   const inputs = b.g.inputs.map((v) => v.name);
   return {
     parameterInputs: inputs.filter((n) => opts.parameterShapes.has(n)),
-    batchInputs: inputs.filter((n) => !opts.parameterShapes.has(n) && !n.startsWith(DROPOUT_MASK_PREFIX)),
+    batchInputs: inputs.filter((n) => !opts.parameterShapes.has(n) && !n.startsWith(DROPOUT_MASK_PREFIX) && n !== GRADIENT_SWITCH),
     maskInputs: b.g.inputs.filter((v) => v.name.startsWith(DROPOUT_MASK_PREFIX)).map((v) => ({ name: v.name, shape: v.shape })),
     dropout: opts.dropout,
     int8: opts.int8 !== undefined,
@@ -63,20 +72,52 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
       `--quantize int8 runs the backbone's linears as frozen int8 weights, but this method trains them (${frozenInt8[0]}…): train it in float32`,
     );
   for (const name of trainable) b.param(name);
+  const forwardNodes = g.nodes.length;
   const grads = buildBackward(g, built.loss!, trainable);
   // Twins are made by the gradient rules (the input gradients' Gemms): a trained weight's would hold stale values.
   const twinned = trainable.find((name) => b.prepackedWeights.includes(name));
   if (twinned) throw new Error(`compile: ${twinned} is trained, so it cannot have a prepacked (frozen) twin`);
+  // The backward pass becomes the `then` branch of an If on GRADIENT_SWITCH; `else` gives empty gradients.
+  const backward = g.nodes.splice(forwardNodes);
+  // An empty tensor of each rank: the `else` outputs then have the gradients' ranks (ONNX Runtime merges the shapes).
+  const empty = new Map<number, string>();
+  const emptyOfRank = (rank: number) => {
+    if (!empty.has(rank))
+      empty.set(rank, g.initializer(`no_gradient_rank${rank}`, 'float32', [0, ...Array(rank - 1).fill(1)], new Float32Array(0)));
+    return empty.get(rank)!;
+  };
+  const branch = (name: string, make: (i: number, out: string) => Graph['nodes'][number]) => ({
+    graph: {
+      name,
+      nodes: [...(name === 'backward' ? backward : []), ...trainable.map((_, i) => make(i, `${name}.${gradOutputName(trainable[i])}`))],
+      outputs: trainable.map((t) => ({
+        name: `${name}.${gradOutputName(t)}`,
+        type: 'float32' as const,
+        shape: g.shape(t).map((_, d) => `${t}_d${d}`),
+      })),
+    },
+  });
+  g.input(GRADIENT_SWITCH, 'bool', []);
+  g.node(
+    'If',
+    [GRADIENT_SWITCH],
+    trainable.map((t) => ({ name: gradOutputName(t), type: 'float32' as const, shape: g.shape(t).map((_, d) => `${t}_d${d}`) })),
+    {
+      then_branch: branch('backward', (i, out) => ({ op: 'Identity', inputs: [grads[i]], outputs: [out], attrs: {} })),
+      else_branch: branch('forward_only', (i, out) => ({
+        op: 'Identity',
+        inputs: [emptyOfRank(Math.max(1, g.shape(trainable[i]).length))],
+        outputs: [out],
+        attrs: {},
+      })),
+    },
+  );
   g.node('Identity', [built.loss!], [{ name: OUTPUT_LOSS, type: 'float32', shape: [] }]);
   g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
   g.output(OUTPUT_LOSS);
   g.output(OUTPUT_LOGITS);
-  trainable.forEach((name, i) => {
-    const out = gradOutputName(name);
-    g.node('Identity', [grads[i]], [{ name: out, type: 'float32', shape: g.shape(name) }]);
-    g.output(out);
-  });
-  return { ...toModelWithExternalData(g, 'spartan_training'), ...describe(b, opts) };
+  for (const name of trainable) g.output(gradOutputName(name));
+  return { ...toModelWithExternalData(g, 'spartan_training'), ...describe(b, opts), gradientSwitch: GRADIENT_SWITCH };
 }
 
 /**

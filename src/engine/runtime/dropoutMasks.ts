@@ -12,6 +12,7 @@ const MIN_POOL = 1 << 22;
 
 export class DropoutMaskPool {
   private pool = new Float32Array(0);
+  private allOnes = new Float32Array(0);
   private readonly rng: Rng;
   /** The value of a kept element: fl(1/(1 − p)), the inverted-dropout scale. */
   readonly keep: number;
@@ -29,6 +30,12 @@ export class DropoutMaskPool {
     if (this.pool.length < 4 * n || this.pool.length === 0) this.refill(Math.max(MIN_POOL, 4 * n));
     const offset = Math.floor(this.rng.next() * (this.pool.length - n + 1));
     return this.pool.subarray(offset, offset + n);
+  }
+
+  /** `n` ones: the keep-mask of a forward pass without dropout (an evaluation on the training graph). */
+  ones(n: number): Float32Array {
+    if (this.allOnes.length < n) this.allOnes = new Float32Array(n).fill(1);
+    return this.allOnes.subarray(0, n);
   }
 
   private refill(size: number): void {

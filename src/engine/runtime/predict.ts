@@ -1,7 +1,7 @@
 /**
  * Batched prediction over encoded examples: logits for every example in input order, with length bucketing so
  * short texts are not padded to the longest text of the file, each batch run as micro-batches
- * (data/microBatches.ts; `maxTokens` overrides their size).
+ * (data/microBatches.ts; `maxTokens` overrides their size). The session may be an inference or a training one.
  */
 import { EncodedExample, makeBatches, padBatch } from '../data/batching';
 import { splitMicroBatches } from '../data/microBatches';
@@ -32,7 +32,8 @@ export async function predictLogits(
         part.map((p) => examples[p.i]),
         opts.padId,
       );
-      const result = await session.run(params, batch, opts.task, opts.numLabels);
+      // A training session (the trainer's dev set) runs its forward pass alone.
+      const result = await session.run(params, batch, opts.task, opts.numLabels, undefined, { forwardOnly: true });
       const logits = result[OUTPUT_LOGITS].data as Float32Array;
       part.forEach((p, row) => (out[p.i] = logits.slice(row * opts.numLabels, (row + 1) * opts.numLabels)));
     }

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { BATCH_INPUTS, MASK_NEGATIVE } from '../models/robertaGraph';
 import { SpartanError, TaskType, TensorMap } from '../types';
 import { ExternalFiles } from '../onnx/serialize';
-import { CompiledGraph } from './compile';
+import { CompiledGraph, OUTPUT_LOGITS } from './compile';
 import type { PaddedBatch } from '../data/batching';
 import { DropoutMaskPool } from './dropoutMasks';
 
@@ -44,6 +44,15 @@ const profilePrefix = process.env.SPARTAN_ORT_PROFILE;
  * SPARTAN_MEM_PATTERN=0/1 overrides it (for measurements).
  */
 const memPatternOverride = process.env.SPARTAN_MEM_PATTERN === undefined ? undefined : process.env.SPARTAN_MEM_PATTERN !== '0';
+
+/**
+ * `forwardOnly`: a training graph runs its forward pass alone, as an evaluation (keep-masks of ones, no gradients;
+ * only `logits_out` is fetched): the dev set's logits on the training session (compile.ts `gradientSwitch`).
+ * Inference graphs ignore it.
+ */
+export interface RunMode {
+  forwardOnly?: boolean;
+}
 
 export class GraphSession {
   private masks?: DropoutMaskPool;
@@ -89,7 +98,9 @@ export class GraphSession {
     task: TaskType,
     numLabels: number,
     lossRows = batch.batch,
+    mode: RunMode = {},
   ): Promise<Record<string, ort.Tensor>> {
+    const forwardOnly = mode.forwardOnly === true && this.graph.gradientSwitch !== undefined;
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of this.graph.parameterInputs) {
       const t = params.get(name);
@@ -101,7 +112,12 @@ export class GraphSession {
     feeds[BATCH_INPUTS.inputIds] = new ort.Tensor('int64', batch.inputIds, [B, T]);
     feeds[BATCH_INPUTS.positionIds] = new ort.Tensor('int64', batch.positionIds, [B, T]);
     feeds[BATCH_INPUTS.attentionBias] = new ort.Tensor('float32', attentionBias(batch.attentionMask), [B, 1, 1, T]);
-    if (wanted.has(BATCH_INPUTS.targets)) {
+    if (wanted.has(BATCH_INPUTS.targets) && forwardOnly) {
+      // The loss is not read: any targets of the right shape do (an unlabelled batch has none).
+      const width = task === 'regression' ? 1 : numLabels;
+      feeds[BATCH_INPUTS.targets] = new ort.Tensor('float32', new Float32Array(B * width), [B, width]);
+      if (wanted.has(BATCH_INPUTS.rowWeights)) feeds[BATCH_INPUTS.rowWeights] = new ort.Tensor('float32', new Float32Array(B), [B, 1]);
+    } else if (wanted.has(BATCH_INPUTS.targets)) {
       if (task === 'multilabel') {
         // Multi-hot targets; each (row, label) weighs 1/(B·L), so the loss is the mean binary cross-entropy.
         const t = new Float32Array(B * numLabels);
@@ -121,10 +137,12 @@ export class GraphSession {
       const dims: Record<string, number> = { B, T, N: B * T };
       for (const m of this.graph.maskInputs) {
         const shape = m.shape.map((d) => (typeof d === 'number' ? d : dims[d]));
-        feeds[m.name] = new ort.Tensor('float32', this.masks.take(shape.reduce((a, b) => a * b, 1)), shape);
+        const n = shape.reduce((a, b) => a * b, 1);
+        feeds[m.name] = new ort.Tensor('float32', forwardOnly ? this.masks.ones(n) : this.masks.take(n), shape);
       }
     }
-    return this.session.run(feeds);
+    if (this.graph.gradientSwitch) feeds[this.graph.gradientSwitch] = new ort.Tensor('bool', [!forwardOnly], []);
+    return forwardOnly ? this.session.run(feeds, [OUTPUT_LOGITS]) : this.session.run(feeds);
   }
 
   async release(): Promise<void> {

@@ -4,20 +4,22 @@
  *
  * - int8 (`--quantize int8`): every frozen linear is quantised once, up front, and all graphs of the build share the
  *   copies; for an owned backbone the float32 weights are dropped before any graph is compiled (models/quantize.ts).
- * - float32: the input-gradient Gemms of a training graph (dX = dY·W) read a prepacked initializer twin of each
- *   frozen linear: one more copy of the linears, in the session's memory (340 MB on roberta-base). Measured on 2
- *   threads (Xeon, AVX-512 VNNI), roberta-base SPARTAN, dropout 0.1 (`node --import tsx scripts/bench.ts --phase
- *   train`): a 32×128 step 7.45 → 6.22 s and 16×128 3.67 → 3.08 s, peak RSS 986 → 1298 MB. Packing W on the fly
- *   costs that GEMM (B = W, not transposed) far more than the forward one (B = Wᵀ): prepacking the forward Gemms
- *   too (another 340 MB) gained under 3 %.
- * - float32 inference, for an owned backbone loaded from a file (classify, eval; `Backbone.files`): the forward Gemms
- *   read the frozen linears as initializers that ONNX Runtime reads from model.safetensors itself and prepacks; the
- *   engine drops its float32 copies first (and collects them), so the process holds the linears once, packed.
- *   Measured the same way (`--phase infer`, `--phase infer-memory`; SPARTAN_FILE_WEIGHTS=0 for the inputs):
- *   roberta-base SPARTAN at 32×128 2.71 → 2.55 s and 16×128 1.36 → 1.31 s, classify-like peak RSS 636 → 628 MB.
- *   Fed from the engine's own arrays instead (in-memory external data), the process peaked at 957 MB: the arrays
- *   and the packed copy side by side. Not where a training graph is built: its forward and the dev set's session
- *   read the inputs, and a packed copy for each (forward prepacking in training, 1631 MB at 32×128) gained 1.5–3 %.
+ * - float32, for an owned backbone loaded from a file (train, classify, eval; `Backbone.files` holds where its float32
+ *   tensors lie): the frozen linears are initializers that ONNX Runtime reads from model.safetensors itself and
+ *   prepacks, for the forward Gemms (B = Wᵀ) and, in a training graph, for the input-gradient Gemms (B = W, packed
+ *   apart); the engine drops its float32 copies first and collects them. The trainer evaluates its dev set on the
+ *   training session (compile.ts `gradientSwitch`), so a training process holds the linears twice, packed, and
+ *   never as float32. Measured on 2 threads (Xeon, AVX-512 VNNI), roberta-base SPARTAN (`node --import tsx
+ *   scripts/bench.ts --phase infer|infer-memory|sst2`; SPARTAN_FILE_WEIGHTS=0 for the other form): inference
+ *   32×128 2.71 → 2.55 s and 16×128 1.36 → 1.31 s, classify-like peak RSS 636 → 628 MB; SST-2 batches (16 rows of
+ *   about 15 tokens, where packing W on every run costs most) 37.9 → 39.8 ex/s against the twins, inputs and a dev
+ *   session of its own (commit 2c3bfee). Fed from the engine's own arrays
+ *   instead (in-memory external data), a classify-like process peaked at 957 MB: arrays and packed copy side by side.
+ * - float32 otherwise (serve's shared backbone, synthetic backbones, float16 files): the forward Gemms read the
+ *   parameter inputs, and the input-gradient Gemms of a training graph read a prepacked initializer twin of each
+ *   frozen linear, made from the engine's arrays (one more copy, 340 MB on roberta-base). Packing W on the fly
+ *   costs that GEMM far more than packing Wᵀ costs the forward one: the twins took a 32×128 step from 7.45 to
+ *   6.22 s (`--phase train`).
  * - Each session is built from its graph, then the graph (its bytes and external data) is let go, and where the
  *   engine dropped float32 weights a full GC follows (runtime/reclaim.ts).
  */
@@ -65,9 +67,8 @@ export interface SessionBuild<K extends string> {
 export async function buildSessions<K extends string>(b: SessionBuild<K>): Promise<Partial<Record<K, GraphSession>>> {
   const specs = (Object.entries(b.graphs) as [K, GraphSpec | undefined][]).filter((e): e is [K, GraphSpec] => e[1] !== undefined);
   const training = specs.some(([, s]) => s.trainingSeed !== undefined);
-  // Only where nothing else reads the float32 linears: a training graph's forward and the dev set's session read
-  // them as inputs (a packed copy per session would exceed the training memory budget), as does serve's next model.
-  const fromFile = b.quantize !== 'int8' && !training && b.ownsBackbone ? fileBacked(b) : new Map<string, FileData>();
+  // Only for an owned backbone: serve's next model reads the same float32 linears as inputs.
+  const fromFile = b.quantize !== 'int8' && b.ownsBackbone ? fileBacked(b) : new Map<string, FileData>();
   let frozen: FrozenLinears;
   if (b.quantize === 'int8') {
     const levels = int8WeightLevels();

@@ -195,14 +195,16 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     ownsBackbone: input.ownsBackbone === true,
     threads: cfg.threads,
     graphs: {
-      inference: devSet ? { compile: (frozen) => compileInference({ ...opts, ...frozen }) } : undefined,
+      // The dev set is evaluated on the training session (its forward pass alone: compile.ts `gradientSwitch`),
+      // which holds the frozen linears once for both; an inference session only where nothing is trained.
+      inference: devSet && totalSteps === 0 ? { compile: (frozen) => compileInference({ ...opts, ...frozen }) } : undefined,
       training:
         totalSteps > 0
           ? { compile: (frozen) => compileTraining({ ...opts, ...frozen, training: true }, names), trainingSeed: cfg.seed }
           : undefined,
     },
   });
-  const inference = sessions.inference;
+  const inference = sessions.inference ?? sessions.training;
   const evaluateDev = () =>
     evaluate(
       inference!,
@@ -315,7 +317,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     }
   } finally {
     await session.release();
-    await inference?.release();
+    if (inference !== session) await inference?.release();
   }
   result.steps = step;
   result.seconds = (Date.now() - started) / 1000;
