@@ -6,7 +6,7 @@ import { buildBackward } from '../autodiff/backward';
 import { DROPOUT_MASK_PREFIX, GraphOptions, buildRoberta } from '../models/robertaGraph';
 import { ExternalData, ExternalFiles, toModelBytes, toModelWithExternalData } from '../onnx/serialize';
 import { SpartanError, TensorMap } from '../types';
-import type { Graph } from '../onnx/graph';
+import type { Graph, Node } from '../onnx/graph';
 
 export interface CompiledGraph {
   bytes: Uint8Array;
@@ -77,47 +77,52 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
   // Twins are made by the gradient rules (the input gradients' Gemms): a trained weight's would hold stale values.
   const twinned = trainable.find((name) => b.prepackedWeights.includes(name));
   if (twinned) throw new Error(`compile: ${twinned} is trained, so it cannot have a prepacked (frozen) twin`);
-  // The backward pass becomes the `then` branch of an If on GRADIENT_SWITCH; `else` gives empty gradients.
-  const backward = g.nodes.splice(forwardNodes);
-  // An empty tensor of each rank: the `else` outputs then have the gradients' ranks (ONNX Runtime merges the shapes).
-  const empty = new Map<number, string>();
-  const emptyOfRank = (rank: number) => {
-    if (!empty.has(rank))
-      empty.set(rank, g.initializer(`no_gradient_rank${rank}`, 'float32', [0, ...Array(rank - 1).fill(1)], new Float32Array(0)));
-    return empty.get(rank)!;
-  };
-  const branch = (name: string, make: (i: number, out: string) => Graph['nodes'][number]) => ({
-    graph: {
-      name,
-      nodes: [...(name === 'backward' ? backward : []), ...trainable.map((_, i) => make(i, `${name}.${gradOutputName(trainable[i])}`))],
-      outputs: trainable.map((t) => ({
-        name: `${name}.${gradOutputName(t)}`,
-        type: 'float32' as const,
-        shape: g.shape(t).map((_, d) => `${t}_d${d}`),
-      })),
-    },
-  });
-  g.input(GRADIENT_SWITCH, 'bool', []);
-  g.node(
-    'If',
-    [GRADIENT_SWITCH],
-    trainable.map((t) => ({ name: gradOutputName(t), type: 'float32' as const, shape: g.shape(t).map((_, d) => `${t}_d${d}`) })),
-    {
-      then_branch: branch('backward', (i, out) => ({ op: 'Identity', inputs: [grads[i]], outputs: [out], attrs: {} })),
-      else_branch: branch('forward_only', (i, out) => ({
-        op: 'Identity',
-        inputs: [emptyOfRank(Math.max(1, g.shape(trainable[i]).length))],
-        outputs: [out],
-        attrs: {},
-      })),
-    },
-  );
+  gateBackward(g, forwardNodes, trainable, grads);
   g.node('Identity', [built.loss!], [{ name: OUTPUT_LOSS, type: 'float32', shape: [] }]);
   g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
   g.output(OUTPUT_LOSS);
   g.output(OUTPUT_LOGITS);
   for (const name of trainable) g.output(gradOutputName(name));
   return { ...toModelWithExternalData(g, 'spartan_training'), ...describe(b, opts), gradientSwitch: GRADIENT_SWITCH };
+}
+
+/**
+ * Moves the backward pass (every node from `forwardNodes` on) into the `then` branch of an If on GRADIENT_SWITCH,
+ * whose outputs are the `grad.<name>` values; the `else` branch gives empty tensors of the same ranks (ONNX Runtime
+ * merges the branches' shapes), so that a run with the switch off is the forward pass alone.
+ */
+function gateBackward(g: Graph, forwardNodes: number, trainable: string[], grads: string[]): void {
+  const backward = g.nodes.splice(forwardNodes);
+  const symbolic = (t: string) => g.shape(t).map((_, d) => `${t}_d${d}`);
+  const outputs = (branch: string) =>
+    trainable.map((t) => ({ name: `${branch}.${gradOutputName(t)}`, type: 'float32' as const, shape: symbolic(t) }));
+  const identity = (input: string, output: string): Node => ({ op: 'Identity', inputs: [input], outputs: [output], attrs: {} });
+  const empty = new Map<number, string>();
+  const emptyOfRank = (rank: number) => {
+    if (!empty.has(rank))
+      empty.set(rank, g.initializer(`no_gradient_rank${rank}`, 'float32', [0, ...Array(rank - 1).fill(1)], new Float32Array(0)));
+    return empty.get(rank)!;
+  };
+  const thenOut = outputs('backward');
+  const elseOut = outputs('forward_only');
+  g.input(GRADIENT_SWITCH, 'bool', []);
+  g.node(
+    'If',
+    [GRADIENT_SWITCH],
+    trainable.map((t) => ({ name: gradOutputName(t), type: 'float32' as const, shape: symbolic(t) })),
+    {
+      then_branch: {
+        graph: { name: 'backward', nodes: [...backward, ...grads.map((d, i) => identity(d, thenOut[i].name))], outputs: thenOut },
+      },
+      else_branch: {
+        graph: {
+          name: 'forward_only',
+          nodes: trainable.map((t, i) => identity(emptyOfRank(Math.max(1, g.shape(t).length)), elseOut[i].name)),
+          outputs: elseOut,
+        },
+      },
+    },
+  );
 }
 
 /**
