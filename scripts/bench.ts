@@ -76,18 +76,24 @@ const BACKBONE = 'synthetic:roberta-base';
 async function benchBackbone(): Promise<Backbone> {
   let dir = value('--backbone-dir', '');
   if (!dir) {
-    // A phase run on its own: write its own copy, in a child so that this process's peak RSS stays its own.
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-backbone-'));
-    const made = dir;
+    // A phase run on its own writes its own copy.
+    const made = (dir = writeBackboneDir());
     process.on('exit', () => fs.rmSync(made, { recursive: true, force: true }));
-    writeBackboneDir(dir);
   }
   return loadBackbone(dir);
 }
 
-function writeBackboneDir(dir: string): void {
+/** A temporary model directory holding BACKBONE, written by a child so that the writer's memory is no phase's peak. */
+function writeBackboneDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-backbone-'));
   const self = selfEntry();
-  execFileSync(self.command, [...self.args, '--write-backbone', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync(self.command, [...self.args, '--write-backbone', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return dir;
 }
 const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
 const SST2_BATCH = 16;
@@ -593,9 +599,8 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   const loadStart = os.loadavg();
-  const backboneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-bench-backbone-'));
+  const backboneDir = writeBackboneDir();
   try {
-    writeBackboneDir(backboneDir);
     args.push('--backbone-dir', backboneDir); // every phase reads it (runPhase passes args on)
     await measureAll(started, loadStart);
   } finally {

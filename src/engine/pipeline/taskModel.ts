@@ -39,7 +39,8 @@ export class TaskModel {
 
   /**
    * `ownsBackbone`: the caller owns the backbone and builds nothing else on it (classify, eval; not serve, which
-   * shares it): in int8 the backbone's float32 copies of the quantised linears are dropped (runtime/sessionBuild.ts).
+   * shares it): the backbone's float32 linears may be dropped, once quantised or read by ONNX Runtime from its file
+   * (runtime/sessionBuild.ts).
    */
   static async load(opts: {
     backbone: Backbone | string;

@@ -20,8 +20,8 @@
  *   frozen linear, made from the engine's arrays (one more copy, 340 MB on roberta-base). Packing W on the fly
  *   costs that GEMM far more than packing Wᵀ costs the forward one: the twins took a 32×128 step from 7.45 to
  *   6.22 s (`--phase train`).
- * - Each session is built from its graph, then the graph (its bytes and external data) is let go, and where the
- *   engine dropped float32 weights a full GC follows (runtime/reclaim.ts).
+ * - Each session is built from its graph, then the graph (its bytes and external data) is let go, and in an owned
+ *   int8 build a full GC follows (runtime/reclaim.ts).
  */
 import { GraphOptions } from '../models/robertaGraph';
 import { int8LinearWeights, int8WeightLevels, quantizeAndDropSources, QuantizeMode } from '../models/quantize';
@@ -56,7 +56,8 @@ export interface SessionBuild<K extends string> {
   trainable: string[];
   /**
    * The caller owns the backbone and builds nothing else on it (`spartan train`, classify, eval; not serve, which
-   * shares one between models): in int8, the float32 copies of the quantised linears are dropped.
+   * shares one between models): its float32 linears are dropped, once quantised (int8) or where ONNX Runtime reads
+   * them from the backbone's file (float32).
    */
   ownsBackbone: boolean;
   threads: number;
@@ -96,7 +97,9 @@ export async function buildSessions<K extends string>(b: SessionBuild<K>): Promi
     graph: spec.compile(frozen),
   }));
   frozen.int8?.copies?.clear(); // the graphs hold them now
-  const reclaim = (frozen.int8 !== undefined || frozen.fromFile !== undefined) && b.ownsBackbone;
+  // An int8 graph carries its quantised copies, garbage once its session holds them; the file-backed linears were
+  // collected above, before any session was built.
+  const reclaim = frozen.int8 !== undefined && b.ownsBackbone;
   const sessions: Partial<Record<K, GraphSession>> = {};
   try {
     for (const g of graphs) {
@@ -114,7 +117,8 @@ export async function buildSessions<K extends string>(b: SessionBuild<K>): Promi
 /**
  * The frozen float32 linears of `params` that ONNX Runtime can read from the backbone's file: those still the
  * backbone's own tensors (a full fine-tune's memory layers trained ones over them), stored there as float32.
- * SPARTAN_FILE_WEIGHTS=0 turns it off (for measurements: the linears are then inputs, packed at every run).
+ * SPARTAN_FILE_WEIGHTS=0 turns it off (for measurements: the linears are then inputs, packed at every run, with the
+ * prepacked twins for training graphs' input gradients).
  */
 function fileBacked(b: SessionBuild<string>): Map<string, FileData> {
   const out = new Map<string, FileData>();

@@ -71,8 +71,8 @@ export interface TrainInput {
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
   /**
-   * The caller owns the backbone and builds nothing else on it: in int8 the float32 copies of the quantised linears
-   * are dropped (runtime/sessionBuild.ts).
+   * The caller owns the backbone and builds nothing else on it: its float32 linears may be dropped, once quantised
+   * or read by ONNX Runtime from the backbone's file (runtime/sessionBuild.ts).
    */
   ownsBackbone?: boolean;
 }
@@ -204,10 +204,10 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
           : undefined,
     },
   });
-  const inference = sessions.inference ?? sessions.training;
+  const devSession = sessions.inference ?? sessions.training;
   const evaluateDev = () =>
     evaluate(
-      inference!,
+      devSession!,
       params,
       devSet!.examples,
       task.task,
@@ -224,7 +224,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
       result.metrics = ev.metrics;
       result.calibration = calibrate(ev);
     }
-    await inference?.release();
+    await devSession?.release();
     result.seconds = (Date.now() - started) / 1000;
     return result;
   }
@@ -317,7 +317,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
     }
   } finally {
     await session.release();
-    if (inference !== session) await inference?.release();
+    if (devSession !== session) await devSession?.release();
   }
   result.steps = step;
   result.seconds = (Date.now() - started) / 1000;
