@@ -167,7 +167,11 @@ const CASES: Record<string, RuleCase[]> = {
   ],
   Exp: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.exp(x.x) }],
   Erf: [{ name: 'plain', inputs: { x: [3, 4] }, build: (g, x) => void g.erf(x.x) }],
-  Gelu: [{ name: 'exact form', inputs: { x: [3, 4] }, build: (g, x) => void g.gelu(x.x), draw: (u) => 4 * u - 2 }],
+  Gelu: [
+    { name: 'exact form', inputs: { x: [3, 4] }, build: (g, x) => void g.gelu(x.x), draw: (u) => 4 * u - 2 },
+    // |x| up to 16: exp(x²/2) overflows float32 past |x| ≈ 13.3, where the rule's a / exp(a²) must give 0, not NaN.
+    { name: 'tails, exp(x²/2) overflowing', inputs: { x: [4, 5] }, build: (g, x) => void g.gelu(x.x), draw: (u) => 32 * u - 16 },
+  ],
   LayerNormalization: [
     {
       name: 'rows of 6, scale and bias',
