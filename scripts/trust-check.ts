@@ -10,7 +10,7 @@
  *      sections, trained with SPARTAN and with the head alone (one sigmoid per label on frozen features:
  *      one-vs-rest), micro-F1 on held-out rows next to the trivial baselines (every label; the most frequent set).
  *
- *   node --import tsx scripts/trust-check.ts [--set all|sst2|corpus] [--rows 3000] [--corpus-rows 2400] [--ml-paragraphs 3000]
+ *   node --import tsx scripts/trust-check.ts [--set all|sst2|corpus|debian] [--apt-lists /var/lib/apt/lists] [--debian-labels 8] [--flip-seed 5] [--rows 3000] [--corpus-rows 2400] [--ml-paragraphs 3000]
  *        [--backbone embedded] [--epochs 3] [--out DIR] [--threads N]
  * Writes only under --out (default: a fresh temp folder). Needs `npm run build` (it runs bin/spartan.js).
  */
@@ -23,6 +23,7 @@ import type { AuditResult, ClassificationEval, MultiLabelEval } from '../src/pro
 import {
   corpusParagraphs,
   corpusRows,
+  debianRows,
   LabelledText,
   multiLabelBaselines,
   multiLabelRows,
@@ -46,9 +47,12 @@ const { values: o } = parseArgs({
     out: { type: 'string' },
     threads: { type: 'string' },
     'dev-rows': { type: 'string', default: '872' },
+    'apt-lists': { type: 'string', default: '/var/lib/apt/lists' },
+    'debian-labels': { type: 'string', default: '8' },
+    'flip-seed': { type: 'string', default: '5' },
   },
 });
-if (!['all', 'sst2', 'corpus'].includes(o.set)) throw new Error(`--set must be all, sst2 or corpus, got ${o.set}`);
+if (!['all', 'sst2', 'corpus', 'debian'].includes(o.set)) throw new Error(`--set must be all, sst2, corpus or debian, got ${o.set}`);
 const out = o.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-trust-check-'));
 fs.mkdirSync(out, { recursive: true });
 const common = ['--backbone', o.backbone, ...(o.threads ? ['--threads', o.threads] : [])];
@@ -64,7 +68,7 @@ const writeRows = (file: string, rows: object[]) => fs.writeFileSync(file, rows.
 
 /** Plants 5 % flips, audits with the CLI's defaults, prints the precision of the top k and of the flagged rows. */
 function auditFigures(name: string, rows: LabelledText[]): void {
-  const { noisy, flipped } = plantFlips(rows, 0.05, 5);
+  const { noisy, flipped } = plantFlips(rows, 0.05, Number(o['flip-seed']));
   const file = path.join(out, `${name}.noisy.jsonl`);
   writeRows(file, noisy);
   const audit = spartan<AuditResult>(['audit', '--data', file, ...common]);
@@ -73,14 +77,14 @@ function auditFigures(name: string, rows: LabelledText[]): void {
   const flaggedRows = audit.rows.filter((r) => r.issue);
   const flaggedHits = flaggedRows.filter((r) => flipped.has(r.line - 1)).length;
   console.log(
-    `audit ${name}: ${k} of ${rows.length} labels flipped; precision of the top ${k}: ${(hits / k).toFixed(3)} (${hits}/${k}); ` +
+    `audit ${name}: ${k} of ${rows.length} labels flipped (seed ${o['flip-seed']}); precision of the top ${k}: ${(hits / k).toFixed(3)} (${hits}/${k}); ` +
       `confident learning flags ${flaggedRows.length} rows, precision ${(flaggedRows.length ? flaggedHits / flaggedRows.length : 0).toFixed(3)}, recall ${(flaggedHits / k).toFixed(3)} ` +
       `(defaults: ${audit.folds} folds × ${audit.repeats} repetition(s), inner dev share ${audit.devShare}, score ${audit.score}; fold temperatures ${audit.temperatures.map((t) => t.toFixed(2)).join(' ')}; ${audit.seconds.toFixed(0)} s wall on a shared machine)`,
   );
 }
 
 const N = Number(o.rows);
-if (o.set !== 'corpus') {
+if (o.set === 'all' || o.set === 'sst2') {
   const rows = sst2Rows(o.glue, N);
   const devRows = sst2Dev(o.glue, Number(o['dev-rows']));
   const labels = [...new Set(rows.map((r) => r.label))].sort();
@@ -113,7 +117,17 @@ if (o.set !== 'corpus') {
   );
 }
 
-if (o.set !== 'sst2') {
+if (o.set === 'debian') {
+  const L = Number(o['debian-labels']);
+  const rows = debianRows(o['apt-lists'], Math.round(N / L), { labels: L, seed: 6 });
+  const labels = [...new Set(rows.map((r) => r.label))].sort();
+  console.log(
+    `Debian: ${rows.length} package descriptions from ${o['apt-lists']} (main, with Translation-en), ${rows.length / labels.length} per section of the ${L} largest (${labels.join(', ')}), seeded; backbone ${o.backbone}`,
+  );
+  auditFigures('debian', rows);
+}
+
+if (o.set === 'all' || o.set === 'corpus') {
   const paragraphs = corpusParagraphs(o.corpus);
   const M = Number(o['corpus-rows']);
   const rows = corpusRows(paragraphs, Math.round(M / 3), { minWords: 30, maxWords: 120, seed: 3 });

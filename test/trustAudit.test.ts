@@ -1,7 +1,8 @@
 /**
  * The audit's scores, fold repetitions and inner dev share; audit refusing a multi-label file with a clear
  * message; the editor's JSONL problems for unlabelled rows; and the data-set builders of the trust measurements
- * (planted flips, corpus sections from PROVENANCE.md's byte counts, multi-label rows and their baselines).
+ * (planted flips, corpus sections from PROVENANCE.md's byte counts, Debian descriptions by section from apt's lists,
+ * multi-label rows and their baselines).
  * Model runs use synthetic:tiny, seconds each.
  */
 import { test } from 'node:test';
@@ -25,7 +26,7 @@ import {
   SpartanError,
 } from '../src/engine';
 import type { Example, TrainConfig } from '../src/engine';
-import { corpusParagraphs, corpusRows, multiLabelBaselines, multiLabelRows, plantFlips } from '../src/lab/trust/sets';
+import { corpusParagraphs, corpusRows, debianRows, multiLabelBaselines, multiLabelRows, plantFlips } from '../src/lab/trust/sets';
 
 test('audit scores: self-confidence, normalized margin, threshold-adjusted margin; rows ordered by the chosen one', () => {
   const t = [0.5, 0.2, 0.3];
@@ -236,4 +237,46 @@ test('corpus sections: files in SHA-256 order of their paths, byte counts from P
   // A table that does not add up to the file is refused.
   fs.writeFileSync(path.join(dir, 'corpus.txt.gz'), zlib.gzipSync('short\n'));
   assert.throws(() => corpusParagraphs(dir), /add up to/);
+});
+
+test('Debian rows: descriptions joined from Packages and Translation-en, labelled by section; shared or duplicated texts handled', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spartan-apt-'));
+  const pkg = (name: string, section: string, md5: string) =>
+    `Package: ${name}\nVersion: 1\nDescription: short\nDescription-md5: ${md5}\nSection: ${section}\n`;
+  const tr = (name: string, md5: string, desc: string) => `Package: ${name}\nDescription-md5: ${md5}\nDescription-en: ${desc}\n`;
+  fs.writeFileSync(
+    path.join(dir, 'deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages'),
+    [
+      pkg('ed', 'editors', 'a1'),
+      pkg('vim', 'editors', 'a2'),
+      pkg('vim-tiny', 'editors', 'a2'), // same description as vim: kept once
+      pkg('gimp', 'graphics', 'b1'),
+      pkg('libfoo1', 'libs', 'c1'),
+      pkg('libfoo-dev', 'libdevel', 'c1'), // the same text under two sections: dropped
+      pkg('nonfree', 'non-free/graphics', 'b2'),
+      pkg('nodesc', 'editors', 'zz'), // no translation: skipped
+    ].join('\n'),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'deb.debian.org_debian_dists_bookworm_main_i18n_Translation-en'),
+    [
+      tr('ed', 'a1', 'line editor\n ed is a line-oriented\n .\n text editor.'),
+      tr('vim', 'a2', 'Vi IMproved\n an editor.'),
+      tr('vim-tiny', 'a2', 'Vi IMproved\n an editor.'),
+      tr('gimp', 'b1', 'image editor\n paint and retouch.'),
+      tr('nonfree', 'b2', 'a viewer\n for images.'),
+      tr('libfoo1', 'c1', 'foo\n the foo library.'),
+      tr('libfoo-dev', 'c1', 'foo\n the foo library.'),
+    ].join('\n'),
+  );
+  const rows = debianRows(dir, 2, { labels: 2, seed: 1 });
+  assert.deepEqual(rows.map((r) => [r.label, r.text]).sort(), [
+    ['editors', 'Vi IMproved. an editor.'],
+    ['editors', 'line editor. ed is a line-oriented text editor.'],
+    ['graphics', 'a viewer. for images.'],
+    ['graphics', 'image editor. paint and retouch.'],
+  ]);
+  assert.throws(() => debianRows(dir, 3, { labels: 2, seed: 1 }), /Debian section editors: only 2 descriptions/);
+  assert.throws(() => debianRows(os.tmpdir(), 1, { labels: 1, seed: 1 }), /no main binary-amd64_Packages list/);
+  fs.rmSync(dir, { recursive: true });
 });

@@ -4,6 +4,9 @@
  * - paragraphs of the pretraining corpus (../shared/corpus) labelled with the section they come from
  *   (gutenberg, wikipedia, debian-docs): a different character from SST-2 (long paragraphs, topic and register,
  *   three labels), although the embedded backbone was pretrained on these very paragraphs;
+ * - Debian package descriptions (the short and the long description of each binary package of a Debian release)
+ *   labelled with the package's archive section, read from apt's lists: human-assigned labels on text the
+ *   embedded backbone never saw, many labels, some close to each other (libs, libdevel, devel);
  * - planted label flips (a seeded share of rows moved to another label) for the audit;
  * - multi-label rows made of one or two paragraphs from different sections, labelled with the set of sections.
  *
@@ -16,6 +19,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
 import { createRng, importGlueTask, shuffleInPlace, SpartanError } from '../../engine';
 
 export interface LabelledText {
@@ -107,6 +111,77 @@ export function corpusRows(
     if (texts.length < perLabel)
       throw new SpartanError(`corpus section ${section}: only ${texts.length} paragraphs of ${opts.minWords}–${opts.maxWords} words`);
     for (const text of shuffleInPlace(texts, rng).slice(0, perLabel)) rows.push({ text, label: section });
+  }
+  return shuffleInPlace(rows, rng);
+}
+
+/** RFC 822-style stanzas of an apt list (Packages, Translation-en): field → value, continuation lines joined by \n. */
+function aptStanzas(text: string): Map<string, string>[] {
+  const out: Map<string, string>[] = [];
+  for (const block of text.split(/\n\n+/)) {
+    const m = new Map<string, string>();
+    let key = '';
+    for (const line of block.split('\n')) {
+      if (!line) continue;
+      if (line[0] === ' ' || line[0] === '\t') m.set(key, `${m.get(key) ?? ''}\n${line.trim()}`);
+      else {
+        const i = line.indexOf(':');
+        key = line.slice(0, i);
+        m.set(key, line.slice(i + 1).trim());
+      }
+    }
+    if (m.size) out.push(m);
+  }
+  return out;
+}
+
+/** An apt list file's text; lists are stored lz4-compressed (read with Debian's lz4cat) or plain. */
+function readAptList(file: string): string {
+  return file.endsWith('.lz4') ? execFileSync('lz4cat', [file], { encoding: 'utf8', maxBuffer: 1 << 30 }) : fs.readFileSync(file, 'utf8');
+}
+
+/**
+ * Debian package descriptions labelled with their archive section (the part after a `contrib/` or `non-free/`
+ * prefix), from a release's main Packages and Translation-en lists in `listsDir` (apt's /var/lib/apt/lists; the
+ * long descriptions come with `apt-get update -o Acquire::Languages=en`). Text = short description + ". " + the
+ * long one (paragraph marks dropped). A description shared by packages of different sections is dropped; a
+ * duplicate is kept once. The `labels` largest sections are kept, `perLabel` seeded rows from each, shuffled.
+ */
+export function debianRows(listsDir: string, perLabel: number, opts: { labels: number; seed: number }): LabelledText[] {
+  const find = (suffix: string) => {
+    const f = fs.readdirSync(listsDir).find((n) => /_debian_dists_[a-z]+_main_/.test(n) && n.includes(suffix));
+    if (!f) throw new SpartanError(`${listsDir}: no main ${suffix} list (run apt-get update -o Acquire::Languages=en)`);
+    return path.join(listsDir, f);
+  };
+  const section = new Map<string, { section: string; md5: string }>();
+  for (const s of aptStanzas(readAptList(find('binary-amd64_Packages')))) {
+    const pkg = s.get('Package');
+    const md5 = s.get('Description-md5');
+    if (pkg && md5) section.set(pkg, { section: (s.get('Section') ?? '').split('/').pop()!, md5 });
+  }
+  const sectionsOf = new Map<string, Set<string>>();
+  for (const s of aptStanzas(readAptList(find('i18n_Translation-en')))) {
+    const p = section.get(s.get('Package') ?? '');
+    const d = s.get('Description-en');
+    if (!p || !d || p.md5 !== s.get('Description-md5')) continue;
+    const [short, ...long] = d.split('\n');
+    const text = [short.trim() + '.', ...long.filter((l) => l !== '.')].join(' ').replace(/\s+/g, ' ').trim();
+    if (!sectionsOf.has(text)) sectionsOf.set(text, new Set());
+    sectionsOf.get(text)!.add(p.section);
+  }
+  const bySection = new Map<string, string[]>();
+  for (const [text, sections] of sectionsOf) {
+    if (sections.size !== 1) continue;
+    const s = [...sections][0];
+    if (!bySection.has(s)) bySection.set(s, []);
+    bySection.get(s)!.push(text);
+  }
+  const largest = [...bySection.entries()].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1)).slice(0, opts.labels);
+  const rng = createRng(opts.seed);
+  const rows: LabelledText[] = [];
+  for (const [label, texts] of largest.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    if (texts.length < perLabel) throw new SpartanError(`Debian section ${label}: only ${texts.length} descriptions`);
+    for (const text of shuffleInPlace(texts.sort(), rng).slice(0, perLabel)) rows.push({ text, label });
   }
   return shuffleInPlace(rows, rng);
 }
