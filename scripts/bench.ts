@@ -40,6 +40,7 @@ import {
   makeBatches,
   MICRO_BATCH_TOKENS,
   INT8_TRAINING_MICRO_BATCH_TOKENS,
+  INFERENCE_MICRO_BATCH_TOKENS,
   QuantizeMode,
   int8WeightLevels,
   Backbone,
@@ -196,7 +197,7 @@ interface BenchResults {
   threads: number;
   /** The CPU's model name and the engine's micro-batch sizes (absent in runs saved before they were recorded). */
   cpu?: string;
-  microBatchTokens?: { default: number; int8Training: number };
+  microBatchTokens?: { default: number; int8Training: number; inference?: number };
   quick: boolean;
   dropouts: number[];
   loadStart: number[];
@@ -428,7 +429,7 @@ function report(all: BenchResults): string {
     `roberta-base geometry (synthetic weights), ${all.threads} threads, ${all.cpu ?? 'unknown CPU'}; load average at start ${all.loadStart.map((v: number) => v.toFixed(2)).join(' ')}, end ${all.loadEnd.map((v: number) => v.toFixed(2)).join(' ')}${all.quick ? '  [--quick: smoke run, not figures]' : ''}`,
   );
   lines.push(
-    `engine micro-batches of at most ${tokens(all.microBatchTokens?.default)} padded tokens (int8 training: ${tokens(all.microBatchTokens?.int8Training)}; SPARTAN_MICRO_TOKENS); ORT sgemm peak (MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s` +
+    `engine micro-batches of at most ${tokens(all.microBatchTokens?.default)} padded tokens (int8 training: ${tokens(all.microBatchTokens?.int8Training)}; inference sessions: ${tokens(all.microBatchTokens?.inference)}; SPARTAN_MICRO_TOKENS); ORT sgemm peak (MatMul 4096x768x3072): ${fmt(infer.sgemm.gflops)} GFLOP/s` +
       (torchInfo
         ? `; PyTorch ${torchInfo.torch}, BLAS ${torchInfo.blas.join(', ') || 'none found'}, sgemm 1024³ ${torchInfo.gemm_1024_gflops} GFLOP/s`
         : `; PyTorch: ${isSkipped(all.torchInfer) ? all.torchInfer.skipped : 'not run'}`),
@@ -658,7 +659,11 @@ async function measureAll(started: number, loadStart: number[]): Promise<void> {
   const all: BenchResults = {
     threads,
     cpu: os.cpus()[0]?.model,
-    microBatchTokens: { default: MICRO_BATCH_TOKENS, int8Training: INT8_TRAINING_MICRO_BATCH_TOKENS },
+    microBatchTokens: {
+      default: MICRO_BATCH_TOKENS,
+      int8Training: INT8_TRAINING_MICRO_BATCH_TOKENS,
+      inference: INFERENCE_MICRO_BATCH_TOKENS,
+    },
     quick,
     dropouts: DROPOUTS,
     loadStart,

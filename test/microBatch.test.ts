@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { splitMicroBatches } from '../src/engine/data/microBatches';
+import { INFERENCE_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS, splitMicroBatches } from '../src/engine/data/microBatches';
 import { accumulatedStep } from '../src/engine/training/microBatch';
 import { loadBackbone } from '../src/engine/models/backbone';
 import { compileInference, compileTraining } from '../src/engine/runtime/compile';
@@ -107,4 +107,30 @@ test('predictLogits: the same logits for every row with and without micro-batche
   for (let i = 0; i < rows.length; i++)
     assert.ok(maxRelDiff(micro[i], whole[i]) <= 1e-5, `row ${i}: ${micro[i].join()} vs ${whole[i].join()}`);
   await session.release();
+});
+
+test('predictLogits: an inference session runs micro-batches of INFERENCE_MICRO_BATCH_TOKENS, a training session of MICRO_BATCH_TOKENS', async () => {
+  // A stand-in session that records the padded size of each run and returns zero logits.
+  const recorder = (gradientSwitch: string | undefined) => {
+    const runs: number[] = [];
+    const session = {
+      graph: { gradientSwitch },
+      run: async (_p: unknown, batch: { batch: number; seqLen: number }) => {
+        runs.push(batch.batch * batch.seqLen);
+        return { logits_out: { data: new Float32Array(batch.batch * 2) } };
+      },
+    } as unknown as GraphSession;
+    return { runs, session };
+  };
+  const rows = Array.from({ length: 32 }, (_, i) => row(128, 0, i + 1));
+  const opts = { batchSize: 32, padId: 1, task: 'classification' as const, numLabels: 2 };
+  const inference = recorder(undefined);
+  await predictLogits(inference.session, new Map(), rows, opts);
+  assert.equal(inference.runs.length, (32 * 128) / INFERENCE_MICRO_BATCH_TOKENS);
+  assert.ok(inference.runs.every((n) => n === INFERENCE_MICRO_BATCH_TOKENS));
+  const training = recorder('compute_gradients');
+  await predictLogits(training.session, new Map(), rows, opts);
+  assert.equal(training.runs.length, (32 * 128) / MICRO_BATCH_TOKENS);
+  assert.ok(training.runs.every((n) => n === MICRO_BATCH_TOKENS));
+  assert.notEqual(INFERENCE_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS, 'the two sizes differ, so the test tells them apart');
 });

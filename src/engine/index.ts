@@ -25,7 +25,7 @@ export { GLUE_TASKS, glueTaskName, importGlueTask, writeJsonl } from './data/glu
 export type { GlueRow } from './data/glue';
 export { checkDevLabels, inferTask, jsonlEditorProblems, parseJsonlText, readJsonl, readUnlabelledJsonl } from './data/jsonl';
 export type { Example, RowProblem, TaskInfo } from './data/jsonl';
-export { INT8_TRAINING_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS } from './data/microBatches';
+export { INFERENCE_MICRO_BATCH_TOKENS, INT8_TRAINING_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS } from './data/microBatches';
 export { downloadModel } from './hub';
 export { writeFileAtomic } from './io/atomicWrite';
 export { checkNotAnInput, checkOutputPath } from './io/outputPath';

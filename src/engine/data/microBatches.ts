@@ -29,6 +29,17 @@ export const MICRO_BATCH_TOKENS = tokensOverride ?? 512;
 export const INT8_TRAINING_MICRO_BATCH_TOKENS = tokensOverride ?? 256;
 
 /**
+ * Micro-batches of an inference session (classify, eval, serve, the audit's out-of-fold scoring): 1024 padded
+ * tokens. Nothing is kept for a backward pass, so twice the rows cost little memory, and the larger GEMMs and half
+ * the runs pay, in int8 most. Measured on 2 threads (Xeon, AVX-512 VNNI), roberta-base SPARTAN inference
+ * (`SPARTAN_MICRO_TOKENS=N node --import tsx scripts/bench.ts --phase infer|infer-memory [--precision int8]`):
+ * float32 32×128 1.99 / 1.94 / 1.97 s per batch at 512 / 1024 / 2048 tokens, 16×128 1.01 / 0.98 / 1.04 s; int8
+ * 32×128 0.59 / 0.52 / 0.52 s, 16×128 0.31 / 0.27 / 0.28 s; a classify-like process peaks at 643 MB at 512, 655 at
+ * 1024. A training session's forward pass alone (the trainer's dev set) keeps its training size.
+ */
+export const INFERENCE_MICRO_BATCH_TOKENS = tokensOverride ?? 1024;
+
+/**
  * Cuts a batch into micro-batches of at most `maxTokens` padded tokens each (at least one row), rows sorted by
  * length, longest first (ties keep their order); greedily, so all but the last are full. `maxTokens` 0 or
  * Infinity: the batch as one micro-batch, in its order.
