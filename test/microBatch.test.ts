@@ -56,7 +56,7 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
   return diff / Math.max(scale, 1e-30);
 }
 
-test('accumulated micro-batch gradients equal the full batch gradient (loss and every trained tensor)', async () => {
+test('accumulated micro-batch gradients equal the full batch gradient (loss, every trained tensor, Σ g²)', async () => {
   const backbone = await loadBackbone('synthetic:tiny');
   const model = new BenchModel(backbone, methodSpec('spartan'), 3, 5);
   const opts = { ...graphOptions(backbone, model.method, 'classification', 3, 0), training: true };
@@ -77,6 +77,13 @@ test('accumulated micro-batch gradients equal the full batch gradient (loss and 
   for (const n of model.names) {
     const d = maxRelDiff(micro.grads.get(n)!, full.grads.get(n)!);
     assert.ok(d <= 1e-5, `${n}: max relative difference ${d}`);
+  }
+  // Σ g² for clipping: the graph's own (one run) and the one summed as micro-batches are added both equal the
+  // squares of the returned gradients.
+  for (const r of [full, micro]) {
+    let sq = 0;
+    for (const g of r.grads.values()) for (const v of g) sq += v * v;
+    assert.ok(sq > 0 && Math.abs(r.gradSquares - sq) <= 1e-5 * sq, `gradSquares ${r.gradSquares} vs Σ g² ${sq} (${r.microBatches} runs)`);
   }
   // The check can fail: half the batch is not the batch.
   const half = await accumulatedStep(session, model.params, rows.slice(0, 6), model.names, {

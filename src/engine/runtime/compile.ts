@@ -36,6 +36,8 @@ export const GRADIENT_SWITCH = 'compute_gradients';
 
 export const OUTPUT_LOGITS = 'logits_out';
 export const OUTPUT_LOSS = 'loss_out';
+/** Training graphs: Σ g² over all the gradients of the run (a scalar; 0 when the backward pass is off). */
+export const OUTPUT_GRAD_SQUARES = 'grad_squares_out';
 export const gradOutputName = (param: string) => `grad.${param}`;
 
 function describe(
@@ -77,21 +79,26 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
   // Twins are made by the gradient rules (the input gradients' Gemms): a trained weight's would hold stale values.
   const twinned = trainable.find((name) => b.prepackedWeights.includes(name));
   if (twinned) throw new Error(`compile: ${twinned} is trained, so it cannot have a prepacked (frozen) twin`);
-  gateBackward(g, forwardNodes, trainable, grads);
+  // Σ g² over every gradient, for clipping by the global norm: one pass in ONNX Runtime's vectorised reductions
+  // instead of one in JS over all the trained values (training/microBatch.ts uses it for single-run steps).
+  const squares = g.sum(grads.map((d) => g.node('ReduceSumSquare', [d], [{ type: 'float32', shape: [] }], { keepdims: 0 })[0]));
+  gateBackward(g, forwardNodes, trainable, grads, squares);
   g.node('Identity', [built.loss!], [{ name: OUTPUT_LOSS, type: 'float32', shape: [] }]);
   g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
   g.output(OUTPUT_LOSS);
   g.output(OUTPUT_LOGITS);
   for (const name of trainable) g.output(gradOutputName(name));
+  g.output(OUTPUT_GRAD_SQUARES);
   return { ...toModelWithExternalData(g, 'spartan_training'), ...describe(b, opts), gradientSwitch: GRADIENT_SWITCH };
 }
 
 /**
  * Moves the backward pass (every node from `forwardNodes` on) into the `then` branch of an If on GRADIENT_SWITCH,
- * whose outputs are the `grad.<name>` values; the `else` branch gives empty tensors of the same ranks (ONNX Runtime
- * merges the branches' shapes), so that a run with the switch off is the forward pass alone.
+ * whose outputs are the `grad.<name>` values and OUTPUT_GRAD_SQUARES (`squares`); the `else` branch gives empty
+ * tensors of the same ranks (ONNX Runtime merges the branches' shapes) and 0, so that a run with the switch off is
+ * the forward pass alone.
  */
-function gateBackward(g: Graph, forwardNodes: number, trainable: string[], grads: string[]): void {
+function gateBackward(g: Graph, forwardNodes: number, trainable: string[], grads: string[], squares: string): void {
   const backward = g.nodes.splice(forwardNodes);
   const symbolic = (t: string) => g.shape(t).map((_, d) => `${t}_d${d}`);
   const outputs = (branch: string) =>
@@ -103,21 +110,33 @@ function gateBackward(g: Graph, forwardNodes: number, trainable: string[], grads
       empty.set(rank, g.initializer(`no_gradient_rank${rank}`, 'float32', [0, ...Array(rank - 1).fill(1)], new Float32Array(0)));
     return empty.get(rank)!;
   };
-  const thenOut = outputs('backward');
-  const elseOut = outputs('forward_only');
+  const scalar = (branch: string) => ({ name: `${branch}.${OUTPUT_GRAD_SQUARES}`, type: 'float32' as const, shape: [] });
+  const thenOut = [...outputs('backward'), scalar('backward')];
+  const elseOut = [...outputs('forward_only'), scalar('forward_only')];
+  const zero = g.initializer('no_gradient_squares', 'float32', [], new Float32Array(1));
   g.input(GRADIENT_SWITCH, 'bool', []);
   g.node(
     'If',
     [GRADIENT_SWITCH],
-    trainable.map((t) => ({ name: gradOutputName(t), type: 'float32' as const, shape: symbolic(t) })),
+    [
+      ...trainable.map((t) => ({ name: gradOutputName(t), type: 'float32' as const, shape: symbolic(t) })),
+      { name: OUTPUT_GRAD_SQUARES, type: 'float32' as const, shape: [] },
+    ],
     {
       then_branch: {
-        graph: { name: 'backward', nodes: [...backward, ...grads.map((d, i) => identity(d, thenOut[i].name))], outputs: thenOut },
+        graph: {
+          name: 'backward',
+          nodes: [...backward, ...[...grads, squares].map((d, i) => identity(d, thenOut[i].name))],
+          outputs: thenOut,
+        },
       },
       else_branch: {
         graph: {
           name: 'forward_only',
-          nodes: trainable.map((t, i) => identity(emptyOfRank(Math.max(1, g.shape(t).length)), elseOut[i].name)),
+          nodes: [
+            ...trainable.map((t, i) => identity(emptyOfRank(Math.max(1, g.shape(t).length)), elseOut[i].name)),
+            identity(zero, elseOut[trainable.length].name),
+          ],
           outputs: elseOut,
         },
       },

@@ -6,7 +6,7 @@
  */
 import { EncodedExample, padBatch } from '../data/batching';
 import { INT8_TRAINING_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS, splitMicroBatches } from '../data/microBatches';
-import { gradOutputName, OUTPUT_LOSS } from '../runtime/compile';
+import { gradOutputName, OUTPUT_GRAD_SQUARES, OUTPUT_LOSS } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { TaskType, TensorMap } from '../types';
 
@@ -15,6 +15,8 @@ export interface AccumulatedStep {
   loss: number;
   /** Gradient of the mean loss, by trained tensor name. */
   grads: Map<string, Float32Array>;
+  /** Σ g² over all of `grads` (float32 sums; the global norm's square, for clipping: optimizer.ts clipScaleOfSquares). */
+  gradSquares: number;
   microBatches: number;
 }
 
@@ -30,19 +32,36 @@ export async function accumulatedStep(
   const parts = splitMicroBatches(examples, maxTokens);
   let loss = 0;
   let grads: Map<string, Float32Array> | undefined;
-  for (const part of parts) {
-    const out = await session.run(params, padBatch(part, opts.padId), opts.task, opts.numLabels, examples.length);
+  let squares = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const out = await session.run(params, padBatch(parts[p], opts.padId), opts.task, opts.numLabels, examples.length);
     loss += (out[OUTPUT_LOSS].data as Float32Array)[0];
     if (!grads) {
-      // The first micro-batch's output buffers become the accumulators (ONNX Runtime hands over fresh buffers).
+      // The first micro-batch's output buffers become the accumulators (ONNX Runtime hands over fresh buffers);
+      // a one-run step's Σ g² is the graph's own.
       grads = new Map(names.map((n) => [n, out[gradOutputName(n)].data as Float32Array]));
+      squares = (out[OUTPUT_GRAD_SQUARES].data as Float32Array)[0];
       continue;
     }
+    // The last micro-batch's accumulation also sums the squares of the totals, in the same pass.
+    const last = p === parts.length - 1;
+    if (last) squares = 0;
     for (const n of names) {
       const acc = grads.get(n)!,
         g = out[gradOutputName(n)].data as Float32Array;
-      for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+      if (last) squares += addSquaring(acc, g);
+      else for (let i = 0; i < acc.length; i++) acc[i] += g[i];
     }
   }
-  return { loss, grads: grads!, microBatches: parts.length };
+  return { loss, grads: grads!, gradSquares: squares, microBatches: parts.length };
+}
+
+/** acc += g in place; returns Σ acc² of the sums (float32 values, summed in float64). */
+function addSquaring(acc: Float32Array, g: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < acc.length; i++) {
+    const v = (acc[i] += g[i]);
+    s += v * v;
+  }
+  return s;
 }

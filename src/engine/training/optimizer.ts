@@ -102,7 +102,12 @@ function adamWUpdate(
 export function clipScale(grads: Map<string, Float32Array>, maxNorm: number): { norm: number; scale: number } {
   let sq = 0;
   for (const g of grads.values()) sq += sumOfSquares(g);
-  const norm = Math.sqrt(sq);
+  return clipScaleOfSquares(sq, maxNorm);
+}
+
+/** `clipScale` from Σ g² already summed (by the training graph, or as the micro-batches' gradients were added). */
+export function clipScaleOfSquares(squares: number, maxNorm: number): { norm: number; scale: number } {
+  const norm = Math.sqrt(squares);
   return { norm, scale: maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1 };
 }
 

@@ -15,7 +15,7 @@ import { argmax, predictLogits } from '../runtime/predict';
 import { RobertaTokenizer } from '../tokenizers/robertaTokenizer';
 import { SpartanError, TaskType, TensorMap } from '../types';
 import { createRng } from '../util/random';
-import { AdamW, Optimizer, OptimizerName, Sgd, clipScale, linearSchedule } from './optimizer';
+import { AdamW, Optimizer, OptimizerName, Sgd, clipScaleOfSquares, linearSchedule } from './optimizer';
 import { classificationMetrics, regressionMetrics } from './metrics';
 import { Calibration, calibrateSigmoid, calibrateSoftmax, sigmoidWithTemperature, UNCALIBRATED } from './calibration';
 import { multiLabelMetrics } from './errorAnalysis';
@@ -259,7 +259,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
         input.signal?.throwIfAborted();
         const t0 = Date.now();
         // Micro-batches sized for GEMM efficiency, gradients summed: the full batch's gradient (microBatch.ts).
-        const { loss, grads } = await accumulatedStep(
+        const { loss, grads, gradSquares } = await accumulatedStep(
           session,
           params,
           indices.map((i) => trainSet.examples[i]),
@@ -270,7 +270,7 @@ export async function train(input: TrainInput, cfg: TrainConfig): Promise<TrainR
           throw new SpartanError(`training diverged at step ${step + 1} (loss ${loss}); try a lower learning rate`);
         // SGD is the plain update (no clipping, no schedule); AdamW clips as it reads the gradients.
         const sgd = cfg.optimizer === 'sgd';
-        const { norm: gradNorm, scale } = clipScale(grads, sgd ? 0 : cfg.clipNorm);
+        const { norm: gradNorm, scale } = clipScaleOfSquares(gradSquares, sgd ? 0 : cfg.clipNorm);
         const lr = sgd ? cfg.lr : linearSchedule(step, totalSteps, warmup, cfg.lr);
         optimizer.step(trained, grads, lr, scale);
         const stepSeconds = Math.max(1e-3, (Date.now() - t0) / 1000);

@@ -20,7 +20,7 @@ import {
   graphOptions,
   layerParams,
   AdamW,
-  clipScale,
+  clipScaleOfSquares,
   Graph,
   toModelBytes,
   RobertaConfig,
@@ -182,12 +182,12 @@ export class BenchModel {
   /** One full optimiser step, as the trainer does it: forward and backward over micro-batches, clipping and AdamW. */
   trainStep(session: GraphSession, optimizer: AdamW): (examples: EncodedExample[]) => Promise<void> {
     return async (examples) => {
-      const { grads } = await accumulatedStep(session, this.params, examples, this.names, {
+      const { grads, gradSquares } = await accumulatedStep(session, this.params, examples, this.names, {
         padId: this.backbone.config.padTokenId,
         task: 'classification',
         numLabels: this.numLabels,
       });
-      optimizer.step(this.trained, grads, 1e-3, clipScale(grads, 1).scale);
+      optimizer.step(this.trained, grads, 1e-3, clipScaleOfSquares(gradSquares, 1).scale);
     };
   }
 
