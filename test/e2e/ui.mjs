@@ -492,6 +492,10 @@ async function runTheme(theme) {
       // that an open panel redraws its evaluation).
       await runCommand(page, 'Spartan: Show Benchmark Panel');
       await page.locator('iframe.webview.ready').first().waitFor({ timeout: 30000 });
+      // Let the revealed panel finish drawing and take focus before the quick pick opens: in the installed VSIX, after
+      // the earlier flows, a late focus change closed the quick pick under the click (twice in a row on 2026-12-04).
+      await page.frameLocator('iframe.webview.ready').frameLocator('#active-frame').locator('h1').first().waitFor({ timeout: 30000 });
+      await page.waitForTimeout(1000);
       await runCommand(page, 'Spartan: Evaluate Memory on File');
       await quickPickTitled(page, 'Evaluate the active Spartan memory on');
       await pickRow(page, 'reviews.jsonl');
