@@ -5,8 +5,8 @@
  *   (gutenberg, wikipedia, debian-docs): a different character from SST-2 (long paragraphs, topic and register,
  *   three labels), although the embedded backbone was pretrained on these very paragraphs;
  * - Debian package descriptions (the short and the long description of each binary package of a Debian release)
- *   labelled with the package's archive section, read from apt's lists: human-assigned labels on text the
- *   embedded backbone never saw, many labels, some close to each other (libs, libdevel, devel);
+ *   labelled with the package's archive section, read from apt's lists: human-assigned labels on text outside
+ *   the pretraining corpus (its Debian part is two manuals), many labels, some close to each other (libs, libdevel, devel);
  * - planted label flips (a seeded share of rows moved to another label) for the audit;
  * - multi-label rows made of one or two paragraphs from different sections, labelled with the set of sections.
  *
