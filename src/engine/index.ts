@@ -104,7 +104,7 @@ export { formatTable } from './training/errorAnalysis';
 export { accumulatedStep } from './training/microBatch';
 export { hyperparametersOf, trainedMemoryMetadata } from './training/runMetadata';
 export type { TrainedRun } from './training/runMetadata';
-export { AdamW, clipScale, clipScaleOfSquares } from './training/optimizer';
+export { AdamW, clipScaleOfSquares } from './training/optimizer';
 export { evaluate, graphOptions, layerParams, numLabelsOf, train } from './training/trainer';
 export type { TrainConfig, TrainEvent } from './training/trainer';
 export { SpartanError } from './types';

@@ -9,7 +9,7 @@ export type OptimizerName = 'adamw' | 'sgd';
 export interface Optimizer {
   /**
    * One update with learning rate `lr`; `grads` holds ∂(mean loss)/∂tensor for each trained tensor, and the
-   * update reads each gradient as float32(g·gradScale) (the clipping of `clipScale`: the same values as gradients
+   * update reads each gradient as float32(g·gradScale) (the clipping of `clipScaleOfSquares`: the same values as gradients
    * scaled in place, without a pass of its own over them).
    */
   step(params: TensorMap, grads: Map<string, Float32Array>, lr: number, gradScale?: number): void;
@@ -95,37 +95,15 @@ function adamWUpdate(
 }
 
 /**
- * Gradient clipping by the global L2 norm: the scale that brings the norm to at most `maxNorm` (max_norm /
- * (norm + 1e-6) above it, as torch.nn.utils.clip_grad_norm_; 1 below it or for maxNorm 0), which the optimizer
- * applies as it reads the gradients (`Optimizer.step`'s gradScale), and the norm before clipping.
+ * Gradient clipping by the global L2 norm, from Σ g² over every trained tensor (the training graph's own output,
+ * or summed as the micro-batches' gradients were added: training/microBatch.ts): the scale that brings the norm to
+ * at most `maxNorm` (max_norm / (norm + 1e-6) above it, as torch.nn.utils.clip_grad_norm_; 1 below it or for
+ * maxNorm 0), which the optimizer applies as it reads the gradients (`Optimizer.step`'s gradScale), and the norm
+ * before clipping.
  */
-export function clipScale(grads: Map<string, Float32Array>, maxNorm: number): { norm: number; scale: number } {
-  let sq = 0;
-  for (const g of grads.values()) sq += sumOfSquares(g);
-  return clipScaleOfSquares(sq, maxNorm);
-}
-
-/** `clipScale` from Σ g² already summed (by the training graph, or as the micro-batches' gradients were added). */
 export function clipScaleOfSquares(squares: number, maxNorm: number): { norm: number; scale: number } {
   const norm = Math.sqrt(squares);
   return { norm, scale: maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1 };
-}
-
-/** Σ x², in four running sums (independent additions pipeline: 1.04 → 0.79 ns per value, measured in isolation). */
-function sumOfSquares(x: Float32Array): number {
-  let a = 0,
-    b = 0,
-    c = 0,
-    d = 0,
-    i = 0;
-  for (const n = x.length - 3; i < n; i += 4) {
-    a += x[i] * x[i];
-    b += x[i + 1] * x[i + 1];
-    c += x[i + 2] * x[i + 2];
-    d += x[i + 3] * x[i + 3];
-  }
-  for (; i < x.length; i++) a += x[i] * x[i];
-  return a + b + c + d;
 }
 
 /** Linear warm-up from 0 to `peak` over `warmup` steps, then linear decay to 0 at `total` (HF's linear schedule). */
