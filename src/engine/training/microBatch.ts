@@ -40,12 +40,11 @@ export async function accumulatedStep(
       // The first micro-batch's output buffers become the accumulators (ONNX Runtime hands over fresh buffers);
       // a one-run step's Σ g² is the graph's own.
       grads = new Map(names.map((n) => [n, out[gradOutputName(n)].data as Float32Array]));
-      squares = (out[OUTPUT_GRAD_SQUARES].data as Float32Array)[0];
+      if (parts.length === 1) squares = (out[OUTPUT_GRAD_SQUARES].data as Float32Array)[0];
       continue;
     }
     // The last micro-batch's accumulation also sums the squares of the totals, in the same pass.
     const last = p === parts.length - 1;
-    if (last) squares = 0;
     for (const n of names) {
       const acc = grads.get(n)!,
         g = out[gradOutputName(n)].data as Float32Array;
