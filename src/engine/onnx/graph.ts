@@ -439,10 +439,18 @@ export class Graph {
     return this.node('Pad', [x, pads], [{ type: this.info(x).type, shape }])[0];
   }
 
+  /**
+   * x₁ + … + xₙ of one shape. Tensors are added by a chain of Adds: ONNX Runtime's Sum of three or more takes about
+   * twice as long (2 threads, [512, 768]: four inputs 500 against 225 µs, three 340 against 165; the backward pass
+   * sums a layer input's four gradients and the memory input's three). Scalars go to one Sum node, not a chain.
+   */
   sum(xs: string[]): string {
     if (xs.length === 1) return xs[0];
-    if (xs.length === 2) return this.add(xs[0], xs[1]);
-    return this.node('Sum', xs, [{ type: 'float32', shape: this.shape(xs[0]) }])[0];
+    const shape = this.shape(xs[0]);
+    if (!xs.every((x) => this.shape(x).join() === shape.join()))
+      throw new Error(`graph: sum of different shapes (${xs.map((x) => `[${this.shape(x).join(', ')}]`).join(', ')})`);
+    if (xs.length === 2 || shape.length > 0) return xs.slice(1).reduce((acc, x) => this.add(acc, x), xs[0]);
+    return this.node('Sum', xs, [{ type: 'float32', shape }])[0];
   }
 }
 
