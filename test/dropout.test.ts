@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DropoutMaskPool } from '../src/engine/runtime/dropoutMasks';
 import { loadBackbone } from '../src/engine/models/backbone';
-import { compileTraining, OUTPUT_LOSS } from '../src/engine/runtime/compile';
+import { compileTraining, gradOutputName, OUTPUT_LOSS } from '../src/engine/runtime/compile';
 import { GraphSession } from '../src/engine/runtime/session';
 import { graphOptions } from '../src/engine/training/trainer';
 import { BenchModel, syntheticBatch } from '../src/lab/bench/measure';
@@ -40,4 +40,53 @@ test('training graph with dropout: masks are inputs, the loss changes between st
   for (let i = 0; i < 3; i++) losses.add((await session.run(model.params, batch, 'classification', 2))[OUTPUT_LOSS].data[0] as number);
   assert.equal(losses.size, 3, 'different masks on every step');
   await session.release();
+});
+
+test('training graph with dropout: gradients = central differences of the loss under the same keep-masks', async () => {
+  // The attention probabilities' chain rule (derivatives.ts SoftmaxDropout) and the scalars folded into the
+  // input-gradient Gemms (onnx/foldScales.ts) change the backward graph only where dropout is on: checked here
+  // end to end. A fresh session with the same seed draws the same masks for its first run.
+  const backbone = await loadBackbone('synthetic:tiny');
+  // Sharper attention than the random tiny model's near-uniform one (query and key weights × 8), so that the
+  // gradient through the attention scores is a visible part of every checked gradient.
+  for (const [name, t] of backbone.weights) if (/attention\.self\.(query|key)\.weight$/.test(name)) t.data.set(t.data.map((w) => 8 * w));
+  const model = new BenchModel(backbone, methodSpec('spartan'));
+  const graph = compileTraining({ ...graphOptions(backbone, model.method, 'classification', 2, 0.3), training: true }, model.names);
+  const batch = syntheticBatch(backbone.config, 3, 10, 2);
+  const run = async () => {
+    const session = await GraphSession.create(graph, { threads: 1 }, 11);
+    const out = await session.run(model.params, batch, 'classification', 2);
+    await session.release();
+    return out;
+  };
+  const base = await run();
+  // Layer 0's and the embeddings' tensors, whose gradients pass through every layer's attention; not the parent
+  // scores' weights, whose top-K choice makes the loss piecewise (a step of ε may change the routing).
+  const checked = [
+    ...model.names.filter((n) => (n.includes('layer.0.') || n.includes('embeddings.LayerNorm')) && !n.includes('experts')),
+    model.names.at(-1)!,
+  ];
+  // Per element, the two largest of each tensor's gradient, where at least 1e-3: the loss's float32 resolution
+  // puts central differences about 1e-5 off (ulp 6e-8 / 2ε). A directional derivative would hide an error
+  // orthogonal to its direction.
+  let elements = 0;
+  for (const name of checked) {
+    const t = model.params.get(name)!;
+    const grad = base[gradOutputName(name)].data as Float32Array;
+    const largest = [...grad.keys()].sort((i, j) => Math.abs(grad[j]) - Math.abs(grad[i])).slice(0, 2);
+    for (const i of largest.filter((k) => Math.abs(grad[k]) >= 1e-3)) {
+      elements++;
+      const eps = 3e-3;
+      const original = t.data[i];
+      const lossAt = async (x: number) => {
+        t.data[i] = x;
+        return (await run())[OUTPUT_LOSS].data[0] as number;
+      };
+      const numeric = ((await lossAt(original + eps)) - (await lossAt(original - eps))) / (2 * eps);
+      t.data[i] = original;
+      const err = Math.abs(numeric - grad[i]) / Math.abs(grad[i]);
+      assert.ok(err < 5e-3, `${name}[${i}]: gradient ${grad[i].toExponential(3)}, central differences ${numeric.toExponential(3)}`);
+    }
+  }
+  assert.ok(elements >= 10, `only ${elements} elements with a gradient of at least 1e-3`);
 });

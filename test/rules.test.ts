@@ -19,8 +19,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { DERIVATIVES } from '../src/engine/autodiff/derivatives';
-import { differentiateNode } from '../src/engine/autodiff/backward';
+import { CHAIN_DERIVATIVES, DERIVATIVES } from '../src/engine/autodiff/derivatives';
+import { buildBackward, differentiateNode } from '../src/engine/autodiff/backward';
 import { Graph, Node } from '../src/engine/onnx/graph';
 import { toModelBytes } from '../src/engine/onnx/serialize';
 import { createRng } from '../src/engine/util/random';
@@ -391,3 +391,88 @@ function buildCase(op: string, c: RuleCase, remat: boolean): BuiltCase {
   });
   return { forwardBytes, backwardBytes: toModelBytes(g), cotangents };
 }
+
+/**
+ * Chain rules (`CHAIN_DERIVATIVES`): each against its nodes' own rules composed, on the same graph, built with and
+ * without the chain registered — the per-op rules are checked against central differences above.
+ */
+interface ChainCase {
+  inputs: Record<string, number[]>;
+  /** Builds the chain, registers it in `g.chains` when `asChain`, and returns its output. */
+  build: (g: Graph, x: Record<string, string>, asChain: boolean) => string;
+}
+
+const CHAIN_CASES: Record<keyof typeof CHAIN_DERIVATIVES, ChainCase> = {
+  SoftmaxDropout: {
+    inputs: { s: [2, 3, 5] },
+    build: (g, x, asChain) => {
+      const rng = createRng(0xd20);
+      const keep = Float32Array.from({ length: 30 }, () => (rng.next() < 0.3 ? 0 : 1 / 0.7));
+      const mask = g.initializer('mask', 'float32', [2, 3, 5], keep);
+      const p = g.softmax(x.s, -1);
+      const y = g.mul(p, mask);
+      if (asChain) g.chains.set(y, { rule: 'SoftmaxDropout', input: x.s, inner: [p], reads: { p, y } });
+      return y;
+    },
+  },
+};
+
+test('every chain rule has a case, and equals its nodes’ rules composed', async () => {
+  assert.deepEqual(Object.keys(CHAIN_CASES).sort(), Object.keys(CHAIN_DERIVATIVES).sort());
+  for (const [rule, c] of Object.entries(CHAIN_CASES)) {
+    const rng = createRng(0xc4a1);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [name, shape] of Object.entries(c.inputs))
+      feeds[name] = new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: size(shape) }, () => 4 * rng.next() - 2),
+        shape,
+      );
+    const grads: Float32Array[][] = [];
+    const nodeCounts: number[] = [];
+    for (const asChain of [false, true]) {
+      const g = new Graph();
+      const x: Record<string, string> = {};
+      for (const [name, shape] of Object.entries(c.inputs)) x[name] = g.input(name, 'float32', shape);
+      const y = c.build(g, x, asChain);
+      const wr = createRng(0x3e1);
+      const w = g.initializer(
+        'w',
+        'float32',
+        g.shape(y) as number[],
+        Float32Array.from({ length: size(g.shape(y) as number[]) }, () => 2 * wr.next() - 1),
+      );
+      const loss = g.reduceSum(
+        g.mul(y, w),
+        g.shape(y).map((_, i) => i),
+        false,
+      );
+      const before = g.nodes.length;
+      const names = Object.keys(c.inputs);
+      buildBackward(g, loss, names).forEach((d, i) => {
+        g.node('Identity', [d], [{ name: `grad.${names[i]}`, type: 'float32', shape: g.shape(names[i]) }]);
+        g.output(`grad.${names[i]}`);
+      });
+      nodeCounts.push(g.nodes.length - before);
+      const session = await ort.InferenceSession.create(toModelBytes(g), SESSION);
+      const out = await session.run(feeds);
+      grads.push(names.map((n) => out[`grad.${n}`].data as Float32Array));
+      await session.release();
+    }
+    grads[0].forEach((composed, i) => {
+      const err = relativeError(grads[1][i], Float64Array.from(composed));
+      assert.ok(err < 1e-6, `${rule}: relative error ${err.toExponential(2)} against the composed rules`);
+    });
+    assert.ok(nodeCounts[1] < nodeCounts[0], `${rule}: ${nodeCounts[1]} backward nodes, not fewer than the ${nodeCounts[0]} composed`);
+  }
+});
+
+test('a chain whose inner value is read outside it is refused', () => {
+  const g = new Graph();
+  const s = g.input('s', 'float32', [2, 3]);
+  const p = g.softmax(s, -1);
+  const y = g.mul(p, g.constF(2));
+  g.chains.set(y, { rule: 'SoftmaxDropout', input: s, inner: [p], reads: { p, y } });
+  const loss = g.reduceSum(g.add(y, p), [0, 1], false);
+  assert.throws(() => buildBackward(g, loss, [s]), /inside the chain .* is read outside it \(2 readers\)/);
+});

@@ -7,7 +7,7 @@
  * weights never get gradients and their matmuls cost one GEMM backwards (for the activation), not two.
  */
 import { Graph, Node } from '../onnx/graph';
-import { DERIVATIVES, NON_DIFFERENTIABLE } from './derivatives';
+import { CHAIN_DERIVATIVES, DERIVATIVES, NON_DIFFERENTIABLE } from './derivatives';
 
 /**
  * Adds gradient nodes to `g` for `loss` (a scalar) with respect to each of `wrt`, and returns the name of each
@@ -40,11 +40,18 @@ export function buildBackward(g: Graph, loss: string, wrt: string[]): string[] {
   };
 
   add(loss, g.constF(1));
+  checkChains(g, forwardNodes);
   for (let n = forwardNodes.length - 1; n >= 0; n--) {
     const node = forwardNodes[n];
     if (!node.inputs.some((i) => needsGrad.has(i))) continue;
     const dy = node.outputs.map((o) => (needsGrad.has(o) ? total(o) : undefined));
     if (dy.every((d) => d === undefined)) continue;
+    const chain = g.chains.get(node.outputs[0]);
+    if (chain) {
+      // The chain's rule gives its input's gradient; its inner nodes, reached next, then have none and are skipped.
+      if (needsGrad.has(chain.input)) add(chain.input, CHAIN_DERIVATIVES[chain.rule](g, dy[0]!, chain.reads));
+      continue;
+    }
     const grads = differentiateNode(g, node, dy, (i) => needsGrad.has(node.inputs[i]));
     node.inputs.forEach((input, i) => {
       const gi = grads[i];
@@ -58,6 +65,21 @@ export function buildBackward(g: Graph, loss: string, wrt: string[]): string[] {
     // Not reached from the loss (e.g. a memory after the last layer feeding nothing): its gradient is zero.
     return g.mul(w, g.constF(0));
   });
+}
+
+/**
+ * A chain's rule replaces its inner nodes' rules, so an inner value read by anything outside the chain would lose
+ * that reader's gradient: refuse such a graph.
+ */
+function checkChains(g: Graph, nodes: Node[]): void {
+  if (g.chains.size === 0) return;
+  const readers = new Map<string, number>();
+  for (const node of nodes) for (const i of node.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const outputs = new Set(g.outputs.map((o) => o.name));
+  for (const [output, chain] of g.chains)
+    for (const v of chain.inner)
+      if (readers.get(v) !== 1 || outputs.has(v))
+        throw new Error(`autodiff: ${v}, inside the chain to ${output}, is read outside it (${readers.get(v) ?? 0} readers)`);
 }
 
 /**

@@ -9,7 +9,7 @@
  * Notation in the comments: y = output, dy = ∂L/∂y, ⊙ elementwise product, unb(·, x) sums a broadcast gradient
  * back to x's shape.
  */
-import { Graph, Node, broadcastAxes } from '../onnx/graph';
+import { Chain, Graph, Node, broadcastAxes, floatAttr } from '../onnx/graph';
 
 export interface RuleContext {
   g: Graph;
@@ -95,8 +95,7 @@ export const DERIVATIVES: Record<string, GradRule> = {
     const c = node.inputs[2];
     const transA = node.attrs.transA === 1,
       transB = node.attrs.transB === 1;
-    const alphaAttr = node.attrs.alpha;
-    const alpha = typeof alphaAttr === 'object' && !Array.isArray(alphaAttr) && 'float' in alphaAttr ? alphaAttr.float : 1;
+    const alpha = floatAttr(node, 'alpha', 1);
     const d = dy[0]!;
     // A frozen weight may have a prepacked twin for this product (graph.inputGradientOperand): the same values.
     const b = () => g.inputGradientOperand.get(node.inputs[1])?.() ?? x(1);
@@ -274,6 +273,27 @@ export const DERIVATIVES: Record<string, GradRule> = {
     const end = g.sub(g.sub(g.shapeTensor(x), g.constI(begin)), g.shapeTensor(dy[0]!));
     const pads = g.concat([g.constI(begin), end], 0, [2 * rank]);
     return [g.pad(dy[0]!, pads, g.shape(x))];
+  },
+};
+
+/**
+ * A chain's rule: the gradient of the chain's input from `dy`, the gradient of its output, reading the forward
+ * values the graph builder recorded in `chain.reads`.
+ */
+export type ChainRule = (g: Graph, dy: string, reads: Chain['reads']) => string;
+
+/**
+ * Rules for short forward chains (`Graph.chains`), where the composed gradient takes fewer passes than the nodes'
+ * own rules applied one by one. Each one's result equals that composition but for rounding (test/rules.test.ts).
+ */
+export const CHAIN_DERIVATIVES: Record<Chain['rule'], ChainRule> = {
+  // p = softmax(s) over the last axis, then y = p ⊙ m, m a dropout keep-mask (0 or 1/(1−prob)):
+  //   one rule at a time: dp = dy ⊙ m, ds = p ⊙ (dp − Σ(dp ⊙ p)), with y recomputed for the MatMul that reads it:
+  //   five passes over the attention probabilities [B, H, T, T]. Since p ⊙ dp = p ⊙ m ⊙ dy = y ⊙ dy:
+  //   t = y ⊙ dy, ds = t − p ⊙ Σ t: three passes, with y kept from the forward pass (reads: p, y).
+  SoftmaxDropout: (g, dy, { p, y }) => {
+    const t = g.mul(y, dy);
+    return g.sub(t, g.mul(p, g.reduceSum(t, [-1], true)));
   },
 };
 

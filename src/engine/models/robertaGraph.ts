@@ -171,12 +171,34 @@ export class ModelBuilder {
    * computed, so the values are unchanged.
    */
   dropout(x: string): string {
-    if (!this.opts.training || this.opts.dropout <= 0) return x;
+    if (!this.dropsOut()) return x;
     const { g } = this;
-    const mask = g.input(`${DROPOUT_MASK_PREFIX}${this.dropoutCount++}`, 'float32', g.shape(x));
+    const mask = this.keepMask(x);
     const y = g.mul(x, mask);
     g.recompute.set(y, () => g.mul(x, mask));
     return y;
+  }
+
+  /**
+   * Attention probabilities: softmax over the last axis, then dropout. Their gradient is one chain rule
+   * (derivatives.ts `SoftmaxDropout`: three passes instead of five), which reads the dropped-out probabilities, so
+   * those are kept from the forward pass rather than recomputed as `dropout` does (3 MB per layer at 512 tokens).
+   */
+  softmaxDropout(scores: string, prefix: string): string {
+    const { g } = this;
+    const p = g.softmax(scores, -1, prefix);
+    if (!this.dropsOut()) return p;
+    const y = g.mul(p, this.keepMask(p));
+    g.chains.set(y, { rule: 'SoftmaxDropout', input: scores, inner: [p], reads: { p, y } });
+    return y;
+  }
+
+  private dropsOut(): boolean {
+    return this.opts.training === true && this.opts.dropout > 0;
+  }
+
+  private keepMask(x: string): string {
+    return this.g.input(`${DROPOUT_MASK_PREFIX}${this.dropoutCount++}`, 'float32', this.g.shape(x));
   }
 }
 
@@ -272,7 +294,7 @@ export function buildRoberta(opts: GraphOptions): BuiltModel {
     const kh = heads(k, [0, 2, 3, 1]); // [B, H, dh, T]
     const vh = heads(v, [0, 2, 1, 3]); // [B, H, T, dh]
     const scores = g.add(g.matmul(qh, kh, 'scores'), bias);
-    const probs = b.dropout(g.softmax(scores, -1, 'attn_probs'));
+    const probs = b.softmaxDropout(scores, 'attn_probs');
     const ctx = g.matmul(probs, vh, 'context'); // [B, H, T or 1, dh]
     const rows = onlyFirst ? 'B' : 'N';
     const ctxFlat = g.reshapeTo(g.transpose(ctx, [0, 2, 1, 3]), [-1, d], [rows, d]);

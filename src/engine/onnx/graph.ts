@@ -37,6 +37,12 @@ export interface Node {
   attrs: Record<string, AttrValue>;
 }
 
+/** A node's float attribute (`{ float }`), or `fallback` where it has none. */
+export function floatAttr(node: Node, name: string, fallback: number): number {
+  const a = node.attrs[name];
+  return typeof a === 'object' && !Array.isArray(a) && 'float' in a ? a.float : fallback;
+}
+
 export interface ValueInfo {
   name: string;
   type: ElemType;
@@ -82,6 +88,22 @@ export const MS_DOMAIN_OPS = new Set(['DynamicQuantizeMatMul']);
  */
 export type TransposedInt8 = () => { weight: string; scale: string };
 
+/**
+ * A short forward chain whose gradient one rule of `CHAIN_DERIVATIVES` (autodiff/derivatives.ts) computes in fewer
+ * passes than its nodes' own rules applied one by one. Keyed by the chain's output; the backward pass applies the
+ * rule when it reaches the node that produced that output, and the chain's inner nodes then get no gradient.
+ */
+export interface Chain {
+  /** The rule's name in CHAIN_DERIVATIVES. */
+  rule: 'SoftmaxDropout';
+  /** The chain's input, which receives the gradient. */
+  input: string;
+  /** Values inside the chain: each must have one consumer, the chain's next node (checked by the backward pass). */
+  inner: string[];
+  /** The forward values the rule reads, by the rule's own names. */
+  reads: Record<string, string>;
+}
+
 export class Graph {
   readonly nodes: Node[] = [];
   readonly inputs: ValueInfo[] = [];
@@ -108,6 +130,8 @@ export class Graph {
    * that the input-gradient Gemm reads instead, which ONNX Runtime prepacks for it (models/robertaGraph.ts `prepacked`).
    */
   readonly inputGradientOperand = new Map<string, () => string>();
+  /** Chains whose gradient one rule computes (see `Chain`), by output value. */
+  readonly chains = new Map<string, Chain>();
   /** Runtime values of symbolic dimensions: symbol → 1-D int64 tensor of length 1. */
   private readonly symbols = new Map<string, string>();
 

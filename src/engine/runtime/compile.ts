@@ -3,6 +3,7 @@
  * and the gradient of the mean loss with respect to every trained tensor).
  */
 import { buildBackward } from '../autodiff/backward';
+import { foldScalarMulsIntoGemms } from '../onnx/foldScales';
 import { DROPOUT_MASK_PREFIX, GraphOptions, buildRoberta } from '../models/robertaGraph';
 import { ExternalData, ExternalFiles, toModelBytes, toModelWithExternalData } from '../onnx/serialize';
 import { SpartanError, TensorMap } from '../types';
@@ -82,6 +83,7 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
   // Σ g² over every gradient, for clipping by the global norm: one pass in ONNX Runtime's vectorised reductions
   // instead of one in JS over all the trained values (training/microBatch.ts uses it for single-run steps).
   const squares = g.sum(grads.map((d) => g.node('ReduceSumSquare', [d], [{ type: 'float32', shape: [] }], { keepdims: 0 })[0]));
+  foldScalarMulsIntoGemms(g, { from: forwardNodes, alsoRead: [...grads, squares, built.loss!, built.logits] });
   gateBackward(g, forwardNodes, trainable, grads, squares);
   g.node('Identity', [built.loss!], [{ name: OUTPUT_LOSS, type: 'float32', shape: [] }]);
   g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
