@@ -115,6 +115,19 @@ function gateBackward(g: Graph, forwardNodes: number, trainable: string[], grads
   const scalar = (branch: string) => ({ name: `${branch}.${OUTPUT_GRAD_SQUARES}`, type: 'float32' as const, shape: [] });
   const thenOut = [...outputs('backward'), scalar('backward')];
   const elseOut = [...outputs('forward_only'), scalar('forward_only')];
+  // A branch output is the value itself where a backward node makes it and no other output shares it: renamed
+  // rather than copied by an Identity (1.7 ms of a 600 ms roberta-base run copying 1.66 M gradient values).
+  const results = [...grads, squares];
+  const made = new Set(backward.flatMap((n) => n.outputs));
+  const renamed = new Map<string, string>();
+  results.forEach((d, i) => {
+    if (made.has(d) && results.indexOf(d) === results.lastIndexOf(d)) renamed.set(d, thenOut[i].name);
+  });
+  const rename = (v: string) => renamed.get(v) ?? v;
+  for (const n of backward) {
+    n.inputs = n.inputs.map(rename);
+    n.outputs = n.outputs.map(rename);
+  }
   const zero = g.initializer('no_gradient_squares', 'float32', [], new Float32Array(1));
   g.input(GRADIENT_SWITCH, 'bool', []);
   g.node(
@@ -128,7 +141,7 @@ function gateBackward(g: Graph, forwardNodes: number, trainable: string[], grads
       then_branch: {
         graph: {
           name: 'backward',
-          nodes: [...backward, ...[...grads, squares].map((d, i) => identity(d, thenOut[i].name))],
+          nodes: [...backward, ...results.flatMap((d, i) => (renamed.has(d) ? [] : [identity(d, thenOut[i].name)]))],
           outputs: thenOut,
         },
       },
