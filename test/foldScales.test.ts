@@ -61,3 +61,20 @@ test('a Mul read elsewhere too, one before `from`, or a broadcasting one is left
   g.gemm(widened, g.initializer('b', 'float32', [1, 3], draw(3)), undefined);
   assert.equal(foldScalarMulsIntoGemms(g), 0);
 });
+
+test('the folded scalar constant goes when nothing else reads it, and stays when something does', () => {
+  const alone = build(false);
+  const scalar = alone.g.nodes[0].inputs[1];
+  foldScalarMulsIntoGemms(alone.g);
+  assert.ok(!alone.g.constants.some((c) => c.name === scalar), 'the unread 0.5 is removed');
+  assert.notEqual(alone.g.constF(0.5), scalar, 'and a new 0.5 is a new constant, not the removed one');
+
+  const shared = build(false);
+  const half = shared.g.nodes[0].inputs[1];
+  shared.g.add(shared.g.nodes[0].inputs[0], half);
+  foldScalarMulsIntoGemms(shared.g);
+  assert.ok(
+    shared.g.constants.some((c) => c.name === half),
+    'the 0.5 an Add still reads stays',
+  );
+});

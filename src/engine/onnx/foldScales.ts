@@ -44,7 +44,11 @@ export function foldScalarMulsIntoGemms(g: Graph, opts: { from?: number; alsoRea
   for (const mul of removed) {
     g.producer.delete(mul.outputs[0]);
     g.values.delete(mul.outputs[0]);
+    for (const i of mul.inputs) readers.set(i, readers.get(i)! - 1);
   }
+  // A scalar no node reads any more goes too: ONNX Runtime would warn about it on every session it builds.
+  for (const c of [...new Set([...removed].flatMap((m) => m.inputs))])
+    if (readers.get(c) === 0 && scalarValue(g, c) !== undefined) g.removeConstant(c);
   return removed.size;
 }
 

@@ -177,6 +177,15 @@ export class Graph {
     return name;
   }
 
+  /** Removes a constant no node reads any more (ONNX Runtime warns about unused initializers), and its cache entry. */
+  removeConstant(name: string): void {
+    const i = this.constants.findIndex((c) => c.name === name);
+    if (i < 0) throw new Error(`graph: ${name} is not a constant`);
+    this.constants.splice(i, 1);
+    this.values.delete(name);
+    for (const [key, v] of this.constCache) if (v === name) this.constCache.delete(key);
+  }
+
   /** A named constant whose values ONNX Runtime reads from `file` (the engine holds none of them). */
   fileInitializer(name: string, type: ElemType, shape: number[], file: FileData): string {
     if (this.values.has(name)) throw new Error(`graph: duplicate value ${name}`);
