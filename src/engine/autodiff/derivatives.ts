@@ -198,8 +198,9 @@ export const DERIVATIVES: Record<string, GradRule> = {
 
   // y = x·Φ(x) (exact GELU):  dx = dy ⊙ (Φ(x) + x·φ(x)),  Φ(x) = ½(1 + erf(x/√2)), φ(x) = exp(−x²/2)/√(2π).
   //   With a = x/√2: x·φ(x) = a·exp(−a²)/√π, so dx = ½·dy ⊙ (1 + erf(a) + 2/√π · a / exp(a²)). Ten passes over
-  //   the FFN's widest tensor instead of eleven (this rule is a training step's largest elementwise cost); a / exp(a²)
-  //   needs no negation, and exp(a²) overflows to ∞ only where the term is 0 in float32 anyway.
+  //   the FFN's widest tensor instead of eleven (this rule is a training step's largest elementwise cost), nine where
+  //   onnx/foldScales.ts folds the ½ into the input-gradient Gemm; a / exp(a²) needs no negation, and exp(a²)
+  //   overflows to ∞ only where the term is 0 in float32 anyway.
   Gelu: ({ g, node, dy, x }) => {
     if (node.attrs.approximate !== undefined && node.attrs.approximate !== 'none')
       throw new Error('Gelu: only the exact form is differentiable here');

@@ -9,8 +9,8 @@ import { Graph, Node, floatAttr } from './graph';
 
 /**
  * Rewrites `g.nodes` in place, among the nodes from index `from` on (a training graph's backward pass: its forward
- * pass stays the inference graph's, value for value, and keeps its length); `alsoRead` names values read outside `g.nodes` (outputs
- * added later, a branch's outputs). Returns how many multiplications it removed.
+ * pass stays the inference graph's, value for value, and keeps its length); `alsoRead` names values read outside
+ * `g.nodes` (outputs added later, a branch's outputs). Returns how many multiplications it removed.
  */
 export function foldScalarMulsIntoGemms(g: Graph, opts: { from?: number; alsoRead?: Iterable<string> } = {}): number {
   const readers = new Map<string, number>();
