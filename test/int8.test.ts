@@ -24,6 +24,7 @@ import {
 import { compileInference, compileTraining, gradOutputName, OUTPUT_LOGITS, OUTPUT_LOSS } from '../src/engine/runtime/compile';
 import { GraphSession } from '../src/engine/runtime/session';
 import { Graph } from '../src/engine/onnx/graph';
+import { differentiateNode } from '../src/engine/autodiff/backward';
 import { toModelBytes } from '../src/engine/onnx/serialize';
 import { graphOptions } from '../src/engine/training/trainer';
 import { accumulatedStep } from '../src/engine/training/microBatch';
@@ -324,3 +325,45 @@ test(
     }
   },
 );
+
+test('int8 input gradient: rows of very different size each keep their accuracy (dY scaled per row)', async () => {
+  // dY rows 1, 1e-3 and 1e-6 times as large as the first: quantised per tensor alone, the small rows would be all
+  // zero points (100 % error). The rule's da against the float32 product dY·W, row by row.
+  const rng = createRng(0x5ca1e);
+  const W = Float32Array.from({ length: 12 * 16 }, () => 2 * rng.next() - 1); // [out 12, in 16]
+  const levels = int8WeightLevels();
+  const g = new Graph();
+  const a = g.input('a', 'float32', [3, 16]);
+  const store = (name: string, q: ReturnType<typeof quantizeForward>) => ({
+    weight: g.initializer(name, 'int8', [q.rows, q.cols], q.data),
+    scale: g.initializer(`${name}.scale`, 'float32', [q.cols], q.scale),
+  });
+  const w = store('w.q', quantizeForward(W, 12, 16, levels));
+  g.transposedInt8.set(w.weight, () => store('w.q_t', quantizeForInputGradient(W, 12, 16, levels)));
+  g.dynamicQuantizeMatMul(a, w.weight, w.scale);
+  const node = g.nodes[0];
+  const dy = g.input('dy', 'float32', [3, 12]);
+  const da = differentiateNode(g, node, [dy], (i) => i === 0)[0]!;
+  g.output(da);
+  const session = await ort.InferenceSession.create(toModelBytes(g));
+  const rowScale = [1, 1e-3, 1e-6];
+  const dyValues = Float32Array.from({ length: 36 }, (_, i) => (2 * rng.next() - 1) * rowScale[Math.floor(i / 12)]);
+  const out = await session.run({
+    a: new ort.Tensor('float32', new Float32Array(48), [3, 16]),
+    dy: new ort.Tensor('float32', dyValues, [3, 12]),
+  });
+  const got = out[da].data as Float32Array;
+  for (let r = 0; r < 3; r++) {
+    let num = 0,
+      den = 0;
+    for (let k = 0; k < 16; k++) {
+      let exact = 0;
+      for (let n = 0; n < 12; n++) exact += dyValues[r * 12 + n] * W[n * 16 + k];
+      num += (got[r * 16 + k] - exact) ** 2;
+      den += exact ** 2;
+    }
+    const err = Math.sqrt(num / den);
+    assert.ok(err < 3e-2, `row ${r} (dY × ${rowScale[r]}): relative error ${err.toExponential(2)}`);
+  }
+  await session.release();
+});

@@ -119,6 +119,10 @@ export const DERIVATIVES: Record<string, GradRule> = {
   //   da = dy·B̃ᵀ, run int8 too: DynamicQuantizeMatMul(dy, the weight's transposed int8 copy), straight through the
   //   run-time rounding of a (which has no useful derivative); dbias = unb(dy, bias). Reads neither a nor y, so a
   //   is freed after the forward pass. The weight and its scales are initializers, never trained: no gradient.
+  //   The op quantises dy per tensor, and a gradient's rows (tokens) differ in size by orders of magnitude, so dy is
+  //   first divided by each row's largest |value| s and the product multiplied back by s: da = (dy/s · B̃ᵀ) ⊙ s.
+  //   On a trained roberta-mini memory this cut the int8 gradients' error against float32 in the lowest layers
+  //   from 3–4 % to about 1 % (the forward pass's own rounding leaves 1–2 % everywhere), for 3–10 % of an int8 step.
   DynamicQuantizeMatMul: ({ g, node, dy, wants }) => {
     const [, weight, , , bias] = node.inputs;
     if (wants(1) || wants(2) || wants(3)) throw new Error(`autodiff: ${weight} is a frozen int8 weight; it has no gradient`);
@@ -127,7 +131,10 @@ export const DERIVATIVES: Record<string, GradRule> = {
       const transposed = g.transposedInt8.get(weight);
       if (!transposed) throw new Error(`autodiff: no transposed int8 copy of ${weight} is registered (graph.transposedInt8)`);
       const t = transposed();
-      da = g.dynamicQuantizeMatMul(dy[0]!, t.weight, t.scale);
+      const d = dy[0]!;
+      // max(|row max|, |row min|) reads dy twice and writes nothing, where Abs would write a copy; 1e-30: a zero row.
+      const s = g.max([g.abs(g.reduceMax(d, [-1], true)), g.abs(g.reduceMin(d, [-1], true)), g.constF(1e-30)]);
+      da = g.mul(g.dynamicQuantizeMatMul(g.mul(d, g.reciprocal(s)), t.weight, t.scale), s);
     }
     return [da, undefined, undefined, undefined, bias && wants(4) ? unbroadcast(g, dy[0]!, bias) : undefined];
   },

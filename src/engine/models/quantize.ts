@@ -17,7 +17,8 @@
  * Input gradients (training): dX = dY·W needs B = W [out, in], a second int8 copy, quantised per *input* channel
  * (scale[k] = max_n |W[n, k]| / L) so that the kernel's per-column scale applies it at no cost. It is made only
  * for the linears whose input needs a gradient (graph.ts `transposedInt8`). Cost: one byte per weight per copy,
- * 85 MB per copy for roberta-base's 72 linears (84.9 M weights; their float32 copy is 340 MB).
+ * 85 MB per copy for roberta-base's 72 linears (84.9 M weights; their float32 copy is 340 MB). dY itself is scaled
+ * row by row before the op quantises it per tensor (the gradient rule in autodiff/derivatives.ts says why).
  *
  * Range: q in [−L, L]. Where the CPU has VNNI (AVX512-VNNI, AVX-VNNI, AMX) or is ARM, L = 127: the u8×s8 kernel
  * accumulates in int32. On x86 without VNNI, MLAS's u8×s8 kernel (vpmaddubsw) adds pairs of u8·s8 products in int16

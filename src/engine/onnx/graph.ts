@@ -303,6 +303,12 @@ export class Graph {
   neg(x: string) {
     return this.unary('Neg', x);
   }
+  abs(x: string) {
+    return this.unary('Abs', x);
+  }
+  reciprocal(x: string) {
+    return this.unary('Reciprocal', x);
+  }
   exp(x: string) {
     return this.unary('Exp', x);
   }
@@ -397,6 +403,20 @@ export class Graph {
 
   reduceMean(x: string, axes: number[], keepdims: boolean): string {
     return this.reduce('ReduceMean', x, axes, keepdims);
+  }
+
+  reduceMax(x: string, axes: number[], keepdims: boolean): string {
+    return this.reduce('ReduceMax', x, axes, keepdims);
+  }
+
+  reduceMin(x: string, axes: number[], keepdims: boolean): string {
+    return this.reduce('ReduceMin', x, axes, keepdims);
+  }
+
+  /** Elementwise maximum of one or more tensors (broadcast). */
+  max(xs: string[]): string {
+    const shape = xs.map((x) => this.shape(x)).reduce((a, b) => broadcastShapes(a, b));
+    return this.node('Max', xs, [{ type: this.info(xs[0]).type, shape }])[0];
   }
 
   private reduce(op: string, x: string, axes: number[], keepdims: boolean): string {
