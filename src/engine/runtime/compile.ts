@@ -83,7 +83,8 @@ export function compileTraining(opts: GraphOptions, trainable: string[]): Compil
   // Σ g² over every gradient, for clipping by the global norm: one pass in ONNX Runtime's vectorised reductions
   // instead of one in JS over all the trained values (training/microBatch.ts uses it for single-run steps).
   const squares = g.sum(grads.map((d) => g.node('ReduceSumSquare', [d], [{ type: 'float32', shape: [] }], { keepdims: 0 })[0]));
-  foldScalarMulsIntoGemms(g, { from: forwardNodes, alsoRead: [...grads, squares, built.loss!, built.logits] });
+  // Only backward Muls are folded; of the values read outside g.nodes, only the branch's outputs can be one.
+  foldScalarMulsIntoGemms(g, { from: forwardNodes, alsoRead: [...grads, squares] });
   gateBackward(g, forwardNodes, trainable, grads, squares);
   g.node('Identity', [built.loss!], [{ name: OUTPUT_LOSS, type: 'float32', shape: [] }]);
   g.node('Identity', [built.logits], [{ name: OUTPUT_LOGITS, type: 'float32', shape: g.shape(built.logits) }]);
