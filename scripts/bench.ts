@@ -16,10 +16,11 @@
  *     training at the first dropout, each in its own process, printed as ratios to fp32 PyTorch and to the fp32
  *     engine, with their peak RSS.
  *
- *   npm run bench -- [--threads 2] [--quick] [--shapes 32x128,16x128] [--skip-torch] [--dropouts 0.1,0] [--quantize int8] [--sst2 ../shared/data/glue/SST-2/train.tsv] [--json out.json]
+ *   npm run bench -- [--threads 2] [--quick] [--shapes 32x128,16x128] [--skip-torch] [--dropouts 0.1,0] [--quantize int8] [--sst2 ../shared/data/glue/SST-2/train.tsv] [--rounds 1] [--json out.json]
  *   npm run bench -- --report-from out.json    (the report of an earlier run again, from its --json file)
  *
  * --quick: one shape (16×128), one repetition, a few SST-2 batches: a smoke run of every phase, not figures.
+ * --rounds N: every phase, engine and PyTorch, N times over; each round's report, then each target across the rounds.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -97,6 +98,8 @@ function writeBackboneDir(): string {
   return dir;
 }
 const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
+/** --rounds N: the whole sequence of phases N times over (reportRounds: why). */
+const ROUNDS = Math.max(1, Number(value('--rounds', '1')));
 const SST2_BATCH = 16;
 /** `--quantize int8` adds the int8 phases; a phase's own precision comes in `--precision` (runPhase's extra). */
 const QUANTIZE = value('--quantize', 'none');
@@ -418,9 +421,16 @@ const cpuWall = (t: Timing) => (t.cpuSeconds ? median(t.cpuSeconds) / t.median :
 const medianOf = (xs: number[] | undefined) => (xs?.length ? median(xs) : undefined);
 const torchShape = (t: TorchRun | Skipped | undefined, shape: string) =>
   t && !isSkipped(t) ? t.results.find((x) => `${x.batch}x${x.seq}` === shape) : undefined;
-const check = (ok: boolean | undefined, what: string) => `${ok === undefined ? 'n/a ' : ok ? 'MET ' : 'MISS'} ${what}`;
+/** One of issue 8's targets as one round measured it: whether it was met (undefined: not measured), what, the figure. */
+interface Target {
+  ok: boolean | undefined;
+  name: string;
+  value: string;
+}
+const check = (ok: boolean | undefined, name: string, value: string): Target => ({ ok, name, value });
+const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a ' : ok ? 'MET ' : 'MISS');
 
-function report(all: BenchResults): string {
+function report(all: BenchResults): { text: string; targets: Target[] } {
   const tokens = (n: number | undefined) => (n === undefined ? 'n/a' : n || 'unlimited');
   const infer = all.infer;
   const lines: string[] = [];
@@ -441,7 +451,7 @@ function report(all: BenchResults): string {
   );
   const side = (ipm: number | undefined, wall: number | undefined, cpu: number | undefined) =>
     `${fmt(ipm).padStart(7)} (${fmt(wall, 2)} | ${fmt(cpu, 2)})`.padEnd(24);
-  const targets: string[] = [];
+  const targets: Target[] = [];
   for (const s of infer.shapes) {
     const t = torchShape(all.torchInfer, s.shape);
     const tp = t?.plain_infer_instances_per_min,
@@ -452,7 +462,8 @@ function report(all: BenchResults): string {
     targets.push(
       check(
         ts ? s.spartan.instancesPerMinute / ts >= 1.15 : undefined,
-        `fp32 SPARTAN inference >= 1.15x PyTorch at ${s.shape}: ${ratio(s.spartan.instancesPerMinute, ts)}`,
+        `fp32 SPARTAN inference >= 1.15x PyTorch at ${s.shape}`,
+        `${ratio(s.spartan.instancesPerMinute, ts)}`,
       ),
     );
   }
@@ -471,10 +482,11 @@ function report(all: BenchResults): string {
         targets.push(
           check(
             te ? s.examplesPerSecond / te >= 1.25 : undefined,
-            `fp32 training >= 1.25x PyTorch at ${s.shape}, dropout 0.1: ${ratio(s.examplesPerSecond, te)}`,
+            `fp32 training >= 1.25x PyTorch at ${s.shape}, dropout 0.1`,
+            `${ratio(s.examplesPerSecond, te)}`,
           ),
         );
-        targets.push(check(s.stepOverForward <= 2.15, `step/forward <= 2.15 at ${s.shape}: ${fmt(s.stepOverForward, 2)}`));
+        targets.push(check(s.stepOverForward <= 2.15, `step/forward <= 2.15 at ${s.shape}`, `${fmt(s.stepOverForward, 2)}`));
       }
     }
   }
@@ -496,7 +508,8 @@ function report(all: BenchResults): string {
     targets.push(
       check(
         te ? sst.train.perSecond / te >= 1.25 : undefined,
-        `SST-2 training >= 1.25x PyTorch on the same batches: ${ratio(sst.train.perSecond, te)}`,
+        `SST-2 training >= 1.25x PyTorch on the same batches`,
+        `${ratio(sst.train.perSecond, te)}`,
       ),
     );
   }
@@ -515,15 +528,16 @@ function report(all: BenchResults): string {
     targets.push(
       check(
         trainAll.peakRssMB <= 1536,
-        `peak RSS training (fp32, 32x128 and 16x128 in one process) <= 1.5 GB: ${fmt(trainAll.peakRssMB, 0)} MB`,
+        `peak RSS training (fp32, 32x128 and 16x128 in one process) <= 1.5 GB`,
+        `${fmt(trainAll.peakRssMB, 0)} MB`,
       ),
     );
   targets.push(
-    check(all.inferMemory.peakRssMB <= 819, `peak RSS inference (as classify) <= 0.8 GB: ${fmt(all.inferMemory.peakRssMB, 0)} MB`),
+    check(all.inferMemory.peakRssMB <= 819, `peak RSS inference (as classify) <= 0.8 GB`, `${fmt(all.inferMemory.peakRssMB, 0)} MB`),
   );
   lines.push('');
   lines.push('targets (issue 8):');
-  for (const t of targets) lines.push('  ' + t);
+  for (const t of targets) lines.push(`  ${verdict(t.ok)} ${t.name}: ${t.value}`);
   const contended = [
     ...all.train.flatMap((t) => t.shapes.map((s) => cpuWall(s.train))),
     ...infer.shapes.map((s) => cpuWall(s.spartan)),
@@ -532,11 +546,37 @@ function report(all: BenchResults): string {
     lines.push(
       `WARNING: some engine repetitions got less than ${(0.85 * all.threads).toFixed(2)} CPU-seconds per second: another process took cores; the figures are not trustworthy.`,
     );
-  return lines.join('\n') + '\n';
+  return { text: lines.join('\n') + '\n', targets };
+}
+
+/** The --json file of a run of several rounds. */
+interface SavedRounds {
+  rounds: BenchResults[];
+}
+
+/**
+ * Each round's report, then, for more than one, every target across the rounds: each round's engine and PyTorch
+ * figures are taken minutes apart, so on a drifting machine one round's ratio can land either side of a target;
+ * the rounds say how far it moves.
+ */
+function reportRounds(rounds: BenchResults[]): string {
+  const reports = rounds.map(report);
+  if (rounds.length === 1) return reports[0].text;
+  const out = reports.map((r, i) => `=== round ${i + 1} of ${rounds.length}\n${r.text}`);
+  const lines = [`targets (issue 8) over ${rounds.length} rounds (each round's figure; met in how many):`];
+  for (const [i, t] of reports[0].targets.entries()) {
+    const each = reports.map((r) => r.targets[i]);
+    const met = each.filter((x) => x?.ok === true).length;
+    const measured = each.filter((x) => x?.ok !== undefined).length;
+    lines.push(
+      `  ${verdict(measured ? met === measured : undefined)} ${met}/${measured}  ${t.name}: ${each.map((x) => x?.value ?? 'n/a').join(', ')}`,
+    );
+  }
+  return [...out, lines.join('\n') + '\n'].join('\n');
 }
 
 /** The int8 phases next to the fp32 engine and fp32 PyTorch: the issue's int8 ratios and peak RSS. */
-function int8Report(all: BenchResults, int8: Int8Phases, targets: string[]): string[] {
+function int8Report(all: BenchResults, int8: Int8Phases, targets: Target[]): string[] {
   const { infer, train } = int8;
   const lines: string[] = [];
   lines.push(
@@ -551,7 +591,7 @@ function int8Report(all: BenchResults, int8: Int8Phases, targets: string[]): str
     lines.push(
       `${s.shape.padEnd(8)} | ${`${fmt(i8).padStart(7)} (${fmt(s.spartan.median, 2)} | ${fmt(medianOf(s.spartan.cpuSeconds), 2)})`.padEnd(24)} | ${fmt(fp32).padStart(11)} | ${fmt(torch).padStart(10)} | ${ratio(i8, torch).padStart(10)} | ${ratio(i8, fp32)}`,
     );
-    targets.push(check(torch ? i8 / torch >= 2 : undefined, `int8 inference >= 2.0x fp32 PyTorch at ${s.shape}: ${ratio(i8, torch)}`));
+    targets.push(check(torch ? i8 / torch >= 2 : undefined, `int8 inference >= 2.0x fp32 PyTorch at ${s.shape}`, `${ratio(i8, torch)}`));
   }
   lines.push(`SPARTAN training, dropout ${train.dropout} (ex/s; wall s | CPU s per step)`);
   lines.push('shape    | engine int8              | engine fp32 | torch fp32 | int8/torch | int8/fp32 engine | step/forward');
@@ -567,14 +607,15 @@ function int8Report(all: BenchResults, int8: Int8Phases, targets: string[]): str
     targets.push(
       check(
         torch ? i8 / torch >= 1.6 : undefined,
-        `int8 training >= 1.6x fp32 PyTorch at ${s.shape}, dropout ${train.dropout}: ${ratio(i8, torch)}`,
+        `int8 training >= 1.6x fp32 PyTorch at ${s.shape}, dropout ${train.dropout}`,
+        `${ratio(i8, torch)}`,
       ),
     );
   }
   lines.push(
     `peak RSS (MB), engine int8: inference ${fmt(int8.inferMemory.peakRssMB, 0)} (as classify; ${fmt(infer.peakRssMB, 0)} with two models), training ${fmt(train.peakRssMB, 0)}`,
   );
-  if (!all.quick) targets.push(check(train.peakRssMB <= 1024, `peak RSS int8 training <= 1.0 GB: ${fmt(train.peakRssMB, 0)} MB`));
+  if (!all.quick) targets.push(check(train.peakRssMB <= 1024, `peak RSS int8 training <= 1.0 GB`, `${fmt(train.peakRssMB, 0)} MB`));
   return lines;
 }
 
@@ -595,7 +636,8 @@ async function main(): Promise<void> {
   const saved = value('--report-from', '');
   if (saved) {
     // The report of an earlier run, from its --json file (no measuring).
-    process.stdout.write(report(JSON.parse(fs.readFileSync(saved, 'utf8')) as BenchResults));
+    const json = JSON.parse(fs.readFileSync(saved, 'utf8')) as BenchResults | SavedRounds;
+    process.stdout.write(reportRounds('rounds' in json ? json.rounds : [json]));
     return;
   }
   const started = Date.now();
@@ -603,13 +645,21 @@ async function main(): Promise<void> {
   const backboneDir = writeBackboneDir();
   try {
     args.push('--backbone-dir', backboneDir); // every phase reads it (runPhase passes args on)
-    await measureAll(started, loadStart);
+    const rounds: BenchResults[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      if (ROUNDS > 1) log(`=== round ${r + 1} of ${ROUNDS}`);
+      rounds.push(await measureRound(started, r === 0 ? loadStart : os.loadavg()));
+    }
+    process.stdout.write(reportRounds(rounds));
+    const jsonOut = value('--json', '');
+    if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(ROUNDS > 1 ? { rounds } : rounds[0], null, 2));
   } finally {
     fs.rmSync(backboneDir, { recursive: true, force: true });
   }
 }
 
-async function measureAll(started: number, loadStart: number[]): Promise<void> {
+/** One round: every engine phase and the PyTorch figures beside it, in the order the report reads them. */
+async function measureRound(started: number, loadStart: number[]): Promise<BenchResults> {
   const shapes = SHAPES.map(([b, t]) => `${b}x${t}`).join(',');
   const torch = torchAvailable();
   const infer = await runPhase<InferPhase>('infer');
@@ -678,9 +728,7 @@ async function measureAll(started: number, loadStart: number[]): Promise<void> {
     loadEnd: os.loadavg(),
     seconds: (Date.now() - started) / 1000,
   };
-  process.stdout.write(report(all));
-  const jsonOut = value('--json', '');
-  if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(all, null, 2));
+  return all;
 }
 
 main().catch((e) => {
