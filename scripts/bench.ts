@@ -99,7 +99,8 @@ function writeBackboneDir(): string {
 }
 const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
 /** --rounds N: the whole sequence of phases N times over (reportRounds: why). */
-const ROUNDS = Math.max(1, Number(value('--rounds', '1')));
+const ROUNDS = Number(value('--rounds', '1'));
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds ${value('--rounds', '')}: a positive whole number of rounds`);
 const SST2_BATCH = 16;
 /** `--quantize int8` adds the int8 phases; a phase's own precision comes in `--precision` (runPhase's extra). */
 const QUANTIZE = value('--quantize', 'none');
@@ -463,7 +464,7 @@ function report(all: BenchResults): { text: string; targets: Target[] } {
       check(
         ts ? s.spartan.instancesPerMinute / ts >= 1.15 : undefined,
         `fp32 SPARTAN inference >= 1.15x PyTorch at ${s.shape}`,
-        `${ratio(s.spartan.instancesPerMinute, ts)}`,
+        ratio(s.spartan.instancesPerMinute, ts),
       ),
     );
   }
@@ -483,10 +484,10 @@ function report(all: BenchResults): { text: string; targets: Target[] } {
           check(
             te ? s.examplesPerSecond / te >= 1.25 : undefined,
             `fp32 training >= 1.25x PyTorch at ${s.shape}, dropout 0.1`,
-            `${ratio(s.examplesPerSecond, te)}`,
+            ratio(s.examplesPerSecond, te),
           ),
         );
-        targets.push(check(s.stepOverForward <= 2.15, `step/forward <= 2.15 at ${s.shape}`, `${fmt(s.stepOverForward, 2)}`));
+        targets.push(check(s.stepOverForward <= 2.15, `step/forward <= 2.15 at ${s.shape}`, fmt(s.stepOverForward, 2)));
       }
     }
   }
@@ -508,8 +509,8 @@ function report(all: BenchResults): { text: string; targets: Target[] } {
     targets.push(
       check(
         te ? sst.train.perSecond / te >= 1.25 : undefined,
-        `SST-2 training >= 1.25x PyTorch on the same batches`,
-        `${ratio(sst.train.perSecond, te)}`,
+        'SST-2 training >= 1.25x PyTorch on the same batches',
+        ratio(sst.train.perSecond, te),
       ),
     );
   }
@@ -528,12 +529,12 @@ function report(all: BenchResults): { text: string; targets: Target[] } {
     targets.push(
       check(
         trainAll.peakRssMB <= 1536,
-        `peak RSS training (fp32, 32x128 and 16x128 in one process) <= 1.5 GB`,
+        'peak RSS training (fp32, 32x128 and 16x128 in one process) <= 1.5 GB',
         `${fmt(trainAll.peakRssMB, 0)} MB`,
       ),
     );
   targets.push(
-    check(all.inferMemory.peakRssMB <= 819, `peak RSS inference (as classify) <= 0.8 GB`, `${fmt(all.inferMemory.peakRssMB, 0)} MB`),
+    check(all.inferMemory.peakRssMB <= 819, 'peak RSS inference (as classify) <= 0.8 GB', `${fmt(all.inferMemory.peakRssMB, 0)} MB`),
   );
   lines.push('');
   lines.push('targets (issue 8):');
@@ -564,8 +565,9 @@ function reportRounds(rounds: BenchResults[]): string {
   if (rounds.length === 1) return reports[0].text;
   const out = reports.map((r, i) => `=== round ${i + 1} of ${rounds.length}\n${r.text}`);
   const lines = [`targets (issue 8) over ${rounds.length} rounds (each round's figure; met in how many):`];
-  for (const [i, t] of reports[0].targets.entries()) {
-    const each = reports.map((r) => r.targets[i]);
+  for (const t of reports[0].targets) {
+    // Matched by name: every round of one run measures the same targets, a saved file may hold older rounds.
+    const each = reports.map((r) => r.targets.find((x) => x.name === t.name));
     const met = each.filter((x) => x?.ok === true).length;
     const measured = each.filter((x) => x?.ok !== undefined).length;
     lines.push(
@@ -591,7 +593,7 @@ function int8Report(all: BenchResults, int8: Int8Phases, targets: Target[]): str
     lines.push(
       `${s.shape.padEnd(8)} | ${`${fmt(i8).padStart(7)} (${fmt(s.spartan.median, 2)} | ${fmt(medianOf(s.spartan.cpuSeconds), 2)})`.padEnd(24)} | ${fmt(fp32).padStart(11)} | ${fmt(torch).padStart(10)} | ${ratio(i8, torch).padStart(10)} | ${ratio(i8, fp32)}`,
     );
-    targets.push(check(torch ? i8 / torch >= 2 : undefined, `int8 inference >= 2.0x fp32 PyTorch at ${s.shape}`, `${ratio(i8, torch)}`));
+    targets.push(check(torch ? i8 / torch >= 2 : undefined, `int8 inference >= 2.0x fp32 PyTorch at ${s.shape}`, ratio(i8, torch)));
   }
   lines.push(`SPARTAN training, dropout ${train.dropout} (ex/s; wall s | CPU s per step)`);
   lines.push('shape    | engine int8              | engine fp32 | torch fp32 | int8/torch | int8/fp32 engine | step/forward');
@@ -608,14 +610,14 @@ function int8Report(all: BenchResults, int8: Int8Phases, targets: Target[]): str
       check(
         torch ? i8 / torch >= 1.6 : undefined,
         `int8 training >= 1.6x fp32 PyTorch at ${s.shape}, dropout ${train.dropout}`,
-        `${ratio(i8, torch)}`,
+        ratio(i8, torch),
       ),
     );
   }
   lines.push(
     `peak RSS (MB), engine int8: inference ${fmt(int8.inferMemory.peakRssMB, 0)} (as classify; ${fmt(infer.peakRssMB, 0)} with two models), training ${fmt(train.peakRssMB, 0)}`,
   );
-  if (!all.quick) targets.push(check(train.peakRssMB <= 1024, `peak RSS int8 training <= 1.0 GB`, `${fmt(train.peakRssMB, 0)} MB`));
+  if (!all.quick) targets.push(check(train.peakRssMB <= 1024, 'peak RSS int8 training <= 1.0 GB', `${fmt(train.peakRssMB, 0)} MB`));
   return lines;
 }
 
