@@ -196,7 +196,7 @@ interface Int8Phases {
   train: TrainPhase;
 }
 
-/** Everything one run measured: the report is printed from it and --json writes it. */
+/** Everything one round measured: its report is printed from it and --json writes it (all rounds, for --rounds N > 1). */
 interface BenchResults {
   threads: number;
   /** The CPU's model name and the engine's micro-batch sizes (absent in runs saved before they were recorded). */
@@ -214,6 +214,7 @@ interface BenchResults {
   sst2: Sst2Phase | Skipped;
   torchSst2?: TorchRun;
   loadEnd: number[];
+  /** Wall seconds of this round (the first also counts writing the backbone directory). */
   seconds: number;
 }
 
@@ -650,7 +651,7 @@ async function main(): Promise<void> {
     const rounds: BenchResults[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       if (ROUNDS > 1) log(`=== round ${r + 1} of ${ROUNDS}`);
-      rounds.push(await measureRound(started, r === 0 ? loadStart : os.loadavg()));
+      rounds.push(await (r === 0 ? measureRound(started, loadStart) : measureRound(Date.now(), os.loadavg())));
     }
     process.stdout.write(reportRounds(rounds));
     const jsonOut = value('--json', '');
