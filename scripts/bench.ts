@@ -102,6 +102,13 @@ const DROPOUTS = value('--dropouts', '0.1,0').split(',').map(Number);
 const ROUNDS = Number(value('--rounds', '1'));
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds ${value('--rounds', '')}: a positive whole number of rounds`);
 const SST2_BATCH = 16;
+/**
+ * Timed repetitions of each training shape, after an untimed one, on both sides (the median is reported). Two gave
+ * the mean of two, which one slow spell of this VM could move by 5 %.
+ */
+const TRAIN_REPS = quick ? 1 : 3;
+/** Passes over the SST-2 batch list, on both sides (the median pass is reported). */
+const SST2_PASSES = quick ? 1 : 3;
 /** `--quantize int8` adds the int8 phases; a phase's own precision comes in `--precision` (runPhase's extra). */
 const QUANTIZE = value('--quantize', 'none');
 const precision = () => value('--precision', 'none') as QuantizeMode;
@@ -140,11 +147,14 @@ interface TrainPhase {
 }
 
 /** One pass over a list of batches. */
+/** Passes over one list of batches: the median pass's figures, and every pass's wall seconds. */
 interface BatchListRun {
   instances: number;
   seconds: number;
   cpuSeconds: number;
   perSecond: number;
+  /** Wall seconds of each pass (absent in files from before the list was run more than once). */
+  passSeconds?: number[];
 }
 
 interface Sst2Phase {
@@ -312,7 +322,7 @@ async function phaseTrain(): Promise<TrainPhase> {
   for (const [B, T] of SHAPES) {
     const batch = syntheticExamples(backbone.config, B, T, 2);
     const forward = await timeRepetitions(() => spartan.infer(infer, batch), quick ? 1 : 2, 1);
-    const train = await timeRepetitions(() => step(batch), quick ? 1 : 2, 1);
+    const train = await timeRepetitions(() => step(batch), TRAIN_REPS, 1);
     log(
       `train ${B}x${T} dropout ${dropout}: step ${train.median.toFixed(2)} s (cpu ${median(train.cpuSeconds!).toFixed(2)} s), forward ${forward.median.toFixed(2)} s`,
     );
@@ -327,17 +337,28 @@ async function phaseTrain(): Promise<TrainPhase> {
   return { dropout, shapes, peakRssMB: peakRssMB() };
 }
 
-/** Runs every batch once; examples/second over the whole list, with wall and CPU seconds. */
-async function runBatches(batches: EncodedExample[][], fn: (b: EncodedExample[]) => Promise<void>): Promise<BatchListRun> {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  let n = 0;
-  for (const b of batches) {
-    await fn(b);
-    n += b.length;
+/**
+ * Runs the whole list `passes` times; the median pass (by wall time) gives examples/second, with its wall and CPU
+ * seconds. One pass of 16 batches lasts seconds, and on this VM a slow spell of that length moved a single pass
+ * by up to 8 %; bench_torch.py times its passes alike (--reps-train, --reps-infer).
+ */
+async function runBatches(batches: EncodedExample[][], fn: (b: EncodedExample[]) => Promise<void>, passes: number): Promise<BatchListRun> {
+  const runs: { seconds: number; cpuSeconds: number }[] = [];
+  const n = batches.reduce((s, b) => s + b.length, 0);
+  for (let p = 0; p < passes; p++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (const b of batches) await fn(b);
+    runs.push({ seconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSecondsSince(c0) });
   }
-  const seconds = (performance.now() - t0) / 1000;
-  return { instances: n, seconds, cpuSeconds: cpuSecondsSince(c0), perSecond: n / seconds };
+  const mid = [...runs].sort((a, b) => a.seconds - b.seconds)[runs.length >> 1];
+  return {
+    instances: n,
+    seconds: mid.seconds,
+    cpuSeconds: mid.cpuSeconds,
+    perSecond: n / mid.seconds,
+    passSeconds: runs.map((r) => r.seconds),
+  };
 }
 
 /**
@@ -370,9 +391,9 @@ async function phaseSst2(): Promise<Sst2Phase> {
   fs.writeFileSync(value('--batches-out', ''), JSON.stringify(sample.map((idx) => idx.map((i) => Array.from(examples[i].ids)))));
   // One untimed batch warms each session up (bench_torch.py does the same), then the list runs once.
   await step(batches[0]);
-  const train = await runBatches(batches, step);
+  const train = await runBatches(batches, step, SST2_PASSES);
   await spartan.infer(inferSession, batches[0]);
-  const infer = await runBatches(batches, (b) => spartan.infer(inferSession, b));
+  const infer = await runBatches(batches, (b) => spartan.infer(inferSession, b), SST2_PASSES);
   const meanTokens = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
   const meanPadded = batches.reduce((s, b) => s + Math.max(...b.map((e) => e.ids.length)), 0) / batches.length;
   log(`sst2: train ${train.perSecond.toFixed(2)} ex/s, SPARTAN inference ${(60 * infer.perSecond).toFixed(1)} inst/min`);
@@ -410,7 +431,7 @@ function runTorch(label: string, extra: string[]): TorchRun {
   log(`--- torch phase ${label}`);
   const out = execFileSync(
     '/usr/bin/python3',
-    [torchScript(), '--threads', String(threads), '--reps-infer', quick ? '1' : '3', '--reps-train', quick ? '1' : '2', ...extra],
+    [torchScript(), '--threads', String(threads), '--reps-infer', quick ? '1' : '3', '--reps-train', String(TRAIN_REPS), ...extra],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 },
   );
   return JSON.parse(out.trim().split('\n').pop()!) as TorchRun;
@@ -431,6 +452,10 @@ interface Target {
 }
 const check = (ok: boolean | undefined, name: string, value: string): Target => ({ ok, name, value });
 const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a ' : ok ? 'MET ' : 'MISS');
+
+/** How many passes over the SST-2 batches a figure is the median of. */
+const passes = (r: BatchListRun) =>
+  (r.passSeconds?.length ?? 1) > 1 ? `the median of ${r.passSeconds!.length} passes over them` : 'one pass over them';
 
 function report(all: BenchResults): { text: string; targets: Target[] } {
   const tokens = (n: number | undefined) => (n === undefined ? 'n/a' : n || 'unlimited');
@@ -499,10 +524,10 @@ function report(all: BenchResults): { text: string; targets: Target[] } {
     const t = all.torchSst2?.results[0];
     const te = t?.spartan_train_examples_per_sec;
     lines.push(
-      `SST-2 rows, the same ${sst.batches} length-bucketed batches of ${SST2_BATCH} on both sides (mean ${fmt(sst.meanTokens)} tokens/row, mean padded length ${fmt(sst.meanPaddedLength)}), dropout ${sst.dropout}:`,
+      `SST-2 rows, the same ${sst.batches} length-bucketed batches of ${SST2_BATCH} on both sides (mean ${fmt(sst.meanTokens)} tokens/row, mean padded length ${fmt(sst.meanPaddedLength)}), dropout ${sst.dropout}, ${passes(sst.train)}:`,
     );
     lines.push(
-      `  training: engine ${fmt(sst.train.perSecond, 2)} ex/s (${fmt(sst.train.seconds, 2)} s wall | ${fmt(sst.train.cpuSeconds, 2)} s CPU), torch ${fmt(te, 2)} ex/s (${fmt(t?.spartan_train_seconds?.[0], 2)} s | ${fmt(t?.cpu_seconds_train?.[0], 2)} s), ratio ${ratio(sst.train.perSecond, te)}`,
+      `  training: engine ${fmt(sst.train.perSecond, 2)} ex/s (${fmt(sst.train.seconds, 2)} s wall | ${fmt(sst.train.cpuSeconds, 2)} s CPU), torch ${fmt(te, 2)} ex/s (${fmt(medianOf(t?.spartan_train_seconds), 2)} s | ${fmt(medianOf(t?.cpu_seconds_train), 2)} s), ratio ${ratio(sst.train.perSecond, te)}`,
     );
     lines.push(
       `  SPARTAN inference: engine ${fmt(60 * sst.infer.perSecond)} inst/min (${fmt(sst.infer.seconds, 2)} s | ${fmt(sst.infer.cpuSeconds, 2)} s), torch ${fmt(t?.spartan_infer_instances_per_min)} inst/min, ratio ${ratio(60 * sst.infer.perSecond, t?.spartan_infer_instances_per_min)}`,
@@ -661,20 +686,25 @@ async function main(): Promise<void> {
   }
 }
 
-/** One round: every engine phase and the PyTorch figures beside it, in the order the report reads them. */
+/**
+ * One round: every engine phase and the PyTorch figures beside it. Each PyTorch phase runs right after the engine
+ * phase its ratios divide by (inference, then training at each dropout), so that the minutes between the two sides
+ * of one ratio are as few as they can be: this VM's speed drifts by 10–20 % over minutes.
+ */
 async function measureRound(started: number, loadStart: number[]): Promise<BenchResults> {
   const shapes = SHAPES.map(([b, t]) => `${b}x${t}`).join(',');
   const torch = torchAvailable();
   const infer = await runPhase<InferPhase>('infer');
-  const inferMemory = await runPhase<InferMemoryPhase>('infer-memory');
   const torchInfer: TorchRun | Skipped = torch
     ? runTorch('inference', ['--shapes', shapes, '--only', 'plain,spartan'])
     : { skipped: 'PyTorch not installed (scripts/install-torch.sh) or --skip-torch' };
+  const inferMemory = await runPhase<InferMemoryPhase>('infer-memory');
   const train: TrainPhase[] = [];
-  for (const p of DROPOUTS) train.push(await runPhase<TrainPhase>('train', ['--dropout', String(p)]));
-  const torchTrain = torch
-    ? DROPOUTS.map((p) => runTorch(`training dropout ${p}`, ['--shapes', shapes, '--only', 'train', '--dropout', String(p)]))
-    : [];
+  const torchTrain: TorchRun[] = [];
+  for (const p of DROPOUTS) {
+    train.push(await runPhase<TrainPhase>('train', ['--dropout', String(p)]));
+    if (torch) torchTrain.push(runTorch(`training dropout ${p}`, ['--shapes', shapes, '--only', 'train', '--dropout', String(p)]));
+  }
   let int8: Int8Phases | undefined;
   if (QUANTIZE === 'int8') {
     const flag8 = ['--precision', 'int8'];
@@ -701,9 +731,9 @@ async function measureRound(started: number, loadStart: number[]): Promise<Bench
           '--dropout',
           String(DROPOUTS[0]),
           '--reps-train',
-          '1',
+          String(SST2_PASSES),
           '--reps-infer',
-          '1',
+          String(SST2_PASSES),
         ]);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
