@@ -49,7 +49,9 @@ export function buildBackward(g: Graph, loss: string, wrt: string[]): string[] {
     const chain = g.chains.get(node.outputs[0]);
     if (chain) {
       // The chain's rule gives its input's gradient; its inner nodes, reached next, then have none and are skipped.
-      if (needsGrad.has(chain.input)) add(chain.input, CHAIN_DERIVATIVES[chain.rule](g, dy[0]!, chain.reads));
+      // A value it reads that the graph builder registered in `g.recompute` is recomputed, as for a node's rule.
+      const reads = Object.fromEntries(Object.entries(chain.reads).map(([k, v]) => [k, g.recompute.get(v)?.() ?? v]));
+      if (needsGrad.has(chain.input)) add(chain.input, CHAIN_DERIVATIVES[chain.rule](g, dy[0]!, reads));
       continue;
     }
     const grads = differentiateNode(g, node, dy, (i) => needsGrad.has(node.inputs[i]));

@@ -10,21 +10,26 @@
 
 /**
  * Padded tokens per micro-batch (rows of each dense-layer GEMM). SPARTAN_MICRO_TOKENS overrides it for
- * measurements; 0 turns micro-batching off (one run per batch). 512, measured on an AVX2 EPYC, 2 threads, a
- * roberta-base SPARTAN training step at 32×128, dropout 0.1 (`SPARTAN_MICRO_TOKENS=N node --import tsx
- * scripts/bench.ts --phase train`): 1024 tokens 9.75 s and 1260 MB peak RSS, 512 9.55 s and 965 MB, 256 10.69 s and
- * 891 MB; int8, 1024 7.23 s and 1259 MB, 512 6.86 s and 1207 MB; inference alike at 1024 and 512.
+ * measurements; 0 turns micro-batching off (one run per batch). 768, measured on the AMD EPYC (Zen 4) the speed issue
+ * names, 2 threads, a roberta-base SPARTAN step at dropout 0.1, the sizes alternating on one training session
+ * (scratch A/B over `accumulatedStep`'s maxTokens, medians of 8 pairs): 768 tokens 3.6 % faster than 512 at 16×128
+ * and 5.3 % at 32×128; 1024 was 5.9 % faster at 16×128 but peaked at 1622 MB (`SPARTAN_MICRO_TOKENS=1024 node --import
+ * tsx scripts/bench.ts --phase train`), over the issue's 1.5 GB. 768 peaks at 1426 MB there, because the attention
+ * probabilities after dropout are recomputed in the backward pass instead of kept (models/robertaGraph.ts
+ * `softmaxDropout`); 512 peaked at 1314 MB. Earlier, on an AVX2 EPYC with the code of then: 1024 tokens 9.75 s and
+ * 1260 MB, 512 9.55 s and 965 MB, 256 10.69 s and 891 MB per 32×128 step; int8, 1024 7.23 s and 1259 MB, 512 6.86 s
+ * and 1207 MB.
  */
 const tokensOverride = process.env.SPARTAN_MICRO_TOKENS === undefined ? undefined : Number(process.env.SPARTAN_MICRO_TOKENS);
-export const MICRO_BATCH_TOKENS = tokensOverride ?? 512;
+export const MICRO_BATCH_TOKENS = tokensOverride ?? 768;
 
 /**
  * Training micro-batches of an int8 graph: 256 padded tokens, which keeps an int8 roberta-base training process
  * under 1 GB. Measured on 2 threads (Xeon, AVX-512 VNNI), SPARTAN, dropout 0.1 (`SPARTAN_MICRO_TOKENS=N node --import
  * tsx scripts/bench.ts --phase train --precision int8`, two runs each): 512 tokens 2.18/2.16 s per 32×128 step,
  * 1.12/1.21 s per 16×128 step, peak 1039/1054 MB; 256 tokens 2.32/2.34 s, 1.16/1.16 s, 896/935 MB. int8 weights
- * leave activations the larger share of the memory, so halving them pays; float32 keeps 512 (its GEMMs lose more
- * at 256 rows: 10.69 against 9.55 s on an AVX2 EPYC). SPARTAN_MICRO_TOKENS overrides both.
+ * leave activations the larger share of the memory, so halving them pays; float32 keeps more rows (its GEMMs lose
+ * more at 256 rows: 10.69 against 9.55 s at 512 on an AVX2 EPYC). SPARTAN_MICRO_TOKENS overrides both.
  */
 export const INT8_TRAINING_MICRO_BATCH_TOKENS = tokensOverride ?? 256;
 

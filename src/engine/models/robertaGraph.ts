@@ -181,14 +181,19 @@ export class ModelBuilder {
 
   /**
    * Attention probabilities: softmax over the last axis, then dropout. Their gradient is one chain rule
-   * (derivatives.ts `SoftmaxDropout`: three passes instead of five), which reads the dropped-out probabilities, so
-   * those are kept from the forward pass rather than recomputed as `dropout` does (3 MB per layer at 512 tokens).
+   * (derivatives.ts `SoftmaxDropout`: three passes instead of five), which reads the dropped-out probabilities y, as
+   * the context MatMul's rule does. y is recomputed for each (p, which the chain reads too, and the mask are kept
+   * anyway): two passes over [B, H, T, T] per layer in the backward pass instead of holding y from the forward pass
+   * to the backward, 4.7 MB per layer at 768 tokens, which paid for the training micro-batches' 768 tokens
+   * (data/microBatches.ts).
    */
   softmaxDropout(scores: string, prefix: string): string {
     const { g } = this;
     const p = g.softmax(scores, -1, prefix);
     if (!this.dropsOut()) return p;
-    const y = g.mul(p, this.keepMask(p));
+    const mask = this.keepMask(p);
+    const y = g.mul(p, mask);
+    g.recompute.set(y, () => g.mul(p, mask));
     g.chains.set(y, { rule: 'SoftmaxDropout', input: scores, inner: [p], reads: { p, y } });
     return y;
   }
