@@ -34,6 +34,14 @@ export const MICRO_BATCH_TOKENS = tokensOverride ?? 768;
 export const INT8_TRAINING_MICRO_BATCH_TOKENS = tokensOverride ?? 256;
 
 /**
+ * The micro-batch size of a training session, for its training runs and its forward pass alone (the trainer's dev
+ * set) alike: an evaluation holds the activations a training run would, so it is sized as one (int8: 256 tokens).
+ */
+export function trainingMicroBatchTokens(int8: boolean): number {
+  return int8 ? INT8_TRAINING_MICRO_BATCH_TOKENS : MICRO_BATCH_TOKENS;
+}
+
+/**
  * Micro-batches of an inference session (classify, eval, serve, the audit's out-of-fold scoring): 1024 padded
  * tokens. Nothing is kept for a backward pass, so twice the rows cost little memory, and the larger GEMMs and half
  * the runs pay, in int8 most. Measured on 2 threads (Xeon, AVX-512 VNNI), roberta-base SPARTAN inference

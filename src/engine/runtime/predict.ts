@@ -4,7 +4,7 @@
  * (data/microBatches.ts; `maxTokens` overrides their size). The session may be an inference or a training one.
  */
 import { EncodedExample, makeBatches, padBatch } from '../data/batching';
-import { INFERENCE_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS, splitMicroBatches } from '../data/microBatches';
+import { INFERENCE_MICRO_BATCH_TOKENS, splitMicroBatches, trainingMicroBatchTokens } from '../data/microBatches';
 import { TaskType, TensorMap } from '../types';
 import { OUTPUT_LOGITS } from './compile';
 import { GraphSession } from './session';
@@ -22,7 +22,9 @@ export async function predictLogits(
     { shuffle: false, seed: 0, bucket: true },
   );
   // A training session evaluates at its training size; an inference session at its own (data/microBatches.ts).
-  const maxTokens = opts.maxTokens ?? (session.graph.gradientSwitch !== undefined ? MICRO_BATCH_TOKENS : INFERENCE_MICRO_BATCH_TOKENS);
+  const maxTokens =
+    opts.maxTokens ??
+    (session.graph.gradientSwitch !== undefined ? trainingMicroBatchTokens(session.graph.int8) : INFERENCE_MICRO_BATCH_TOKENS);
   for (const indices of batches) {
     // Each batch runs as micro-batches sized for GEMM efficiency; a row's logits do not depend on its company.
     for (const part of splitMicroBatches(

@@ -5,7 +5,7 @@
  * and its gradient: the same numbers up to the order of float32 additions.
  */
 import { EncodedExample, padBatch } from '../data/batching';
-import { INT8_TRAINING_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS, splitMicroBatches } from '../data/microBatches';
+import { splitMicroBatches, trainingMicroBatchTokens } from '../data/microBatches';
 import { gradOutputName, OUTPUT_GRAD_SQUARES, OUTPUT_LOSS } from '../runtime/compile';
 import { GraphSession } from '../runtime/session';
 import { TaskType, TensorMap } from '../types';
@@ -28,7 +28,7 @@ export async function accumulatedStep(
   names: string[],
   opts: { padId: number; task: TaskType; numLabels: number; maxTokens?: number },
 ): Promise<AccumulatedStep> {
-  const maxTokens = opts.maxTokens ?? (session.graph.int8 ? INT8_TRAINING_MICRO_BATCH_TOKENS : MICRO_BATCH_TOKENS);
+  const maxTokens = opts.maxTokens ?? trainingMicroBatchTokens(session.graph.int8);
   const parts = splitMicroBatches(examples, maxTokens);
   let loss = 0;
   let grads: Map<string, Float32Array> | undefined;
