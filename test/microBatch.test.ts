@@ -4,7 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { INFERENCE_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS, splitMicroBatches } from '../src/engine/data/microBatches';
+import {
+  INFERENCE_MICRO_BATCH_TOKENS,
+  INT8_TRAINING_MICRO_BATCH_TOKENS,
+  MICRO_BATCH_TOKENS,
+  splitMicroBatches,
+} from '../src/engine/data/microBatches';
 import { accumulatedStep } from '../src/engine/training/microBatch';
 import { loadBackbone } from '../src/engine/models/backbone';
 import { compileInference, compileTraining } from '../src/engine/runtime/compile';
@@ -118,10 +123,10 @@ test('predictLogits: the same logits for every row with and without micro-batche
 
 test('predictLogits: an inference session runs micro-batches of INFERENCE_MICRO_BATCH_TOKENS, a training session of MICRO_BATCH_TOKENS', async () => {
   // A stand-in session that records the padded size of each run and returns zero logits.
-  const recorder = (gradientSwitch: string | undefined) => {
+  const recorder = (gradientSwitch: string | undefined, int8 = false) => {
     const runs: number[] = [];
     const session = {
-      graph: { gradientSwitch },
+      graph: { gradientSwitch, int8 },
       run: async (_p: unknown, batch: { batch: number; seqLen: number }) => {
         runs.push(batch.batch * batch.seqLen);
         return { logits_out: { data: new Float32Array(batch.batch * 2) } };
@@ -143,5 +148,9 @@ test('predictLogits: an inference session runs micro-batches of INFERENCE_MICRO_
   const training = recorder('compute_gradients');
   await predictLogits(training.session, new Map(), rows, opts);
   expectRuns(training.runs, MICRO_BATCH_TOKENS);
+  // An int8 training session evaluates at its own training size, as it trains (training/microBatch.ts).
+  const int8Training = recorder('compute_gradients', true);
+  await predictLogits(int8Training.session, new Map(), rows, opts);
+  expectRuns(int8Training.runs, INT8_TRAINING_MICRO_BATCH_TOKENS);
   assert.notEqual(INFERENCE_MICRO_BATCH_TOKENS, MICRO_BATCH_TOKENS, 'the two sizes differ, so the test tells them apart');
 });
