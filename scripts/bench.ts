@@ -146,8 +146,7 @@ interface TrainPhase {
   peakRssMB: number;
 }
 
-/** One pass over a list of batches. */
-/** Passes over one list of batches: the median pass's figures, and every pass's wall seconds. */
+/** Passes over one list of batches: the median figures, and every pass's wall seconds. */
 interface BatchListRun {
   instances: number;
   seconds: number;
@@ -338,27 +337,20 @@ async function phaseTrain(): Promise<TrainPhase> {
 }
 
 /**
- * Runs the whole list `passes` times; the median pass (by wall time) gives examples/second, with its wall and CPU
- * seconds. One pass of 16 batches lasts seconds, and on this VM a slow spell of that length moved a single pass
- * by up to 8 %; bench_torch.py times its passes alike (--reps-train, --reps-infer).
+ * Runs the whole list `passes` times; the median pass gives examples/second, with the median wall and CPU seconds.
+ * One pass of 16 batches lasts seconds, and on this VM a slow spell of that length moved a single pass by up to
+ * 8 %; bench_torch.py times its passes alike (--reps-train, --reps-infer).
  */
 async function runBatches(batches: EncodedExample[][], fn: (b: EncodedExample[]) => Promise<void>, passes: number): Promise<BatchListRun> {
-  const runs: { seconds: number; cpuSeconds: number }[] = [];
   const n = batches.reduce((s, b) => s + b.length, 0);
-  for (let p = 0; p < passes; p++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    for (const b of batches) await fn(b);
-    runs.push({ seconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSecondsSince(c0) });
-  }
-  const mid = [...runs].sort((a, b) => a.seconds - b.seconds)[runs.length >> 1];
-  return {
-    instances: n,
-    seconds: mid.seconds,
-    cpuSeconds: mid.cpuSeconds,
-    perSecond: n / mid.seconds,
-    passSeconds: runs.map((r) => r.seconds),
-  };
+  const t = await timeRepetitions(
+    async () => {
+      for (const b of batches) await fn(b);
+    },
+    passes,
+    0,
+  );
+  return { instances: n, seconds: t.median, cpuSeconds: median(t.cpuSeconds!), perSecond: n / t.median, passSeconds: t.seconds };
 }
 
 /**
@@ -389,7 +381,7 @@ async function phaseSst2(): Promise<Sst2Phase> {
   const sample = bucketed.slice(0, quick ? 3 : 16);
   const batches = sample.map((idx) => idx.map((i) => examples[i]));
   fs.writeFileSync(value('--batches-out', ''), JSON.stringify(sample.map((idx) => idx.map((i) => Array.from(examples[i].ids)))));
-  // One untimed batch warms each session up (bench_torch.py does the same), then the list runs once.
+  // One untimed batch warms each session up (bench_torch.py does the same), then the list runs SST2_PASSES times.
   await step(batches[0]);
   const train = await runBatches(batches, step, SST2_PASSES);
   await spartan.infer(inferSession, batches[0]);
